@@ -1,0 +1,84 @@
+import * as oauth from 'oauth4webapi';
+import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
+
+/** The authorization-server metadata fields bearer-guard reads. @see RFC 8414 §2 */
+export type AuthorizationServerMetadata = oauth.AuthorizationServer;
+
+export interface DiscoveryOptions {
+  /** Deadline per request, in milliseconds. */
+  timeout: number;
+  /** Largest accepted metadata document, in bytes. */
+  maxBytes: number;
+  /** Allow `http:` (loopback or explicitly allowed issuers only; checked by the options). */
+  allowHttp: boolean;
+}
+
+/** Why discovery failed: the metadata named another issuer, or no document could be fetched. */
+export class DiscoveryError extends Error {
+  override readonly name = 'DiscoveryError';
+  constructor(
+    readonly reason: 'issuer-mismatch' | 'unavailable' | 'invalid',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+// Fall through to the next well-known location only when the first one plainly is not there;
+// a timeout or a refused connection means the server is down, and trying again would double the wait.
+function isAbsent(error: unknown): boolean {
+  if (error instanceof oauth.OperationProcessingError) return error.code !== oauth.JSON_ATTRIBUTE_COMPARISON;
+  if (error instanceof oauth.ResponseBodyError) return true;
+  return error instanceof UpstreamError && error.reason !== 'timeout' && error.reason !== 'network';
+}
+
+function toDiscoveryError(error: unknown, issuer: string): DiscoveryError {
+  if (error instanceof oauth.OperationProcessingError && error.code === oauth.JSON_ATTRIBUTE_COMPARISON) {
+    return new DiscoveryError('issuer-mismatch', `the metadata of ${issuer} names another issuer`, {
+      cause: error,
+    });
+  }
+  if (error instanceof UpstreamError) {
+    return new DiscoveryError('unavailable', `metadata of ${issuer} unavailable: ${error.message}`, {
+      cause: error,
+    });
+  }
+  return new DiscoveryError('invalid', `metadata of ${issuer} is not valid`, { cause: error });
+}
+
+/**
+ * Fetch an issuer's metadata: first RFC 8414 (`/.well-known/oauth-authorization-server`, with the
+ * issuer's path inserted after it per §3.1), then OpenID Connect Discovery 1.0 §4
+ * (`/.well-known/openid-configuration` appended). The document's `issuer` must equal the configured
+ * one exactly (RFC 8414 §3.3), or the metadata could be an impersonation.
+ *
+ * The request and response formats are oauth4webapi's; this adds the deadline, the size cap and the
+ * no-redirect rule through its `customFetch` hook.
+ *
+ * @see RFC 8414 §3
+ */
+export async function discoverAuthorizationServer(
+  issuer: string,
+  options: DiscoveryOptions,
+): Promise<AuthorizationServerMetadata> {
+  const issuerUrl = new URL(issuer);
+  const limits = { timeout: options.timeout, maxBytes: options.maxBytes };
+  const requestOptions: oauth.DiscoveryRequestOptions = {
+    [oauth.customFetch]: (url: string, init: RequestInit) => boundedFetch(url, init, limits),
+    // The issuer's scheme was vetted by the options (https, or http on loopback / when allowed).
+    // eslint-disable-next-line @typescript-eslint/no-deprecated
+    [oauth.allowInsecureRequests]: options.allowHttp,
+  };
+  let lastError: unknown;
+  for (const algorithm of ['oauth2', 'oidc'] as const) {
+    try {
+      const response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions, algorithm });
+      return await oauth.processDiscoveryResponse(issuerUrl, response);
+    } catch (error) {
+      lastError = error;
+      if (!isAbsent(error)) break;
+    }
+  }
+  throw toDiscoveryError(lastError, issuer);
+}

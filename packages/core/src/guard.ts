@@ -1,0 +1,223 @@
+import { decodeJwt } from 'jose';
+import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
+import { discoverAuthorizationServer, DiscoveryError, type AuthorizationServerMetadata } from './discovery.js';
+import { BearerGuardError, ConfigurationError } from './errors.js';
+import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
+import { RemoteKeySet } from './jwks.js';
+import { createJwtVerifier, staticKey, type VerifyJwtAccessToken } from './jwt-access-token.js';
+import { resolveOptions, type GuardOptions, type ResolvedIssuer, type ResolvedOptions } from './options.js';
+import { createPrincipal, type Principal } from './principal.js';
+import { matchScopes, readScopes } from './scope.js';
+import { tokenDigest, VerifiedTokenCache } from './token-cache.js';
+
+interface TrustedIssuer {
+  config: ResolvedIssuer;
+  verify: VerifyJwtAccessToken;
+  keySet: RemoteKeySet | undefined;
+}
+
+const epochSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/**
+ * A configured resource server: validates bearer tokens and decides per-route authorization.
+ * Framework-agnostic; `@bearer-guard/express` wraps it.
+ */
+export class BearerGuard {
+  /** The validated options with defaults filled in. */
+  readonly options: ResolvedOptions;
+  readonly #events = new GuardEvents();
+  readonly #issuers = new Map<string, TrustedIssuer>();
+  readonly #single: TrustedIssuer | undefined;
+  readonly #cache: VerifiedTokenCache | undefined;
+  readonly #metadata = new Map<string, Promise<AuthorizationServerMetadata>>();
+
+  constructor(options: GuardOptions) {
+    this.options = resolveOptions(options);
+    const { clockTolerance, maxTokenAge, profile } = this.options;
+    for (const config of this.options.issuers) {
+      const keySet = this.#remoteKeySet(config);
+      let key;
+      try {
+        key = keySet?.getKey ?? staticKey(config);
+      } catch (cause) {
+        throw new ConfigurationError(
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          `bearer-guard: the key configured for ${config.issuer} cannot be read: give an SPKI PEM, a public JWK or a KeyObject.`,
+          { cause },
+        );
+      }
+      if (key === undefined) throw new Error('unreachable: no key source');
+      const verify = createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
+      this.#issuers.set(config.issuer, { config, verify, keySet });
+    }
+    this.#single = this.#issuers.size === 1 ? this.#issuers.values().next().value : undefined;
+    this.#cache =
+      this.options.tokenCacheMax > 0 ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options) : undefined;
+  }
+
+  #remoteKeySet(config: ResolvedIssuer): RemoteKeySet | undefined {
+    const source = config.keySource;
+    if (source.kind !== 'jwksUri' && source.kind !== 'discovery') return undefined;
+    const uri =
+      source.kind === 'jwksUri'
+        ? () => Promise.resolve(source.jwksUri)
+        : async () => {
+            const metadata = await this.#discover(config.issuer);
+            if (typeof metadata.jwks_uri !== 'string') {
+              throw new DiscoveryError('invalid', `the metadata of ${config.issuer} has no jwks_uri`);
+            }
+            return metadata.jwks_uri;
+          };
+    return new RemoteKeySet({
+      issuer: config.issuer,
+      uri,
+      ...this.options.jwksCache,
+      timeout: this.options.timeout,
+      maxBytes: this.options.maxResponseBytes,
+      events: this.#events,
+    });
+  }
+
+  /** Metadata, fetched once; a failure is not cached, so the next key-set load tries again. */
+  #discover(issuer: string): Promise<AuthorizationServerMetadata> {
+    let pending = this.#metadata.get(issuer);
+    if (pending === undefined) {
+      pending = discoverAuthorizationServer(issuer, {
+        timeout: this.options.timeout,
+        maxBytes: this.options.maxResponseBytes,
+        allowHttp: true, // the issuer URL itself was checked by the options
+      }).then(
+        (metadata) => {
+          this.#events.emit('discovery.loaded', { issuer, jwksUri: metadata.jwks_uri });
+          return metadata;
+        },
+        (error: unknown) => {
+          this.#metadata.delete(issuer);
+          this.#events.emit('discovery.failed', { issuer, error });
+          throw error;
+        },
+      );
+      this.#metadata.set(issuer, pending);
+    }
+    return pending;
+  }
+
+  /** Subscribe to operator events (key loads, refresh failures, discovery). */
+  on<E extends GuardEventName>(name: E, listener: GuardEventListener<E>): this {
+    this.#events.on(name, listener);
+    return this;
+  }
+
+  off<E extends GuardEventName>(name: E, listener: GuardEventListener<E>): this {
+    this.#events.off(name, listener);
+    return this;
+  }
+
+  /**
+   * Warm up: discover metadata and load every remote key set now. Rejects with a
+   * `ConfigurationError` (`ERR_BEARER_CONFIG_ISSUER_UNUSABLE`) naming the issuer when one cannot
+   * be used, so a misconfigured service fails at start-up instead of on its first request.
+   */
+  async ready(): Promise<void> {
+    for (const { config, keySet } of this.#issuers.values()) {
+      if (keySet === undefined) continue;
+      try {
+        await keySet.load();
+      } catch (error) {
+        const cause = error instanceof BearerGuardError ? error.cause : error;
+        throw new ConfigurationError(
+          'ERR_BEARER_CONFIG_ISSUER_UNUSABLE',
+          `bearer-guard: the keys of issuer ${config.issuer} cannot be loaded (${cause instanceof Error ? cause.message : String(cause)}). ` +
+            'Check `issuer` / `jwksUri` and that the authorization server is reachable.',
+          { cause },
+        );
+      }
+    }
+  }
+
+  /**
+   * Authenticate a request: extract the bearer token (RFC 6750 §2) and validate it. Resolves to the
+   * principal, or to `undefined` for a request without a token when `credentialsRequired` is off.
+   * Rejects with a {@link BearerGuardError}.
+   */
+  async authenticate(request: ResourceRequest): Promise<Principal | undefined> {
+    let token: string | undefined;
+    try {
+      token = extractBearerToken(request, this.options.tokenLocations);
+    } catch (error) {
+      throw this.#challenge(error);
+    }
+    if (token === undefined) {
+      if (!this.options.credentialsRequired) return undefined;
+      throw this.missingCredentials();
+    }
+    return this.verify(token);
+  }
+
+  /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
+  async verify(token: string): Promise<Principal> {
+    const digest = this.#cache === undefined ? '' : tokenDigest(token);
+    try {
+      const cached = this.#cache?.get(digest, epochSeconds());
+      if (cached !== undefined) return cached;
+      const payload = await this.#selectIssuer(token).verify(token);
+      const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
+      this.#cache?.set(digest, principal, epochSeconds());
+      return principal;
+    } catch (error) {
+      throw this.#challenge(error);
+    }
+  }
+
+  // RFC 8725 §3.10 / the issue's rule: an unverified `iss` only selects among configured issuers.
+  #selectIssuer(token: string): TrustedIssuer {
+    if (this.#single !== undefined) return this.#single;
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch (cause) {
+      throw new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', { cause });
+    }
+    const trusted = typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
+    if (trusted === undefined) {
+      throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', { cause: new Error(`iss ${String(iss)}`) });
+    }
+    return trusted;
+  }
+
+  /** The error for a request without a token: 401 and a bare challenge (RFC 6750 §3.1). */
+  missingCredentials(): BearerGuardError {
+    return this.#challenge(new BearerGuardError('ERR_BEARER_TOKEN_MISSING'));
+  }
+
+  /**
+   * Throw unless the principal holds `required` scopes: all of them (`'all'`) or one (`'any'`).
+   * Missing principal: the missing-credentials error. Failure: 403 `insufficient_scope` with
+   * `scope="<required>"` (RFC 6750 §3.1).
+   */
+  requireScopes(principal: Principal | undefined, required: readonly string[], mode: 'all' | 'any'): void {
+    if (principal === undefined) throw this.missingCredentials();
+    if (matchScopes(required, principal.scopes, mode)) return;
+    throw this.#challenge(new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }));
+  }
+
+  /** Throw 401 `invalid_token` unless the principal's `aud` contains one of `audiences` (RFC 9068 §4). */
+  requireAudience(principal: Principal | undefined, audiences: readonly string[]): void {
+    if (principal === undefined) throw this.missingCredentials();
+    if (principal.audience.some((aud) => audiences.includes(aud))) return;
+    throw this.#challenge(new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'));
+  }
+
+  #challenge<T>(error: T): T {
+    if (error instanceof BearerGuardError) {
+      error.realm = this.options.realm;
+      error.resourceMetadata = this.options.resourceMetadata;
+    }
+    return error;
+  }
+}
+
+/** Build a guard; throws `ConfigurationError` for any wrong option. @see BearerGuard */
+export function createGuard(options: GuardOptions): BearerGuard {
+  return new BearerGuard(options);
+}

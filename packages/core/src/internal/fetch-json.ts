@@ -1,0 +1,126 @@
+/**
+ * The one outbound HTTP helper for metadata and key sets: a deadline for the whole call
+ * (`AbortSignal.timeout`, not a socket idle timer), no redirects, a size cap on the body, and a
+ * JSON content-type check. Every failure is an `UpstreamError` whose `reason` says what went wrong.
+ */
+
+export type UpstreamFailure =
+  | 'timeout'
+  | 'network'
+  | 'redirect'
+  | 'status'
+  | 'content-type'
+  | 'too-large'
+  | 'invalid-json';
+
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(
+    readonly reason: UpstreamFailure,
+    readonly url: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${url}: ${message}`, options);
+  }
+}
+
+export interface FetchJsonOptions {
+  /** Deadline for the whole exchange, body included, in milliseconds. */
+  timeout: number;
+  /** Largest accepted body, in bytes. */
+  maxBytes: number;
+  /** Accepted media types besides `application/json` (e.g. `application/jwk-set+json`). */
+  accept?: readonly string[];
+}
+
+function isJsonType(contentType: string | null, accepted: readonly string[]): boolean {
+  if (contentType === null) return false;
+  const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || accepted.includes(type);
+}
+
+async function readCapped(response: Response, url: string, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await response.body?.cancel();
+    throw new UpstreamError('too-large', url, `response of ${String(declared)} bytes exceeds ${String(maxBytes)}`);
+  }
+  if (response.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      await response.body.cancel().catch(() => undefined);
+      throw new UpstreamError('too-large', url, `response exceeds ${String(maxBytes)} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function classify(error: unknown, url: string): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new UpstreamError('timeout', url, 'deadline exceeded', { cause: error });
+  }
+  return new UpstreamError('network', url, 'request failed', { cause: error });
+}
+
+/**
+ * `fetch` with the deadline, the no-redirect rule and the size cap, returning a Response whose body
+ * is already buffered (so the cap and the deadline cover the body too). Suitable as oauth4webapi's
+ * `customFetch`.
+ */
+export async function boundedFetch(
+  url: string,
+  init: RequestInit,
+  limits: { timeout: number; maxBytes: number },
+): Promise<Response> {
+  try {
+    const response = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(limits.timeout),
+    });
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      throw new UpstreamError('redirect', url, `redirect (${String(response.status)}) refused`);
+    }
+    const text = await readCapped(response, url, limits.maxBytes);
+    return new Response(response.status === 204 || response.status === 304 ? null : text, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  } catch (error) {
+    throw classify(error, url);
+  }
+}
+
+/** GET `url` and parse its JSON body within the limits in `options`. */
+export async function fetchJson(url: string, options: FetchJsonOptions): Promise<unknown> {
+  const accepted = options.accept ?? [];
+  const response = await boundedFetch(
+    url,
+    { method: 'GET', headers: { accept: ['application/json', ...accepted].join(', ') } },
+    options,
+  );
+  if (response.status !== 200) {
+    throw new UpstreamError('status', url, `unexpected status ${String(response.status)}`);
+  }
+  if (!isJsonType(response.headers.get('content-type'), accepted)) {
+    throw new UpstreamError(
+      'content-type',
+      url,
+      `content-type ${String(response.headers.get('content-type'))} is not JSON`,
+    );
+  }
+  try {
+    return JSON.parse(await response.text()) as unknown;
+  } catch (cause) {
+    throw new UpstreamError('invalid-json', url, 'body is not valid JSON', { cause });
+  }
+}

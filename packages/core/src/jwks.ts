@@ -1,0 +1,164 @@
+import { createLocalJWKSet, errors as joseErrors } from 'jose';
+import type { JSONWebKeySet, JWSHeaderParameters, FlattenedJWSInput } from 'jose';
+import { DiscoveryError } from './discovery.js';
+import { BearerGuardError } from './errors.js';
+import type { GuardEvents } from './events.js';
+import { fetchJson } from './internal/fetch-json.js';
+
+type KeyLookup = ReturnType<typeof createLocalJWKSet>;
+type ResolvedKey = Awaited<ReturnType<KeyLookup>>;
+
+/** While a key set is failing, another load is tried at most this often (ms). */
+const RETRY_AFTER_FAILURE = 5_000;
+
+/** What triggered a key-set load. */
+export type KeySetLoadTrigger = 'initial' | 'expired' | 'unknown-kid' | 'ready';
+
+export interface RemoteKeySetOptions {
+  /** The configured issuer, for events and errors. */
+  issuer: string;
+  /** The `jwks_uri`, or a function that finds it (discovery). */
+  uri: () => Promise<string>;
+  /** How long a loaded key set is fresh, in ms. Defaults to `600_000`. */
+  cacheMaxAge: number;
+  /** Least time between two refetches caused by an unknown `kid`, in ms. Defaults to `30_000`. */
+  cooldown: number;
+  /** How long past `cacheMaxAge` known keys keep working while refreshes fail, in ms. */
+  staleMaxAge: number;
+  /** Deadline per fetch, in ms. */
+  timeout: number;
+  /** Largest accepted JWKS document, in bytes. */
+  maxBytes: number;
+  events: GuardEvents;
+  now?: () => number;
+}
+
+/**
+ * A remote JWK Set with the resilience jose's `createRemoteJWKSet` leaves to the caller.
+ *
+ * jose's remote set caches (cacheMaxAge), refetches on a `kid` miss after a cooldown and coalesces
+ * concurrent loads. It does not: serve known keys when a refresh fails (stale-if-error); refetch
+ * at once on the first miss after start-up (a key published just after we loaded would otherwise
+ * be refused for a whole cooldown); cap the response size; check the content type; or tell an
+ * unreachable key set (our 503) from an unknown key (401). This class adds those, and uses jose's
+ * `createLocalJWKSet` for key selection, so `kid`/`alg`/`kty`/`use` matching stays jose's.
+ *
+ * It never looks at `jku`, `x5u`, `jwk` or `x5c` headers: keys come only from the configured
+ * set (RFC 8725 §3.10).
+ */
+export class RemoteKeySet {
+  readonly #options: RemoteKeySetOptions;
+  readonly #now: () => number;
+  #lookup: KeyLookup | undefined;
+  #loadedAt = 0;
+  #lastAttemptAt = Number.NEGATIVE_INFINITY;
+  #lastFailure: unknown;
+  #missRefetchAllowed = false;
+  #pending: Promise<boolean> | undefined;
+
+  constructor(options: RemoteKeySetOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Operator-facing state. */
+  get state(): { loaded: boolean; fresh: boolean; coolingDown: boolean; loadedAt: number | undefined } {
+    const now = this.#now();
+    return {
+      loaded: this.#lookup !== undefined,
+      fresh: this.#lookup !== undefined && now - this.#loadedAt < this.#options.cacheMaxAge,
+      coolingDown: now - this.#lastAttemptAt < this.#options.cooldown,
+      loadedAt: this.#lookup === undefined ? undefined : this.#loadedAt,
+    };
+  }
+
+  /** Load the key set now (start-up warm-up). Rejects with the cause when it cannot be loaded. */
+  async load(): Promise<void> {
+    if (await this.#reload('ready')) throw this.#unavailable();
+  }
+
+  /** jose key resolver: `jwtVerify(token, keySet.getKey, …)`. */
+  readonly getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> => {
+    const lookup = await this.#currentLookup();
+    try {
+      return await lookup(header, input);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey) || !this.#mayRefetchOnMiss()) throw error;
+    }
+    const failed = await this.#reload('unknown-kid');
+    // The set could not be refreshed: the key may be a new one we cannot see yet, so this is an
+    // outage (503), not a bad token (401).
+    if (failed || this.#lookup === undefined) throw this.#unavailable();
+    return this.#lookup(header, input);
+  };
+
+  async #currentLookup(): Promise<KeyLookup> {
+    const now = this.#now();
+    const age = now - this.#loadedAt;
+    if (this.#lookup !== undefined && age < this.#options.cacheMaxAge) return this.#lookup;
+    // Stale-if-error: known keys keep working for staleMaxAge past their freshness.
+    const stale = age < this.#options.cacheMaxAge + this.#options.staleMaxAge ? this.#lookup : undefined;
+    // While the set is failing, retry at most every RETRY_AFTER_FAILURE ms instead of on every request.
+    const failingRecently = this.#lastFailure !== undefined && now - this.#lastAttemptAt < this.#retryInterval;
+    const failed = failingRecently ? true : await this.#reload(this.#lookup === undefined ? 'initial' : 'expired');
+    if (!failed && this.#lookup !== undefined) return this.#lookup;
+    if (stale !== undefined) return stale;
+    throw this.#unavailable();
+  }
+
+  get #retryInterval(): number {
+    return Math.min(this.#options.cooldown, RETRY_AFTER_FAILURE);
+  }
+
+  #mayRefetchOnMiss(): boolean {
+    if (this.#pending !== undefined) return true; // joining a load in flight costs nothing
+    if (this.#missRefetchAllowed) {
+      this.#missRefetchAllowed = false;
+      return true;
+    }
+    return this.#now() - this.#lastAttemptAt >= this.#options.cooldown;
+  }
+
+  #unavailable(): BearerGuardError {
+    const code = this.#lastFailure instanceof DiscoveryError ? 'ERR_BEARER_DISCOVERY_UNAVAILABLE' : 'ERR_BEARER_JWKS_UNAVAILABLE';
+    return new BearerGuardError(code, {
+      cause: this.#lastFailure,
+      retryAfter: Math.max(1, Math.ceil(this.#retryInterval / 1000)),
+    });
+  }
+
+  /** One load at a time: concurrent callers share the promise in flight. Resolves `true` on failure. */
+  #reload(trigger: KeySetLoadTrigger): Promise<boolean> {
+    this.#pending ??= this.#fetch(trigger).finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  async #fetch(trigger: KeySetLoadTrigger): Promise<boolean> {
+    const { issuer, events } = this.#options;
+    this.#lastAttemptAt = this.#now();
+    let uri: string | undefined;
+    try {
+      uri = await this.#options.uri();
+      const document = await fetchJson(uri, {
+        timeout: this.#options.timeout,
+        maxBytes: this.#options.maxBytes,
+        accept: ['application/jwk-set+json'],
+      });
+      // jose validates the document's shape and throws JWKSInvalid for anything but { keys: [...] }.
+      this.#lookup = createLocalJWKSet(document as JSONWebKeySet);
+      this.#loadedAt = this.#now();
+      this.#lastFailure = undefined;
+      // Only loads not caused by a miss re-arm the immediate refetch; otherwise a flood of random
+      // kids would turn every load into the next refetch.
+      this.#missRefetchAllowed = trigger !== 'unknown-kid';
+      events.emit('keys.loaded', { issuer, uri, trigger, keyCount: (document as JSONWebKeySet).keys.length });
+      return false;
+    } catch (error) {
+      this.#lastFailure = error;
+      events.emit('keys.refresh_failed', { issuer, uri, trigger, error, servingStaleKeys: this.#lookup !== undefined });
+      return true;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { BearerGuard, type GuardOptions } from '@bearer-guard/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { GUARD } from './request.js';
+
+/** The middleware `authenticate()` returns, with its guard for warm-up and events. */
+export interface AuthenticateMiddleware extends RequestHandler {
+  /** The underlying framework-agnostic guard (`guard.on(…)` for events). */
+  readonly guard: BearerGuard;
+  /** Discover metadata and load keys now; rejects with a `ConfigurationError` when an issuer is unusable. */
+  ready(): Promise<void>;
+}
+
+/**
+ * Validate the bearer token of every request and set `req.auth`.
+ *
+ * Options are validated here, at start-up: a wrong option throws a `ConfigurationError` that says
+ * what to change. On failure the middleware calls `next(err)` with a `BearerGuardError`, whose
+ * `status` and `headers` (`WWW-Authenticate`, `Retry-After`) Express's own error handling honours;
+ * `errorHandler()` adds a JSON body. Nothing here trusts a gateway in front: every request is
+ * checked on its own.
+ *
+ * @example
+ * app.use(authenticate({ issuer: 'https://as.example.com', audience: 'https://orders.example.com' }));
+ * app.get('/orders', requireScopes('orders:read'), listOrders);
+ * @see RFC 6750 §2, §3
+ */
+export function authenticate(options: GuardOptions | BearerGuard): AuthenticateMiddleware {
+  const guard = options instanceof BearerGuard ? options : new BearerGuard(options);
+  const middleware = async function bearerGuardAuthenticate(
+    req: Request,
+    _res: Response,
+    next: NextFunction,
+  ): Promise<void> {
+    req[GUARD] = guard;
+    let principal;
+    try {
+      principal = await guard.authenticate(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    if (principal !== undefined) req.auth = principal;
+    next();
+  };
+  return Object.assign(middleware, { guard, ready: () => guard.ready() });
+}

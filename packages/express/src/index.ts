@@ -1,0 +1,20 @@
+export { authenticate } from './authenticate.js';
+export type { AuthenticateMiddleware } from './authenticate.js';
+export { errorHandler } from './error-handler.js';
+export type { ErrorHandlerOptions } from './error-handler.js';
+export { requireAudience } from './require-audience.js';
+export { requireAnyScope, requireScopes } from './require-scopes.js';
+export { BearerGuard, BearerGuardError, ConfigurationError, createGuard } from '@bearer-guard/core';
+export type {
+  AnyBearerGuardErrorCode,
+  BearerErrorCode,
+  BearerErrorName,
+  ConfigurationErrorCode,
+  GuardEventMap,
+  GuardEventName,
+  GuardOptions,
+  IssuerOptions,
+  JwsAlgorithm,
+  Principal,
+} from '@bearer-guard/core';
+export type { AuthenticatedRequest } from './request.js';
