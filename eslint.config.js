@@ -51,6 +51,12 @@ export default tseslint.config(
     },
   },
   {
+    files: ['packages/*/test/**/*.ts', 'test/**/*.ts', 'examples/*/test/**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: false, project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     files: ['**/test/**/*.ts', 'bench/**', 'test/**'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -13,8 +13,10 @@ import {
   validateIssuerPath,
 } from './metadata.js';
 import type { StubUrls } from './metadata.js';
-import { respond, sendJson, sendNotFound, validateBehaviour } from './respond.js';
+import { respond, sendJson, validateBehaviour } from './respond.js';
 import type { JsonAnswer, PendingWork } from './respond.js';
+import { Router, notImplemented } from './router.js';
+import type { RouteHandler } from './router.js';
 import type {
   AddKeyOptions,
   AuthorizationServerStub,
@@ -35,21 +37,6 @@ const ENDPOINTS: readonly EndpointName[] = ['jwks', 'oauthMetadata', 'openidConf
 
 type CounterName = keyof StubCounters;
 
-/** One path of the server. New endpoints (e.g. a real introspection endpoint) are added as routes. */
-interface Route {
-  readonly methods: readonly string[];
-  /** Counter incremented by every request to the path, whatever the method. */
-  readonly counter?: CounterName;
-  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
-}
-
-const notImplemented: Route['handle'] = (_req, res) => {
-  sendJson(res, 501, {
-    error: 'server_error',
-    error_description: 'not implemented by @bearer-guard/testkit',
-  });
-};
-
 class StubServer implements AuthorizationServerStub {
   readonly origin: string;
   readonly issuer: string;
@@ -63,7 +50,7 @@ class StubServer implements AuthorizationServerStub {
   readonly #urls: StubUrls;
   readonly #keys: KeyStore;
   readonly #attackerKeys: StubKey[] = [];
-  readonly #routes = new Map<string, Route>();
+  readonly #router: Router<CounterName>;
   readonly #behaviours = new Map<EndpointName, EndpointBehaviour>();
   readonly #counts: StubCounters = { jwks: 0, oauthMetadata: 0, openidConfiguration: 0, attackerJwks: 0 };
   readonly #sockets = new Set<Socket>();
@@ -92,13 +79,16 @@ class StubServer implements AuthorizationServerStub {
       attackerJwksUrl: urls.attackerJwksUri,
       addAttackerKey: (key) => this.#attackerKeys.push(key),
     });
+    this.#router = new Router(urls.origin, (counter) => {
+      this.#counts[counter] += 1;
+    });
     this.#registerRoutes();
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.#dispatch(req, res);
+      this.#router.dispatch(req, res);
     });
   }
 
@@ -180,18 +170,18 @@ class StubServer implements AuthorizationServerStub {
     const urls = this.#urls;
     const get = ['GET', 'HEAD'];
     const behaving =
-      (endpoint: EndpointName, answer: () => JsonAnswer): Route['handle'] =>
+      (endpoint: EndpointName, answer: () => JsonAnswer): RouteHandler =>
       (_req, res) => {
         respond(res, this.#behaviours.get(endpoint) ?? { mode: 'ok' }, answer, this.#pending);
       };
     const notServed: JsonAnswer = { status: 404, body: { error: 'not_found' } };
 
-    this.#route(urls.jwksUri, {
+    this.#router.add(urls.jwksUri, {
       methods: get,
       counter: 'jwks',
       handle: behaving('jwks', () => this.#jwksAnswer()),
     });
-    this.#route(urls.oauthMetadataUrl, {
+    this.#router.add(urls.oauthMetadataUrl, {
       methods: get,
       counter: 'oauthMetadata',
       handle: behaving('oauthMetadata', () =>
@@ -200,7 +190,7 @@ class StubServer implements AuthorizationServerStub {
           : notServed,
       ),
     });
-    this.#route(urls.openidConfigurationUrl, {
+    this.#router.add(urls.openidConfigurationUrl, {
       methods: get,
       counter: 'openidConfiguration',
       handle: behaving('openidConfiguration', () =>
@@ -209,23 +199,16 @@ class StubServer implements AuthorizationServerStub {
           : notServed,
       ),
     });
-    this.#route(urls.attackerJwksUri, {
+    this.#router.add(urls.attackerJwksUri, {
       methods: get,
       counter: 'attackerJwks',
       handle: (_req, res) => {
         sendJson(res, 200, { keys: this.#attackerKeys.map(publicJwkOf) });
       },
     });
-    this.#route(urls.authorizationEndpoint, { methods: get, handle: notImplemented });
-    this.#route(urls.tokenEndpoint, { methods: ['POST'], handle: notImplemented });
-    this.#route(urls.introspectionEndpoint, { methods: ['POST'], handle: notImplemented });
-  }
-
-  #route(url: string, route: Route): void {
-    const path = new URL(url).pathname;
-    if (this.#routes.has(path))
-      throw new Error(`testkit: two endpoints at ${path} (choose another issuerPath)`);
-    this.#routes.set(path, route);
+    this.#router.add(urls.authorizationEndpoint, { methods: get, handle: notImplemented });
+    this.#router.add(urls.tokenEndpoint, { methods: ['POST'], handle: notImplemented });
+    this.#router.add(urls.introspectionEndpoint, { methods: ['POST'], handle: notImplemented });
   }
 
   #jwksAnswer(): JsonAnswer {
@@ -235,27 +218,6 @@ class StubServer implements AuthorizationServerStub {
   #metadataInput() {
     const signingAlgorithms = [...new Set(this.#keys.publishedKeys().map((key) => key.alg))];
     return { urls: this.#urls, signingAlgorithms, overrides: this.#metadataOverrides };
-  }
-
-  #dispatch(req: IncomingMessage, res: ServerResponse): void {
-    let path: string;
-    try {
-      path = new URL(req.url ?? '/', this.origin).pathname;
-    } catch {
-      sendJson(res, 400, { error: 'invalid_request' });
-      return;
-    }
-    const route = this.#routes.get(path);
-    if (route === undefined) {
-      sendNotFound(res);
-      return;
-    }
-    if (route.counter !== undefined) this.#counts[route.counter] += 1;
-    if (!route.methods.includes(req.method ?? '')) {
-      sendJson(res, 405, { error: 'method_not_allowed' }, { Allow: route.methods.join(', ') });
-      return;
-    }
-    route.handle(req, res);
   }
 }
 

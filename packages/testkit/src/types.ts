@@ -200,14 +200,14 @@ export interface AuthorizationServerStub {
   /** Default `aud` of minted tokens. */
   readonly audience: string;
   /**
-   * Snapshot of the request counts per endpoint since start or the last {@link resetCounters}.
+   * Snapshot of the request counts per endpoint since start or the last {@link AuthorizationServerStub.resetCounters}.
    * Every request to the endpoint's path is counted, whatever its method or the current behaviour.
-   * Also has `attackerJwks`, the same number as {@link attackerHits}.
+   * Also has `attackerJwks`, the same number as {@link AuthorizationServerStub.attackerHits}.
    */
   readonly counters: StubCounters;
   /** Requests to `/attacker-jwks` (the URL put in `jku`/`x5u` headers by the bad tokens) since start or the last reset. */
   readonly attackerHits: number;
-  /** Sets every counter, including {@link attackerHits}, to 0. */
+  /** Sets every counter, including {@link AuthorizationServerStub.attackerHits}, to 0. */
   resetCounters(): void;
   /** Switches how `endpoint` answers from now on (requests already being delayed keep their behaviour). */
   setBehaviour(endpoint: EndpointName, behaviour: EndpointBehaviour): void;

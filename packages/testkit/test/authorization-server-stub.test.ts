@@ -238,7 +238,7 @@ describe('startAuthorizationServer', function () {
       );
       const header = decodeProtectedHeader(token);
       assert.equal('typ' in header, false);
-      assert.equal(header['cty'], 'x');
+      assert.equal(header.cty, 'x');
       const payload = decodeJwt(token);
       assert.equal(payload['scope'], 'read');
       assert.equal('client_id' in payload, false);

@@ -58,7 +58,7 @@ export function rejectUnknownKeys(path: string, value: object, known: Record<str
     const where = path === '' ? `\`${key}\`` : `\`${path}.${key}\``;
     throw new ConfigurationError(
       'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
-      `bearer-guard: ${where} is not an option${hint === undefined ? '' : `; did you mean \`${hint}\``}. ` +
+      `bearer-guard: ${where} is not an option${hint === undefined ? '.' : `; did you mean \`${hint}\`?`} ` +
         `Known options${path === '' ? '' : ` of \`${path}\``}: ${names.join(', ')}.`,
     );
   }
