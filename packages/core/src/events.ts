@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { CircuitState } from './circuit-breaker.js';
+import type { IntrospectionFailure } from './introspection.js';
 import type { KeySetLoadTrigger } from './jwks.js';
 
 /**
@@ -20,6 +22,13 @@ export interface GuardEventMap {
   'discovery.loaded': { issuer: string; jwksUri: string | undefined };
   /** Discovery failed (unreachable, invalid, or the metadata names another issuer). */
   'discovery.failed': { issuer: string; error: unknown };
+  /**
+   * An introspection call failed: `reason` tells a timeout, a refused connection, a 5xx, a body that
+   * is not a valid introspection response, or the server refusing our own client credentials.
+   */
+  'introspection.failed': { issuer: string; endpoint: string | undefined; reason: IntrospectionFailure; error: unknown };
+  /** A circuit breaker changed state (`open`: failing fast; `half-open`: probing; `closed`: recovered). */
+  'circuit.state': { name: string; state: CircuitState; consecutiveFailures: number };
 }
 
 export type GuardEventName = keyof GuardEventMap;

@@ -3,6 +3,7 @@ import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
 import { discoverAuthorizationServer, DiscoveryError, type AuthorizationServerMetadata } from './discovery.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
+import { Introspector } from './introspection.js';
 import { RemoteKeySet } from './jwks.js';
 import { createJwtVerifier, staticKey, type VerifyJwtAccessToken } from './jwt-access-token.js';
 import { resolveOptions, type GuardOptions, type ResolvedIssuer, type ResolvedOptions } from './options.js';
@@ -12,7 +13,8 @@ import { tokenDigest, VerifiedTokenCache } from './token-cache.js';
 
 interface TrustedIssuer {
   config: ResolvedIssuer;
-  verify: VerifyJwtAccessToken;
+  /** Local JWT validation, when the issuer has a key source. */
+  verify: VerifyJwtAccessToken | undefined;
   keySet: RemoteKeySet | undefined;
 }
 
@@ -26,38 +28,61 @@ export class BearerGuard {
   /** The validated options with defaults filled in. */
   readonly options: ResolvedOptions;
   readonly #events = new GuardEvents();
+  /** Issuers whose JWTs are validated locally, by `iss`. */
   readonly #issuers = new Map<string, TrustedIssuer>();
   readonly #single: TrustedIssuer | undefined;
+  readonly #introspector: Introspector | undefined;
+  readonly #introspectJwts: boolean;
   readonly #cache: VerifiedTokenCache | undefined;
   readonly #metadata = new Map<string, Promise<AuthorizationServerMetadata>>();
 
   constructor(options: GuardOptions) {
     this.options = resolveOptions(options);
     const { clockTolerance, maxTokenAge, profile } = this.options;
+    let introspector: Introspector | undefined;
     for (const config of this.options.issuers) {
+      // A key set is needed for local JWTs, and for verifying RFC 9701 JWT introspection responses.
       const keySet = this.#remoteKeySet(config);
-      let key;
-      try {
-        key = keySet?.getKey ?? staticKey(config);
-      } catch (cause) {
-        throw new ConfigurationError(
-          'ERR_BEARER_CONFIG_INVALID_OPTION',
-          `bearer-guard: the key configured for ${config.issuer} cannot be read: give an SPKI PEM, a public JWK or a KeyObject.`,
-          { cause },
-        );
+      const key = keySet?.getKey ?? this.#staticKey(config);
+      const verify = key === undefined ? undefined : createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
+      if (verify !== undefined) this.#issuers.set(config.issuer, { config, verify, keySet });
+      if (config.introspection !== undefined) {
+        introspector = new Introspector(config.introspection, {
+          checks: {
+            issuer: config.issuer,
+            audiences: config.audiences,
+            acceptMissingAudience: config.introspection.acceptMissingAudience,
+            clockTolerance,
+          },
+          scopeClaims: this.options.scopeClaims,
+          events: this.#events,
+          metadata: () => this.#discover(config.issuer),
+          keys: key !== undefined && typeof key === 'function' ? key : undefined,
+        });
       }
-      if (key === undefined) throw new Error('unreachable: no key source');
-      const verify = createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
-      this.#issuers.set(config.issuer, { config, verify, keySet });
     }
-    this.#single = this.#issuers.size === 1 ? this.#issuers.values().next().value : undefined;
+    this.#introspector = introspector;
+    this.#introspectJwts = introspector !== undefined && this.options.issuers.some((entry) => entry.introspection?.introspectJwts === true);
+    this.#single = this.#issuers.size === 1 && introspector === undefined ? this.#issuers.values().next().value : undefined;
     this.#cache =
       this.options.tokenCacheMax > 0 ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options) : undefined;
   }
 
+  #staticKey(config: ResolvedIssuer): ReturnType<typeof staticKey> {
+    try {
+      return staticKey(config);
+    } catch (cause) {
+      throw new ConfigurationError(
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        `bearer-guard: the key configured for ${config.issuer} cannot be read: give an SPKI PEM, a public JWK or a KeyObject.`,
+        { cause },
+      );
+    }
+  }
+
   #remoteKeySet(config: ResolvedIssuer): RemoteKeySet | undefined {
-    const source = config.keySource;
-    if (source.kind !== 'jwksUri' && source.kind !== 'discovery') return undefined;
+    const source = config.keySource ?? (config.introspection?.jwtResponse === true ? { kind: 'discovery' } : undefined);
+    if (source?.kind !== 'jwksUri' && source?.kind !== 'discovery') return undefined;
     const uri =
       source.kind === 'jwksUri'
         ? () => Promise.resolve(source.jwksUri)
@@ -119,16 +144,21 @@ export class BearerGuard {
    * be used, so a misconfigured service fails at start-up instead of on its first request.
    */
   async ready(): Promise<void> {
+    const warmUps: { issuer: string; load: () => Promise<void> }[] = [];
     for (const { config, keySet } of this.#issuers.values()) {
-      if (keySet === undefined) continue;
+      if (keySet !== undefined) warmUps.push({ issuer: config.issuer, load: () => keySet.load() });
+    }
+    const introspector = this.#introspector;
+    if (introspector !== undefined) warmUps.push({ issuer: introspector.issuer, load: () => introspector.ready() });
+    for (const { issuer, load } of warmUps) {
       try {
-        await keySet.load();
+        await load();
       } catch (error) {
         const cause = error instanceof BearerGuardError ? error.cause : error;
         throw new ConfigurationError(
           'ERR_BEARER_CONFIG_ISSUER_UNUSABLE',
-          `bearer-guard: the keys of issuer ${config.issuer} cannot be loaded (${cause instanceof Error ? cause.message : String(cause)}). ` +
-            'Check `issuer` / `jwksUri` and that the authorization server is reachable.',
+          `bearer-guard: the keys or metadata of issuer ${issuer} cannot be loaded (${cause instanceof Error ? cause.message : String(cause)}). ` +
+            'Check `issuer`, `jwksUri` or `introspection.endpoint`, and that the authorization server is reachable.',
           { cause },
         );
       }
@@ -156,17 +186,42 @@ export class BearerGuard {
 
   /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
   async verify(token: string): Promise<Principal> {
-    const digest = this.#cache === undefined ? '' : tokenDigest(token);
     try {
-      const cached = this.#cache?.get(digest, epochSeconds());
-      if (cached !== undefined) return cached;
-      const payload = await this.#selectIssuer(token).verify(token);
-      const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
-      this.#cache?.set(digest, principal, epochSeconds());
+      if (this.#introspector === undefined) return await this.#verifyJwt(token, this.#selectIssuer(token));
+      const digest = tokenDigest(token);
+      const local = this.#localIssuer(token);
+      if (local === undefined) return await this.#introspector.introspect(token, digest);
+      const principal = await this.#verifyJwt(token, local, digest);
+      // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
+      if (this.#introspectJwts) await this.#introspector.introspect(token, digest);
       return principal;
     } catch (error) {
       throw this.#challenge(error);
     }
+  }
+
+  async #verifyJwt(token: string, issuer: TrustedIssuer, knownDigest?: string): Promise<Principal> {
+    const verify = issuer.verify;
+    if (verify === undefined) throw new Error('unreachable: issuer without local validation');
+    const digest = knownDigest ?? (this.#cache === undefined ? '' : tokenDigest(token));
+    const cached = this.#cache?.get(digest, epochSeconds());
+    if (cached !== undefined) return cached;
+    const payload = await verify(token);
+    const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
+    this.#cache?.set(digest, principal, epochSeconds());
+    return principal;
+  }
+
+  /** With introspection configured: the local issuer of a JWS whose `iss` we trust, else `undefined` (introspect). */
+  #localIssuer(token: string): TrustedIssuer | undefined {
+    if (this.#issuers.size === 0) return undefined;
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      return undefined; // not a JWT: an opaque token
+    }
+    return typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
   }
 
   // RFC 8725 §3.10 / the issue's rule: an unverified `iss` only selects among configured issuers.

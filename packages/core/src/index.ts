@@ -12,6 +12,14 @@ export type {
 } from './errors.js';
 export type { GuardEventListener, GuardEventMap, GuardEventName } from './events.js';
 export { BearerGuard, createGuard } from './guard.js';
+export { CircuitBreaker } from './circuit-breaker.js';
+export type { CircuitBreakerOptions, CircuitState } from './circuit-breaker.js';
+export { Introspector } from './introspection.js';
+export type { IntrospectionFailure } from './introspection.js';
+export { MemoryIntrospectionStore } from './introspection-cache.js';
+export type { IntrospectionCacheEntry, IntrospectionStore } from './introspection-cache.js';
+export type { IntrospectionAuthMethod, IntrospectionOptions } from './introspection-options.js';
+export { checkIntrospectionClaims } from './introspection-response.js';
 export { RemoteKeySet } from './jwks.js';
 export type { KeySetLoadTrigger, RemoteKeySetOptions } from './jwks.js';
 export { RFC9068_REQUIRED_CLAIMS } from './jwt-access-token.js';

@@ -22,7 +22,7 @@ export type VerifyJwtAccessToken = (token: string) => Promise<JWTPayload>;
 /** Turn the configured key into jose's key argument. Never reads `jwk`/`jku`/`x5u`/`x5c` headers. */
 export function staticKey(issuer: ResolvedIssuer): JWTVerifyGetKey | KeyObject | Uint8Array | undefined {
   const source = issuer.keySource;
-  switch (source.kind) {
+  switch (source?.kind) {
     case 'jwks':
       return createLocalJWKSet(source.jwks);
     case 'publicKey': {
@@ -35,6 +35,7 @@ export function staticKey(issuer: ResolvedIssuer): JWTVerifyGetKey | KeyObject |
       return source.secret;
     case 'jwksUri':
     case 'discovery':
+    case undefined:
       return undefined;
   }
 }

@@ -1,6 +1,7 @@
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import { ConfigurationError } from './errors.js';
+import { resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js';
 import {
   booleanOption,
   invalid,
@@ -39,6 +40,12 @@ export interface IssuerOptions {
   secret?: string | Uint8Array | undefined;
   /** The accepted `alg` values. Defaults to RS256, PS256, ES256, EdDSA; or HS256 with `secret`. */
   algorithms?: readonly JwsAlgorithm[] | undefined;
+  /**
+   * Validate opaque tokens by RFC 7662 introspection. Alone, every token is introspected; beside a
+   * key source (`jwksUri`, `jwks`, `publicKey`, `secret`), JWTs from this issuer are validated
+   * locally and everything else is introspected.
+   */
+  introspection?: IntrospectionOptions | undefined;
 }
 
 /** Options of {@link createGuard}. Durations of token claims are in seconds; of our own machinery in ms. */
@@ -86,7 +93,9 @@ export interface ResolvedIssuer {
   issuer: string;
   audiences: readonly string[];
   algorithms: readonly JwsAlgorithm[];
-  keySource: KeySource;
+  /** Where JWT keys come from; `undefined` when this issuer's tokens are only introspected. */
+  keySource: KeySource | undefined;
+  introspection: ResolvedIntrospection | undefined;
 }
 
 export interface ResolvedOptions {
@@ -108,6 +117,7 @@ export interface ResolvedOptions {
 
 const ISSUER_KEYS: KeysEnum<IssuerOptions> = {
   issuer: true, audience: true, jwksUri: true, jwks: true, publicKey: true, secret: true, algorithms: true,
+  introspection: true,
 }; // prettier-ignore
 const GUARD_KEYS: KeysEnum<GuardOptions> = {
   ...ISSUER_KEYS, issuers: true, clockTolerance: true, maxTokenAge: true, profile: true, scopeClaims: true,
@@ -186,7 +196,11 @@ function resolveIssuer(
     );
   }
   const issuer = urlOption(`${path}issuer`, raw['issuer'], allowHttp, { allowQuery: false });
-  const keySource = resolveKeySource(path, raw, allowHttp);
+  const introspection =
+    raw['introspection'] === undefined ? undefined : resolveIntrospection(`${path}introspection`, raw['introspection'], allowHttp);
+  let keySource: KeySource | undefined = resolveKeySource(path, raw, allowHttp);
+  // Introspection alone means "introspect everything"; local JWT validation needs an explicit key source then.
+  if (keySource.kind === 'discovery' && introspection !== undefined) keySource = undefined;
   const audiences = raw['audience'] === undefined ? fallbackAudience : stringList(`${path}audience`, raw['audience']);
   if (audiences === undefined) {
     throw new ConfigurationError(
@@ -194,8 +208,8 @@ function resolveIssuer(
       'bearer-guard: option `audience` is required: the identifier of this API that tokens carry in `aud` (RFC 9068 §4), e.g. "https://orders.example.com".',
     );
   }
-  const algorithms = resolveAlgorithms(`${path}algorithms`, raw['algorithms'], keySource.kind === 'secret');
-  return { issuer, audiences, algorithms, keySource };
+  const algorithms = resolveAlgorithms(`${path}algorithms`, raw['algorithms'], keySource?.kind === 'secret');
+  return { issuer, audiences, algorithms, keySource, introspection };
 }
 
 /** Validate options at construction and fill in defaults. Throws {@link ConfigurationError}. */
@@ -218,6 +232,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       rejectUnknownKeys(path, object, ISSUER_KEYS);
       return resolveIssuer(`${path}.`, object, audience, allowInsecureHttp);
     });
+    if (issuers.filter((entry) => entry.introspection !== undefined).length > 1) {
+      throw conflict('only one entry of `issuers` may have `introspection`: an opaque token does not say which server issued it.');
+    }
     const seen = new Set<string>();
     for (const { issuer } of issuers) {
       if (seen.has(issuer)) throw conflict(`issuer ${issuer} is listed twice in \`issuers\`.`);

@@ -19,7 +19,8 @@ export interface BearerChallengeParameters {
 // header value would otherwise be a response-splitting vector, and Node would throw on it.
 // eslint-disable-next-line no-control-regex -- the point is to match control characters
 const NOT_QDTEXT = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
-const NON_LATIN1 = /[\u0100-\uffff]/g;
+// Per code point (`u`): a character outside the BMP (an emoji) is one '?', not one per surrogate half.
+const NON_LATIN1 = /[\u{100}-\u{10FFFF}]/gu;
 const NEEDS_ESCAPE = /["\\]/g;
 const AUTH_PARAM_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

@@ -1,4 +1,4 @@
-import { BearerGuard, type GuardOptions } from '@bearer-guard/core';
+import { BearerGuard, type GuardOptions, type ResourceRequest } from '@bearer-guard/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GUARD } from './request.js';
 
@@ -8,6 +8,33 @@ export interface AuthenticateMiddleware extends RequestHandler {
   readonly guard: BearerGuard;
   /** Discover metadata and load keys now; rejects with a `ConfigurationError` when an issuer is unusable. */
   ready(): Promise<void>;
+}
+
+/**
+ * The request as the core should see it. Node keeps only the first of repeated `Authorization`
+ * header lines in `req.headers` (it discards duplicates of that field), so `Authorization: Bearer a`
+ * + `Authorization: Bearer b` would be checked as `a` alone while a proxy in front may have looked
+ * at `b`. A repeated header is handed to the core as an array, which it refuses as malformed (400).
+ */
+function resourceRequest(req: Request): ResourceRequest {
+  if (req.headers.authorization === undefined) return req;
+  const raw = req.rawHeaders;
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name?.length === 13 && name.toLowerCase() === 'authorization') count += 1;
+  }
+  if (count < 2) return req;
+  return {
+    method: req.method,
+    headers: { ...req.headers, authorization: req.headersDistinct.authorization },
+    get query(): unknown {
+      return req.query;
+    },
+    get body(): unknown {
+      return req.body;
+    },
+  };
 }
 
 /**
@@ -34,7 +61,7 @@ export function authenticate(options: GuardOptions | BearerGuard): AuthenticateM
     req[GUARD] = guard;
     let principal;
     try {
-      principal = await guard.authenticate(req);
+      principal = await guard.authenticate(resourceRequest(req));
     } catch (error) {
       next(error);
       return;

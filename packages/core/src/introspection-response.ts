@@ -1,0 +1,62 @@
+import { BearerGuardError } from './errors.js';
+
+export interface IntrospectionChecks {
+  issuer: string;
+  audiences: readonly string[];
+  /** Accept an active response without `aud`. Off by default: such a token could be meant for anyone. */
+  acceptMissingAudience: boolean;
+  clockTolerance: number;
+}
+
+function fail(code: ConstructorParameters<typeof BearerGuardError>[0], reason: string): never {
+  throw new BearerGuardError(code, { cause: new Error(reason) });
+}
+
+/**
+ * Decide whether an introspection response makes the token valid here. Throws a 401
+ * `BearerGuardError` when it does not.
+ *
+ * - `active` must be the boolean `true` (RFC 7662 §2.2); `"true"` or anything else is inactive.
+ * - `exp` / `nbf`, when present, are checked with the same tolerance as JWTs: the server's word
+ *   may have been cached, and a token must never outlive its `exp`.
+ * - `iss`, when present, must be the configured issuer.
+ * - `aud` must contain a configured audience (RFC 7662 §4: the resource server must check the
+ *   token is meant for it); a response without `aud` is refused unless `acceptMissingAudience`.
+ * - `token_type`, when present, must be `Bearer`: a DPoP-bound token presented as a bearer token
+ *   is refused (RFC 9449 §7.1), and so is one with a `cnf.jkt` binding.
+ *
+ * Does NOT check scopes: routes do, on every request, cached or not.
+ *
+ * @see RFC 7662 §2.2, §4
+ */
+export function checkIntrospectionClaims(
+  claims: Readonly<Record<string, unknown>>,
+  checks: IntrospectionChecks,
+  nowSeconds: number,
+): void {
+  if (claims['active'] !== true) fail('ERR_BEARER_TOKEN_INACTIVE', 'active is not true');
+  const { exp, nbf, iss, aud, token_type: tokenType, cnf } = claims;
+  if (exp !== undefined) {
+    if (typeof exp !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'exp is not a number');
+    if (nowSeconds - checks.clockTolerance >= exp) fail('ERR_BEARER_TOKEN_EXPIRED', 'exp passed');
+  }
+  if (nbf !== undefined) {
+    if (typeof nbf !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'nbf is not a number');
+    if (nbf > nowSeconds + checks.clockTolerance) fail('ERR_BEARER_TOKEN_NOT_YET_VALID', 'nbf in the future');
+  }
+  if (iss !== undefined && iss !== checks.issuer) fail('ERR_BEARER_TOKEN_ISSUER_INVALID', `iss ${JSON.stringify(iss)}`);
+  if (aud === undefined) {
+    if (!checks.acceptMissingAudience) fail('ERR_BEARER_TOKEN_AUDIENCE_INVALID', 'no aud in the response');
+  } else {
+    const list: unknown[] = Array.isArray(aud) ? aud : [aud];
+    if (!list.some((entry) => typeof entry === 'string' && checks.audiences.includes(entry))) {
+      fail('ERR_BEARER_TOKEN_AUDIENCE_INVALID', 'aud does not contain a configured audience');
+    }
+  }
+  if (tokenType !== undefined && (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer')) {
+    fail('ERR_BEARER_TOKEN_TYPE_INVALID', `token_type ${JSON.stringify(tokenType)}`);
+  }
+  if (typeof cnf === 'object' && cnf !== null && 'jkt' in cnf) {
+    fail('ERR_BEARER_TOKEN_TYPE_INVALID', 'DPoP-bound token (cnf.jkt) presented as a bearer token');
+  }
+}

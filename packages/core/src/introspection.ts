@@ -1,0 +1,235 @@
+import { compactVerify, type JWTVerifyGetKey } from 'jose';
+import * as oauth from 'oauth4webapi';
+import { CircuitBreaker } from './circuit-breaker.js';
+import type { AuthorizationServerMetadata } from './discovery.js';
+import { BearerGuardError } from './errors.js';
+import type { GuardEvents } from './events.js';
+import type { IntrospectionCacheEntry, IntrospectionStore } from './introspection-cache.js';
+import { checkIntrospectionClaims, type IntrospectionChecks } from './introspection-response.js';
+import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
+import type { ResolvedIntrospection } from './introspection-options.js';
+import { createPrincipal, type Principal } from './principal.js';
+import { readScopes } from './scope.js';
+
+/** Why an introspection call failed (the `introspection.failed` event's `reason`). */
+export type IntrospectionFailure =
+  | 'timeout'
+  | 'network'
+  | 'status'
+  | 'too-large'
+  | 'invalid-response'
+  | 'client-authentication'
+  | 'signature';
+
+export interface IntrospectorContext {
+  checks: IntrospectionChecks;
+  scopeClaims: readonly string[];
+  events: GuardEvents;
+  /** The issuer's metadata (discovery), used when no endpoint is configured. */
+  metadata: () => Promise<AuthorizationServerMetadata>;
+  /** The issuer's keys, for RFC 9701 JWT responses. */
+  keys: JWTVerifyGetKey | undefined;
+}
+
+const epochSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/**
+ * RFC 7662 token introspection, safe for production: the resource server authenticates itself,
+ * results are cached (by SHA-256 of the token) for at most `min(cache.maxSeconds, exp - now)`,
+ * inactive answers for a short negative TTL, concurrent lookups of one token share one call, and a
+ * circuit breaker fails fast while the endpoint is down. Every failure to get an answer is a 503,
+ * never a 401 (the token may be fine) and never a pass.
+ *
+ * The wire format is oauth4webapi's (`introspectionRequest` / `processIntrospectionResponse`).
+ *
+ * @see RFC 7662 §2, §4; RFC 9701 (JWT responses)
+ */
+export class Introspector {
+  readonly #options: ResolvedIntrospection;
+  readonly #context: IntrospectorContext;
+  readonly #breaker: CircuitBreaker;
+  readonly #inFlight = new Map<string, Promise<IntrospectionCacheEntry>>();
+  readonly #store: IntrospectionStore | undefined;
+  #clientAuth: Promise<oauth.ClientAuth> | undefined;
+
+  constructor(options: ResolvedIntrospection, context: IntrospectorContext) {
+    this.#options = options;
+    this.#context = context;
+    this.#store = options.store;
+    this.#breaker = new CircuitBreaker({
+      name: `introspection ${context.checks.issuer}`,
+      failureThreshold: options.breaker.failureThreshold,
+      cooldown: options.breaker.cooldown,
+      events: context.events,
+    });
+  }
+
+  /** The issuer whose endpoint this calls. */
+  get issuer(): string {
+    return this.#context.checks.issuer;
+  }
+
+  /** The breaker's state, for health endpoints. */
+  get circuitState(): CircuitBreaker['state'] {
+    return this.#breaker.state;
+  }
+
+  /** Validate `token` by introspection. `digest` is its SHA-256, the cache key. */
+  async introspect(token: string, digest: string): Promise<Principal> {
+    const cached = this.#store?.get(digest);
+    // The in-memory store answers synchronously; awaiting only real promises keeps hits cheap.
+    let entry = cached instanceof Promise ? await cached : cached;
+    if (entry === undefined) {
+      let pending = this.#inFlight.get(digest);
+      if (pending === undefined) {
+        pending = this.#call(token, digest).finally(() => this.#inFlight.delete(digest));
+        this.#inFlight.set(digest, pending);
+      }
+      entry = await pending;
+    }
+    if (!entry.active) throw new BearerGuardError('ERR_BEARER_TOKEN_INACTIVE');
+    // Re-checked on every hit: a cached answer must never outlive `exp` or skip the audience check.
+    checkIntrospectionClaims(entry.claims, this.#context.checks, epochSeconds());
+    entry.principal ??= createPrincipal(
+      token,
+      'introspection',
+      { iss: this.#context.checks.issuer, ...entry.claims },
+      readScopes(entry.claims, this.#context.scopeClaims),
+    );
+    return entry.principal;
+  }
+
+  /** Warm up: resolve the endpoint (discovery) and the client credentials. */
+  async ready(): Promise<void> {
+    await this.#authorizationServer();
+    await this.#clientAuthentication();
+  }
+
+  async #authorizationServer(): Promise<oauth.AuthorizationServer> {
+    const { endpoint } = this.#options;
+    if (endpoint !== undefined) return { issuer: this.#context.checks.issuer, introspection_endpoint: endpoint };
+    const metadata = await this.#context.metadata();
+    if (typeof metadata.introspection_endpoint !== 'string') {
+      throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', {
+        cause: new Error(`the metadata of ${this.#context.checks.issuer} has no introspection_endpoint`),
+      });
+    }
+    return metadata;
+  }
+
+  #clientAuthentication(): Promise<oauth.ClientAuth> {
+    this.#clientAuth ??= this.#options.clientAuthentication();
+    return this.#clientAuth;
+  }
+
+  async #call(token: string, digest: string): Promise<IntrospectionCacheEntry> {
+    if (!this.#breaker.allow()) {
+      throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
+        cause: new Error('circuit open'),
+        retryAfter: Math.max(1, Math.ceil(this.#breaker.retryIn / 1000)),
+      });
+    }
+    let as: oauth.AuthorizationServer | undefined;
+    let claims: Record<string, unknown>;
+    try {
+      as = await this.#authorizationServer();
+      claims = await this.#request(as, token);
+    } catch (error) {
+      const reason = classify(error);
+      if (reason === undefined) throw error; // discovery already answered with its own 503
+      this.#breaker.failure();
+      this.#context.events.emit('introspection.failed', {
+        issuer: this.#context.checks.issuer,
+        endpoint: as?.introspection_endpoint,
+        reason,
+        error,
+      });
+      throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
+        cause: error,
+        retryAfter: Math.max(1, Math.ceil(this.#options.breaker.cooldown / 1000)),
+      });
+    }
+    this.#breaker.success();
+    const entry = toEntry(claims);
+    this.#remember(digest, entry);
+    return entry;
+  }
+
+  async #request(as: oauth.AuthorizationServer, token: string): Promise<Record<string, unknown>> {
+    const { clientId, timeout, maxResponseBytes, jwtResponse } = this.#options;
+    const client: oauth.Client = { client_id: clientId };
+    const response = await oauth.introspectionRequest(as, client, await this.#clientAuthentication(), token, {
+      additionalParameters: { token_type_hint: 'access_token' },
+      requestJwtResponse: jwtResponse,
+      [oauth.customFetch]: (url: string, init: RequestInit) => boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes }),
+      // The endpoint's scheme was vetted by the options (https, or http on loopback / when allowed).
+      // eslint-disable-next-line @typescript-eslint/no-deprecated
+      [oauth.allowInsecureRequests]: true,
+    });
+    const raw = jwtResponse ? response.clone() : undefined;
+    try {
+      const result = await oauth.processIntrospectionResponse(as, client, response);
+      if (raw !== undefined) await this.#verifyJwtResponse(raw);
+      return { ...result };
+    } catch (error) {
+      // RFC 7662 §2.2: `active` is a boolean. `"active": "true"` is not an active token: an answer,
+      // not an outage, so it is a 401 and not a 503.
+      if (error instanceof oauth.OperationProcessingError && error.code === oauth.INVALID_RESPONSE) {
+        const body = (error.cause as { body?: unknown } | undefined)?.body;
+        if (typeof body === 'object' && body !== null && 'active' in body) return { active: false };
+      }
+      throw error;
+    }
+  }
+
+  /** RFC 9701 §5: the JWT response's signature, with the issuer's keys (oauth4webapi checked its claims). */
+  async #verifyJwtResponse(response: Response): Promise<void> {
+    if (response.headers.get('content-type')?.startsWith('application/token-introspection+jwt') !== true) {
+      throw new UpstreamError('content-type', response.url, 'a JWT response was requested but not returned');
+    }
+    const keys = this.#context.keys;
+    if (keys === undefined) throw new Error('no key set to verify the JWT introspection response');
+    try {
+      await compactVerify(await response.text(), keys);
+    } catch (cause) {
+      throw new SignatureError('the JWT introspection response signature is invalid', { cause });
+    }
+  }
+
+  #remember(digest: string, entry: IntrospectionCacheEntry): void {
+    if (this.#store === undefined) return;
+    const { maxSeconds, negativeSeconds } = this.#options.cache;
+    let ttlSeconds = negativeSeconds;
+    if (entry.active) {
+      const exp = entry.claims['exp'];
+      ttlSeconds = typeof exp === 'number' ? Math.min(maxSeconds, exp - epochSeconds()) : maxSeconds;
+    }
+    if (ttlSeconds <= 0) return;
+    // A shared store failing must not fail the request: the answer is already known.
+    Promise.resolve(this.#store.set(digest, entry, ttlSeconds * 1000)).catch(() => undefined);
+  }
+}
+
+class SignatureError extends Error {
+  override readonly name = 'SignatureError';
+}
+
+function toEntry(claims: Record<string, unknown>): IntrospectionCacheEntry {
+  return claims['active'] === true ? { active: true, claims } : { active: false };
+}
+
+function classify(error: unknown): IntrospectionFailure | undefined {
+  if (error instanceof BearerGuardError) return undefined;
+  if (error instanceof UpstreamError) {
+    if (error.reason === 'timeout' || error.reason === 'network' || error.reason === 'too-large') return error.reason;
+    return error.reason === 'content-type' ? 'invalid-response' : 'status';
+  }
+  if (error instanceof SignatureError) return 'signature';
+  // 401/400 with invalid_client, or a Basic/Bearer challenge: the server refused *our* credentials.
+  if (error instanceof oauth.WWWAuthenticateChallengeError) return 'client-authentication';
+  if (error instanceof oauth.ResponseBodyError) {
+    return error.error === 'invalid_client' || error.status === 401 ? 'client-authentication' : 'status';
+  }
+  if (error instanceof oauth.OperationProcessingError && error.code === oauth.RESPONSE_IS_NOT_CONFORM) return 'status';
+  return 'invalid-response';
+}
