@@ -16,6 +16,8 @@ export interface OidcProviderFixture {
   resourceServer: { clientId: string; clientSecret: string };
   /** A client-credentials caller. */
   caller: { clientId: string; clientSecret: string };
+  /** Requests seen per path (e.g. `/token/introspection`). */
+  readonly requests: Map<string, number>;
   /** Get an access token for `resource` with the client-credentials grant. */
   token(resource: string, scope: string): Promise<string>;
   revoke(token: string): Promise<void>;
@@ -92,6 +94,11 @@ export async function startOidcProvider(options: { accessTokenTTL?: number } = {
       },
     },
   });
+  const requests = new Map<string, number>();
+  server.on('request', (req: { url?: string }) => {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    requests.set(path, (requests.get(path) ?? 0) + 1);
+  });
   // eslint-disable-next-line @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access
   server.on('request', provider.callback());
 
@@ -107,6 +114,7 @@ export async function startOidcProvider(options: { accessTokenTTL?: number } = {
     issuer,
     resourceServer,
     caller,
+    requests,
     async token(resource, scope) {
       const res = await form('/token', { grant_type: 'client_credentials', resource, scope }, basic(caller.clientId, caller.clientSecret));
       const body = (await res.json()) as { access_token?: string; error?: string };
