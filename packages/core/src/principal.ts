@@ -23,10 +23,15 @@ export interface Principal {
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
+// Iterative, not recursive: claims are attacker-shaped, and a validly signed token nested
+// 20 000 levels deep must not overflow the stack.
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const entry of Object.values(value)) deepFreeze(entry);
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next !== 'object' || next === null || Object.isFrozen(next)) continue;
+    Object.freeze(next);
+    for (const entry of Object.values(next)) pending.push(entry);
   }
   return value;
 }
