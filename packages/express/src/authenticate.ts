@@ -32,7 +32,7 @@ function resourceRequest(req: Request): ResourceRequest {
       return req.query;
     },
     get body(): unknown {
-      return req.body;
+      return req.body as unknown;
     },
   };
 }

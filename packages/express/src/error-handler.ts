@@ -18,7 +18,11 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
       next(error);
       return;
     }
-    onError?.(error, req);
+    try {
+      onError?.(error, req);
+    } catch {
+      // A failing logger must not turn a 401 into a 500 without its challenge.
+    }
     if (res.headersSent) {
       next(error);
       return;
