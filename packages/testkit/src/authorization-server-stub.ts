@@ -1,17 +1,18 @@
-import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 
 import { createBadTokens } from './bad-tokens.js';
-import { KeyStore, publicJwkOf, publicKeyPemOf } from './key-store.js';
-import type { StubKey } from './key-store.js';
+import { publicJwkOf, publicKeyPemOf } from './key-store.js';
+import type { KeyStore, StubKey } from './key-store.js';
+import { IntrospectionEndpoint, DEFAULT_INTROSPECTION_CLIENT } from './introspection-endpoint.js';
+import type {
+  IntrospectionClient,
+  IntrospectionRequestRecord,
+  IssueOpaqueTokenOptions,
+  RegisterClientOptions,
+} from './introspection-types.js';
 import { buildClaims, buildHeader, signPayload } from './mint-token.js';
-import {
-  buildStubUrls,
-  oauthMetadataDocument,
-  openidConfigurationDocument,
-  validateIssuerPath,
-} from './metadata.js';
+import { oauthMetadataDocument, openidConfigurationDocument } from './metadata.js';
 import type { StubUrls } from './metadata.js';
 import { respond, sendJson, validateBehaviour } from './respond.js';
 import type { JsonAnswer, PendingWork } from './respond.js';
@@ -31,19 +32,25 @@ import type {
   TokenClaims,
 } from './types.js';
 
-const DEFAULT_ALGORITHMS: readonly StubAlgorithm[] = ['ES256', 'RS256', 'EdDSA'];
 const DEFAULT_AUDIENCE = 'https://api.example';
-const ENDPOINTS: readonly EndpointName[] = ['jwks', 'oauthMetadata', 'openidConfiguration'];
+const ENDPOINTS: readonly EndpointName[] = ['jwks', 'oauthMetadata', 'openidConfiguration', 'introspection'];
+const OK: EndpointBehaviour = { mode: 'ok' };
 
 type CounterName = keyof StubCounters;
 
-class StubServer implements AuthorizationServerStub {
+/**
+ * The running stub behind {@link AuthorizationServerStub}; construct it through
+ * `startAuthorizationServer`, which listens and generates the initial keys first.
+ */
+export class StubServer implements AuthorizationServerStub {
   readonly origin: string;
   readonly issuer: string;
   readonly jwksUri: string;
   readonly oauthMetadataUrl: string;
   readonly openidConfigurationUrl: string;
   readonly audience: string;
+  readonly introspectionEndpoint: string;
+  readonly introspectionClient: IntrospectionClient = DEFAULT_INTROSPECTION_CLIENT;
   readonly bad: BadTokens;
 
   readonly #server: Server;
@@ -52,12 +59,20 @@ class StubServer implements AuthorizationServerStub {
   readonly #attackerKeys: StubKey[] = [];
   readonly #router: Router<CounterName>;
   readonly #behaviours = new Map<EndpointName, EndpointBehaviour>();
-  readonly #counts: StubCounters = { jwks: 0, oauthMetadata: 0, openidConfiguration: 0, attackerJwks: 0 };
+  readonly #counts: StubCounters = {
+    jwks: 0,
+    oauthMetadata: 0,
+    openidConfiguration: 0,
+    introspection: 0,
+    attackerJwks: 0,
+    introspectionAuthFailures: 0,
+  };
   readonly #sockets = new Set<Socket>();
   readonly #pending: PendingWork = { hung: new Set(), timers: new Set() };
   readonly #serveOauthMetadata: boolean;
   readonly #serveOpenidConfiguration: boolean;
   readonly #metadataOverrides: Readonly<Record<string, unknown>>;
+  readonly #introspection: IntrospectionEndpoint;
   #closing: Promise<void> | undefined;
 
   constructor(server: Server, urls: StubUrls, keys: KeyStore, options: StartAuthorizationServerOptions) {
@@ -70,6 +85,7 @@ class StubServer implements AuthorizationServerStub {
     this.oauthMetadataUrl = urls.oauthMetadataUrl;
     this.openidConfigurationUrl = urls.openidConfigurationUrl;
     this.audience = options.audience ?? DEFAULT_AUDIENCE;
+    this.introspectionEndpoint = urls.introspectionEndpoint;
     this.#serveOauthMetadata = options.discovery?.oauthAuthorizationServer ?? true;
     this.#serveOpenidConfiguration = options.discovery?.openidConfiguration ?? true;
     this.#metadataOverrides = { ...options.metadata };
@@ -78,6 +94,16 @@ class StubServer implements AuthorizationServerStub {
       defaults: this,
       attackerJwksUrl: urls.attackerJwksUri,
       addAttackerKey: (key) => this.#attackerKeys.push(key),
+    });
+    this.#introspection = new IntrospectionEndpoint({
+      urls,
+      defaults: this,
+      keys,
+      behaviour: () => this.#behaviours.get('introspection') ?? OK,
+      pending: this.#pending,
+      onAuthFailure: () => {
+        this.#counts.introspectionAuthFailures += 1;
+      },
     });
     this.#router = new Router(urls.origin, (counter) => {
       this.#counts[counter] += 1;
@@ -94,6 +120,10 @@ class StubServer implements AuthorizationServerStub {
 
   get counters(): StubCounters {
     return { ...this.#counts };
+  }
+
+  get lastIntrospectionRequest(): IntrospectionRequestRecord | undefined {
+    return this.#introspection.lastRequest;
   }
 
   get attackerHits(): number {
@@ -118,6 +148,18 @@ class StubServer implements AuthorizationServerStub {
       buildClaims(this, claims, options),
       buildHeader(key, options.typ, options.header),
     );
+  }
+
+  issueOpaqueToken(claims?: Record<string, unknown>, options?: IssueOpaqueTokenOptions): string {
+    return this.#introspection.tokens.issueOpaque(claims, options);
+  }
+
+  revoke(token: string): void {
+    this.#introspection.tokens.revoke(token);
+  }
+
+  registerClient(options: RegisterClientOptions): void {
+    this.#introspection.clients.register(options);
   }
 
   async addKey(alg: StubAlgorithm, options?: AddKeyOptions): Promise<string> {
@@ -172,7 +214,7 @@ class StubServer implements AuthorizationServerStub {
     const behaving =
       (endpoint: EndpointName, answer: () => JsonAnswer): RouteHandler =>
       (_req, res) => {
-        respond(res, this.#behaviours.get(endpoint) ?? { mode: 'ok' }, answer, this.#pending);
+        respond(res, this.#behaviours.get(endpoint) ?? OK, answer, this.#pending);
       };
     const notServed: JsonAnswer = { status: 404, body: { error: 'not_found' } };
 
@@ -208,7 +250,11 @@ class StubServer implements AuthorizationServerStub {
     });
     this.#router.add(urls.authorizationEndpoint, { methods: get, handle: notImplemented });
     this.#router.add(urls.tokenEndpoint, { methods: ['POST'], handle: notImplemented });
-    this.#router.add(urls.introspectionEndpoint, { methods: ['POST'], handle: notImplemented });
+    this.#router.add(urls.introspectionEndpoint, {
+      methods: ['POST'],
+      counter: 'introspection',
+      handle: this.#introspection.handle,
+    });
   }
 
   #jwksAnswer(): JsonAnswer {
@@ -218,56 +264,5 @@ class StubServer implements AuthorizationServerStub {
   #metadataInput() {
     const signingAlgorithms = [...new Set(this.#keys.publishedKeys().map((key) => key.alg))];
     return { urls: this.#urls, signingAlgorithms, overrides: this.#metadataOverrides };
-  }
-}
-
-/**
- * Starts an authorization-server stub: a real `node:http` server on `127.0.0.1` with an ephemeral
- * port, serving RFC 8414 and OpenID Connect discovery documents, a JWKS of freshly generated keys,
- * and an attacker JWKS for `jku`/`x5u` tests. `/token`, `/introspect` and `/authorize` answer 501.
- *
- * @example
- * ```ts
- * const as = await startAuthorizationServer({ issuerPath: '/tenant-a' });
- * try {
- *   const token = await as.sign({ scope: 'read' });
- *   as.setBehaviour('jwks', { mode: 'hang' });
- *   // … exercise the API under test with `token`, `as.issuer`, `as.jwksUri` …
- * } finally {
- *   await as.close();
- * }
- * ```
- */
-export async function startAuthorizationServer(
-  options: StartAuthorizationServerOptions = {},
-): Promise<AuthorizationServerStub> {
-  const issuerPath = options.issuerPath ?? '';
-  validateIssuerPath(issuerPath);
-  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
-  const [defaultAlg] = algorithms;
-  if (defaultAlg === undefined) throw new TypeError('testkit: algorithms must not be empty');
-
-  const keys = new KeyStore(defaultAlg);
-  for (const alg of algorithms) await keys.add(alg);
-
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  try {
-    return new StubServer(
-      server,
-      buildStubUrls(`http://127.0.0.1:${String(port)}`, issuerPath),
-      keys,
-      options,
-    );
-  } catch (error) {
-    server.close();
-    throw error;
   }
 }

@@ -104,6 +104,16 @@ export class KeyStore {
     return key;
   }
 
+  /** The key of `kid`, or `undefined` if unknown. */
+  find(kid: string): StubKey | undefined {
+    return this.#keys.get(kid);
+  }
+
+  /** Every key of `alg`, published or not, in the order they were added. */
+  keysOf(alg: string): StubKey[] {
+    return [...this.#keys.values()].filter((key) => key.alg === alg);
+  }
+
   /** The current key of `alg`, if any. */
   current(alg: StubAlgorithm): StubKey | undefined {
     const kid = this.#current.get(alg);

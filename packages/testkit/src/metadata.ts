@@ -1,3 +1,4 @@
+import { CLIENT_ASSERTION_ALGORITHMS } from './client-authentication.js';
 import type { StubAlgorithm } from './types.js';
 
 /** Every URL the stub serves or advertises. */
@@ -54,7 +55,8 @@ export interface MetadataInput {
   readonly overrides: Readonly<Record<string, unknown>>;
 }
 
-function commonMetadata({ urls }: MetadataInput): Record<string, unknown> {
+function commonMetadata(input: MetadataInput): Record<string, unknown> {
+  const { urls } = input;
   return {
     issuer: urls.issuer,
     authorization_endpoint: urls.authorizationEndpoint,
@@ -64,7 +66,14 @@ function commonMetadata({ urls }: MetadataInput): Record<string, unknown> {
     response_types_supported: ['code'],
     grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    introspection_endpoint_auth_methods_supported: [
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+    ],
+    introspection_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGORITHMS],
+    // RFC 9701 §6: JWT responses are signed by the default signing key, a published key.
+    introspection_signing_alg_values_supported: [...input.signingAlgorithms],
   };
 }
 

@@ -5,11 +5,21 @@ import type { EndpointBehaviour } from './types.js';
 /** Default body size of the `huge` behaviour: 2 MiB. */
 export const DEFAULT_HUGE_BYTES = 2 * 1024 * 1024;
 
-/** A normal answer: a status and a JSON document. */
+/**
+ * A normal answer: a status and a JSON document, or, when `contentType` is given, a body sent with
+ * that content type (verbatim if it is a string, else as JSON).
+ */
 export interface JsonAnswer {
   readonly status: number;
   readonly body: unknown;
+  /** Content type of the body; default `application/json` (the body is then always serialized). */
+  readonly contentType?: string;
+  /** Extra response headers, e.g. `WWW-Authenticate`. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
+
+/** Produces the normal answer of an endpoint, synchronously or not. */
+export type AnswerFactory = () => JsonAnswer | Promise<JsonAnswer>;
 
 /** Where a behaviour parks what must be torn down on close. */
 export interface PendingWork {
@@ -45,6 +55,23 @@ export function sendJson(
   send(res, status, 'application/json', JSON.stringify(body), headers);
 }
 
+/** Sends a {@link JsonAnswer}. */
+export function sendAnswer(res: ServerResponse, answer: JsonAnswer): void {
+  const { status, body, contentType, headers } = answer;
+  if (contentType === undefined) {
+    sendJson(res, status, body, headers);
+    return;
+  }
+  send(res, status, contentType, typeof body === 'string' ? body : serialize(body), headers);
+}
+
+/** `JSON.stringify`, throwing a TypeError for values that have no JSON text (`undefined`, functions). */
+function serialize(value: unknown): string {
+  const text = JSON.stringify(value) as string | undefined;
+  if (text === undefined) throw new TypeError('testkit: the body has no JSON representation');
+  return text;
+}
+
 /** Answers `404 {"error":"not_found"}`. */
 export function sendNotFound(res: ServerResponse): void {
   sendJson(res, 404, { error: 'not_found' });
@@ -68,6 +95,12 @@ export function hugeBody(document: unknown, bytes: number): string {
   );
 }
 
+function validateStatus(status: number | undefined, invalid: (why: string) => never): void {
+  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599)) {
+    invalid('status must be an integer from 200 to 599');
+  }
+}
+
 /** Throws a TypeError if `behaviour` is not a well-formed {@link EndpointBehaviour}. */
 export function validateBehaviour(behaviour: EndpointBehaviour): void {
   const invalid = (why: string): never => {
@@ -81,11 +114,22 @@ export function validateBehaviour(behaviour: EndpointBehaviour): void {
     case 'notFound':
       return;
     case 'fail':
+      validateStatus(behaviour.status, invalid);
+      return;
+    case 'json':
+      validateStatus(behaviour.status, invalid);
       if (
-        behaviour.status !== undefined &&
-        !(Number.isInteger(behaviour.status) && behaviour.status >= 200 && behaviour.status <= 599)
+        behaviour.contentType !== undefined &&
+        (typeof behaviour.contentType !== 'string' || behaviour.contentType === '')
       ) {
-        invalid('status must be an integer from 200 to 599');
+        invalid('contentType must be a non-empty string');
+      }
+      if (typeof behaviour.body !== 'string') {
+        try {
+          serialize(behaviour.body);
+        } catch {
+          invalid('body must be a string or a JSON-serializable value');
+        }
       }
       return;
     case 'slow':
@@ -107,21 +151,47 @@ export function validateBehaviour(behaviour: EndpointBehaviour): void {
 }
 
 /**
+ * Calls `answer` and hands its result to `then`: synchronously when it is not a promise (the fast
+ * path of the GET endpoints), else when it settles; a rejected answer becomes a 500.
+ */
+function withAnswer(res: ServerResponse, answer: AnswerFactory, then: (answer: JsonAnswer) => void): void {
+  const onError = (): void => {
+    sendJson(res, 500, { error: 'server_error', error_description: 'testkit: the answer failed' });
+  };
+  let result: JsonAnswer | Promise<JsonAnswer>;
+  try {
+    result = answer();
+  } catch {
+    onError();
+    return;
+  }
+  if (result instanceof Promise) result.then(then, onError);
+  else then(result);
+}
+
+/**
  * Answers `res` according to `behaviour`; `answer` produces the normal answer (evaluated when it
  * is sent, so a `slow` answer reflects the state at that time).
  */
 export function respond(
   res: ServerResponse,
   behaviour: EndpointBehaviour,
-  answer: () => JsonAnswer,
+  answer: AnswerFactory,
   pending: PendingWork,
 ): void {
   switch (behaviour.mode) {
-    case 'ok': {
-      const { status, body } = answer();
-      sendJson(res, status, body);
+    case 'ok':
+      withAnswer(res, answer, (normal) => {
+        sendAnswer(res, normal);
+      });
       return;
-    }
+    case 'json':
+      sendAnswer(res, {
+        status: behaviour.status ?? 200,
+        body: behaviour.body,
+        contentType: behaviour.contentType ?? 'application/json',
+      });
+      return;
     case 'fail':
       sendJson(res, behaviour.status ?? 500, { error: 'server_error' });
       return;
@@ -132,8 +202,9 @@ export function respond(
     case 'slow': {
       const timer = setTimeout(() => {
         pending.timers.delete(timer);
-        const { status, body } = answer();
-        sendJson(res, status, body);
+        withAnswer(res, answer, (normal) => {
+          sendAnswer(res, normal);
+        });
       }, behaviour.delayMs);
       pending.timers.add(timer);
       return;
@@ -150,13 +221,11 @@ export function respond(
       );
       return;
     case 'huge': {
-      const { status, body } = answer();
-      send(
-        res,
-        200,
-        'application/json',
-        hugeBody(status === 200 ? body : {}, behaviour.bytes ?? DEFAULT_HUGE_BYTES),
-      );
+      const bytes = behaviour.bytes ?? DEFAULT_HUGE_BYTES;
+      withAnswer(res, answer, ({ status, body, contentType }) => {
+        const document = status === 200 && contentType === undefined ? body : {};
+        send(res, 200, 'application/json', hugeBody(document, bytes));
+      });
       return;
     }
     case 'redirect':

@@ -7,8 +7,13 @@
 /** JWS algorithms the stub can generate keys for and sign with. `EdDSA` keys are Ed25519. */
 export type StubAlgorithm = 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
 
-/** Endpoints of the stub whose behaviour can be switched with {@link AuthorizationServerStub.setBehaviour}. */
-export type EndpointName = 'jwks' | 'oauthMetadata' | 'openidConfiguration';
+import type { StubIntrospection } from './introspection-types.js';
+
+/**
+ * Endpoints of the stub whose behaviour can be switched with {@link AuthorizationServerStub.setBehaviour}.
+ * `introspection` is the RFC 7662 endpoint at `origin + '/introspect'`.
+ */
+export type EndpointName = 'jwks' | 'oauthMetadata' | 'openidConfiguration' | 'introspection';
 
 /**
  * How an endpoint answers. `ok` is the normal answer; every other mode simulates a failure a
@@ -35,7 +40,14 @@ export type EndpointBehaviour =
   /** Answer `302 Found` with the given `Location`. */
   | { mode: 'redirect'; location: string }
   /** Answer `404` with the JSON body `{"error":"not_found"}`. */
-  | { mode: 'notFound' };
+  | { mode: 'notFound' }
+  /**
+   * Answer exactly `body` with `status` (default 200) and `contentType` (default
+   * `application/json`), without looking at the request (no client authentication): a string body
+   * is sent verbatim, any other value as its JSON text. E.g. `{ mode: 'json', body: { active: 'true' } }`
+   * or `{ mode: 'json', body: '{"active":true}', contentType: 'text/plain' }`.
+   */
+  | { mode: 'json'; status?: number; body: unknown; contentType?: string };
 
 /** Options of {@link startAuthorizationServer}. */
 export interface StartAuthorizationServerOptions {
@@ -179,14 +191,22 @@ export interface BadTokens {
   readonly missingExp: BadTokenFactory;
 }
 
-/** Request counts per endpoint, plus hits of the attacker JWKS served for {@link BadTokens.jku}/{@link BadTokens.x5u}. */
-export type StubCounters = Record<EndpointName, number> & { attackerJwks: number };
+/**
+ * Request counts per endpoint, plus hits of the attacker JWKS served for
+ * {@link BadTokens.jku}/{@link BadTokens.x5u}, plus `introspectionAuthFailures`: introspection
+ * requests whose client authentication was rejected (answered 401 `invalid_client`, or 400
+ * `invalid_request` for more than one authentication method). Those are also counted in `introspection`.
+ */
+export type StubCounters = Record<EndpointName, number> & {
+  attackerJwks: number;
+  introspectionAuthFailures: number;
+};
 
 /**
  * A running authorization-server stub on `127.0.0.1`. Obtain one with
  * {@link startAuthorizationServer} and always {@link AuthorizationServerStub.close | close} it.
  */
-export interface AuthorizationServerStub {
+export interface AuthorizationServerStub extends StubIntrospection {
   /** `http://127.0.0.1:PORT` */
   readonly origin: string;
   /** `origin + issuerPath`; the `iss` of minted tokens and the `issuer` of the metadata. */
@@ -202,7 +222,8 @@ export interface AuthorizationServerStub {
   /**
    * Snapshot of the request counts per endpoint since start or the last {@link AuthorizationServerStub.resetCounters}.
    * Every request to the endpoint's path is counted, whatever its method or the current behaviour.
-   * Also has `attackerJwks`, the same number as {@link AuthorizationServerStub.attackerHits}.
+   * Also has `attackerJwks`, the same number as {@link AuthorizationServerStub.attackerHits}, and
+   * `introspectionAuthFailures` (see {@link StubCounters}).
    */
   readonly counters: StubCounters;
   /** Requests to `/attacker-jwks` (the URL put in `jku`/`x5u` headers by the bad tokens) since start or the last reset. */

@@ -171,9 +171,9 @@ describe('startAuthorizationServer', function () {
       }
     });
 
-    it('answers 501 at the token and introspection endpoints and 404 elsewhere', async function () {
+    it('answers 501 at the token endpoint, 401 to anonymous introspection and 404 elsewhere', async function () {
       assert.equal((await fetch(`${as.origin}/token`, { method: 'POST' })).status, 501);
-      assert.equal((await fetch(`${as.origin}/introspect`, { method: 'POST' })).status, 501);
+      assert.equal((await fetch(`${as.origin}/introspect`, { method: 'POST' })).status, 401);
       assert.equal((await fetch(`${as.origin}/nope`)).status, 404);
     });
   });
@@ -532,7 +532,14 @@ describe('startAuthorizationServer', function () {
 
   describe('counters', function () {
     it('count every request per endpoint, whatever the behaviour or method', async function () {
-      assert.deepEqual(as.counters, { jwks: 0, oauthMetadata: 0, openidConfiguration: 0, attackerJwks: 0 });
+      assert.deepEqual(as.counters, {
+        jwks: 0,
+        oauthMetadata: 0,
+        openidConfiguration: 0,
+        introspection: 0,
+        attackerJwks: 0,
+        introspectionAuthFailures: 0,
+      });
       await fetch(as.jwksUri);
       await fetch(as.jwksUri);
       as.setBehaviour('jwks', { mode: 'fail' });
@@ -540,10 +547,24 @@ describe('startAuthorizationServer', function () {
       assert.equal((await fetch(as.jwksUri, { method: 'POST' })).status, 405);
       await fetch(as.oauthMetadataUrl);
       await fetch(`${as.origin}/unknown`);
-      assert.deepEqual(as.counters, { jwks: 4, oauthMetadata: 1, openidConfiguration: 0, attackerJwks: 0 });
+      assert.deepEqual(as.counters, {
+        jwks: 4,
+        oauthMetadata: 1,
+        openidConfiguration: 0,
+        introspection: 0,
+        attackerJwks: 0,
+        introspectionAuthFailures: 0,
+      });
 
       as.resetCounters();
-      assert.deepEqual(as.counters, { jwks: 0, oauthMetadata: 0, openidConfiguration: 0, attackerJwks: 0 });
+      assert.deepEqual(as.counters, {
+        jwks: 0,
+        oauthMetadata: 0,
+        openidConfiguration: 0,
+        introspection: 0,
+        attackerJwks: 0,
+        introspectionAuthFailures: 0,
+      });
       assert.equal(as.attackerHits, 0);
     });
   });
