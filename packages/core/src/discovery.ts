@@ -34,6 +34,7 @@ function isAbsent(error: unknown): boolean {
 }
 
 function toDiscoveryError(error: unknown, issuer: string): DiscoveryError {
+  if (error instanceof DiscoveryError) return error;
   if (error instanceof oauth.OperationProcessingError && error.code === oauth.JSON_ATTRIBUTE_COMPARISON) {
     return new DiscoveryError('issuer-mismatch', `the metadata of ${issuer} names another issuer`, {
       cause: error,
@@ -74,7 +75,13 @@ export async function discoverAuthorizationServer(
   for (const algorithm of ['oauth2', 'oidc'] as const) {
     try {
       const response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions, algorithm });
-      return await oauth.processDiscoveryResponse(issuerUrl, response);
+      const metadata = await oauth.processDiscoveryResponse(issuerUrl, response);
+      // oauth4webapi compares normalised URLs ("https://as/" equals "https://as"); RFC 8414 §3.3
+      // wants the identical string, as the tokens' `iss` is compared exactly too.
+      if (metadata.issuer !== issuer) {
+        throw new DiscoveryError('issuer-mismatch', `the metadata of ${issuer} names another issuer`);
+      }
+      return metadata;
     } catch (error) {
       lastError = error;
       if (!isAbsent(error)) break;

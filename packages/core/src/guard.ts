@@ -74,7 +74,10 @@ export class BearerGuard {
     } catch (cause) {
       throw new ConfigurationError(
         'ERR_BEARER_CONFIG_INVALID_OPTION',
-        `bearer-guard: the key configured for ${config.issuer} cannot be read: give an SPKI PEM, a public JWK or a KeyObject.`,
+        // Name the option (`publicKey` or `jwks`), as every configuration message does.
+        config.keySource?.kind === 'jwks'
+          ? `bearer-guard: option \`jwks\` of issuer ${config.issuer} is not a usable JWK Set: give { keys: [ <public JWKs> ] }.`
+          : `bearer-guard: option \`publicKey\` of issuer ${config.issuer} cannot be read: give an SPKI PEM, a public JWK or a KeyObject.`,
         { cause },
       );
     }
@@ -187,7 +190,13 @@ export class BearerGuard {
   /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
   async verify(token: string): Promise<Principal> {
     try {
-      if (this.#introspector === undefined) return await this.#verifyJwt(token, this.#selectIssuer(token));
+      if (this.#introspector === undefined) {
+        // The cache first: a repeated token (the hot path) costs a hash and a lookup, no decoding.
+        const digest = this.#cache === undefined ? '' : tokenDigest(token);
+        return (
+          this.#cache?.get(digest, epochSeconds()) ?? (await this.#verifyJwt(token, this.#selectIssuer(token), digest))
+        );
+      }
       const digest = tokenDigest(token);
       const local = this.#localIssuer(token);
       if (local === undefined) return await this.#introspector.introspect(token, digest);
@@ -226,7 +235,23 @@ export class BearerGuard {
 
   // RFC 8725 §3.10 / the issue's rule: an unverified `iss` only selects among configured issuers.
   #selectIssuer(token: string): TrustedIssuer {
-    if (this.#single !== undefined) return this.#single;
+    if (this.#single !== undefined) {
+      // docs/errors.md: "An unknown iss never causes a fetch" — with one issuer too. Without this,
+      // a foreign token with a random kid costs a JWKS refetch (and uses up the immediate one a real
+      // new key needs). Undecodable tokens and a missing `iss` are left to jose's exact reasons.
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        return this.#single;
+      }
+      if (iss !== undefined && iss !== this.#single.config.issuer) {
+        throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', {
+          cause: new Error(`iss ${JSON.stringify(iss)}`),
+        });
+      }
+      return this.#single;
+    }
     let iss: unknown;
     try {
       iss = decodeJwt(token).iss;

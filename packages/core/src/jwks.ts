@@ -157,7 +157,11 @@ export class RemoteKeySet {
       return false;
     } catch (error) {
       this.#lastFailure = error;
-      events.emit('keys.refresh_failed', { issuer, uri, trigger, error, servingStaleKeys: this.#lookup !== undefined });
+      // Known keys keep working only within staleMaxAge; past it every request gets 503, so say so.
+      const { cacheMaxAge, staleMaxAge } = this.#options;
+      const servingStaleKeys =
+        this.#lookup !== undefined && this.#now() - this.#loadedAt < cacheMaxAge + staleMaxAge;
+      events.emit('keys.refresh_failed', { issuer, uri, trigger, error, servingStaleKeys });
       return true;
     }
   }

@@ -28,6 +28,8 @@ export function staticKey(issuer: ResolvedIssuer): JWTVerifyGetKey | KeyObject |
     case 'publicKey': {
       const key = source.publicKey;
       // A private key given by mistake yields its public half; a malformed one throws at start-up.
+      // createPublicKey() only derives from a *private* KeyObject and throws on a public one.
+      if (key instanceof KeyObject && key.type === 'public') return key;
       if (typeof key === 'string' || key instanceof KeyObject) return createPublicKey(key);
       return createPublicKey({ key: key as JsonWebKeyInput['key'], format: 'jwk' });
     }
@@ -59,6 +61,9 @@ export function classifyJoseError(error: unknown): unknown {
       return error.claim === 'iat' ? 'ERR_BEARER_TOKEN_TOO_OLD' : 'ERR_BEARER_TOKEN_EXPIRED';
     }
     if (error instanceof joseErrors.JWTClaimValidationFailed) {
+      // A missing claim or one of the wrong type (`"nbf": "soon"`) is CLAIM_INVALID (docs/errors.md);
+      // only a failed comparison is an issuer, audience, nbf or typ problem.
+      if (error.reason === 'missing' || error.reason === 'invalid') return 'ERR_BEARER_TOKEN_CLAIM_INVALID';
       return CLAIM_CODES[error.claim] ?? 'ERR_BEARER_TOKEN_CLAIM_INVALID';
     }
     if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'ERR_BEARER_TOKEN_SIGNATURE_INVALID';
@@ -72,6 +77,23 @@ export function classifyJoseError(error: unknown): unknown {
     return undefined;
   })();
   return code === undefined ? error : new BearerGuardError(code, { cause: error });
+}
+
+// With a single static key, an `alg` that does not fit it (RS256 against an EC key) must be
+// ALGORITHM_REJECTED; jose would otherwise fail converting the key and report JOSENotSupported.
+const ALGORITHMS_BY_KEY: Readonly<Record<string, readonly string[]>> = {
+  rsa: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
+  'rsa-pss': ['PS256', 'PS384', 'PS512'],
+  prime256v1: ['ES256'],
+  secp384r1: ['ES384'],
+  secp521r1: ['ES512'],
+  ed25519: ['EdDSA', 'Ed25519'],
+  ed448: ['EdDSA'],
+};
+
+function fitsKey(alg: string, key: KeyObject): boolean {
+  const type = key.asymmetricKeyType === 'ec' ? key.asymmetricKeyDetails?.namedCurve : key.asymmetricKeyType;
+  return ALGORITHMS_BY_KEY[type ?? '']?.includes(alg) ?? false;
 }
 
 /**
@@ -91,7 +113,10 @@ export function createJwtVerifier(
 ): VerifyJwtAccessToken {
   const strict = checks.profile === 'rfc9068';
   const options: JWTVerifyOptions = {
-    algorithms: [...issuer.algorithms],
+    algorithms:
+      key instanceof KeyObject
+        ? issuer.algorithms.filter((alg) => fitsKey(alg, key))
+        : [...issuer.algorithms],
     issuer: issuer.issuer,
     audience: [...issuer.audiences],
     clockTolerance: checks.clockTolerance,
@@ -103,8 +128,11 @@ export function createJwtVerifier(
     const { payload, protectedHeader } =
       typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
     const typ = protectedHeader.typ;
-    if (!strict && typ !== undefined && !LENIENT_TYPES.has(typ.toLowerCase())) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_TYPE_INVALID', { cause: new Error(`typ ${typ}`) });
+    // `typ` is whatever JSON the header holds: a number must be TYPE_INVALID, not a TypeError here.
+    if (!strict && typ !== undefined && (typeof typ !== 'string' || !LENIENT_TYPES.has(typ.toLowerCase()))) {
+      throw new BearerGuardError('ERR_BEARER_TOKEN_TYPE_INVALID', {
+        cause: new Error(`typ ${JSON.stringify(typ)}`),
+      });
     }
     return payload;
   };

@@ -12,7 +12,10 @@ const ALL: TokenLocations = { query: true, body: true };
 
 const FORM = 'application/x-www-form-urlencoded';
 
-function withHeader(authorization: string | string[] | undefined, rest: Partial<ResourceRequest> = {}): ResourceRequest {
+function withHeader(
+  authorization: string | string[] | undefined,
+  rest: Partial<ResourceRequest> = {},
+): ResourceRequest {
   return { method: 'GET', ...rest, headers: { ...rest.headers, authorization } };
 }
 
@@ -28,7 +31,10 @@ function malformed(request: ResourceRequest, locations: TokenLocations = HEADER_
 describe('extractBearerToken (RFC 6750 §2)', function () {
   describe('Authorization header (§2.1)', function () {
     it('returns the b64token of a Bearer credential', function () {
-      assert.equal(extractBearerToken(withHeader('Bearer abc.DEF-_~+/xyz=='), HEADER_ONLY), 'abc.DEF-_~+/xyz==');
+      assert.equal(
+        extractBearerToken(withHeader('Bearer abc.DEF-_~+/xyz=='), HEADER_ONLY),
+        'abc.DEF-_~+/xyz==',
+      );
     });
 
     it('matches the scheme case-insensitively', function () {
@@ -47,7 +53,13 @@ describe('extractBearerToken (RFC 6750 §2)', function () {
     });
 
     it('treats other schemes (Basic, DPoP, Bearerish) as no bearer credentials, not an error', function () {
-      for (const value of ['Basic dXNlcjpwYXNz', 'DPoP eyJhbGciOi.x.y', 'Digest username="a"', 'Bearertok', '']) {
+      for (const value of [
+        'Basic dXNlcjpwYXNz',
+        'DPoP eyJhbGciOi.x.y',
+        'Digest username="a"',
+        'Bearertok',
+        '',
+      ]) {
         assert.equal(extractBearerToken(withHeader(value), HEADER_ONLY), undefined, value);
       }
     });
@@ -87,7 +99,10 @@ describe('extractBearerToken (RFC 6750 §2)', function () {
       assert.equal(extractBearerToken(request, HEADER_ONLY), undefined);
       // With a header, the ignored locations do not count as a second method.
       assert.equal(
-        extractBearerToken({ ...request, headers: { ...request.headers, authorization: 'Bearer h' } }, HEADER_ONLY),
+        extractBearerToken(
+          { ...request, headers: { ...request.headers, authorization: 'Bearer h' } },
+          HEADER_ONLY,
+        ),
         'h',
       );
     });
@@ -143,8 +158,17 @@ describe('extractBearerToken (RFC 6750 §2)', function () {
     it('refuses a token sent by more than one method with 400 ERR_BEARER_MULTIPLE_METHODS', function () {
       const cases: ResourceRequest[] = [
         { headers: { authorization: 'Bearer h' }, query: { access_token: 'q' } },
-        { method: 'POST', headers: { authorization: 'Bearer h', 'content-type': FORM }, body: { access_token: 'b' } },
-        { method: 'POST', headers: { 'content-type': FORM }, query: { access_token: 'q' }, body: { access_token: 'b' } },
+        {
+          method: 'POST',
+          headers: { authorization: 'Bearer h', 'content-type': FORM },
+          body: { access_token: 'b' },
+        },
+        {
+          method: 'POST',
+          headers: { 'content-type': FORM },
+          query: { access_token: 'q' },
+          body: { access_token: 'b' },
+        },
         // The same token twice is still two methods.
         { headers: { authorization: 'Bearer same' }, query: { access_token: 'same' } },
       ];

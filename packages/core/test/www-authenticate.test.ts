@@ -5,9 +5,12 @@ import { BearerGuardError, bearerChallenge, quoteString } from '@bearer-guard/co
 
 /** Node's own check of a header value; throws ERR_INVALID_CHAR on what it would refuse to send. */
 function assertSendable(value: string): void {
-  assert.doesNotThrow(() => {
-    validateHeaderValue('WWW-Authenticate', value);
-  }, `not a valid header value: ${JSON.stringify(value)}`);
+  assert.doesNotThrow(
+    () => {
+      validateHeaderValue('WWW-Authenticate', value);
+    },
+    `not a valid header value: ${JSON.stringify(value)}`,
+  );
 }
 
 describe('www-authenticate: bearerChallenge / quoteString (RFC 6750 §3, RFC 9110 §5.6.4)', function () {
@@ -74,7 +77,10 @@ describe('www-authenticate: bearerChallenge / quoteString (RFC 6750 §3, RFC 911
         'Bearer realm="api", error="insufficient_scope", scope="orders:read orders:write"',
       );
       assert.equal(
-        bearerChallenge({ realm: 'api', resource_metadata: 'https://api.example/.well-known/oauth-protected-resource' }),
+        bearerChallenge({
+          realm: 'api',
+          resource_metadata: 'https://api.example/.well-known/oauth-protected-resource',
+        }),
         'Bearer realm="api", resource_metadata="https://api.example/.well-known/oauth-protected-resource"',
       );
     });
@@ -115,9 +121,13 @@ describe('www-authenticate: bearerChallenge / quoteString (RFC 6750 §3, RFC 911
       const error = new BearerGuardError('ERR_BEARER_TOKEN_EXPIRED', { cause: new Error('internal detail') });
       error.realm = 'api';
       assert.deepEqual(error.headers, {
-        'WWW-Authenticate': 'Bearer realm="api", error="invalid_token", error_description="The access token expired."',
+        'WWW-Authenticate':
+          'Bearer realm="api", error="invalid_token", error_description="The access token expired."',
       });
-      assert.deepEqual(error.toJSON(), { error: 'invalid_token', error_description: 'The access token expired.' });
+      assert.deepEqual(error.toJSON(), {
+        error: 'invalid_token',
+        error_description: 'The access token expired.',
+      });
       assert.equal(JSON.stringify(error).includes('internal detail'), false);
     });
 
@@ -130,7 +140,7 @@ describe('www-authenticate: bearerChallenge / quoteString (RFC 6750 §3, RFC 911
         header,
         String.raw`Bearer realm="r\"1", error="insufficient_scope", error_description="The access token does not carry the scope this resource requires.", scope="a b", resource_metadata="https://api.example/.well-known/oauth-protected-resource"`,
       );
-      assertSendable(header!);
+      assertSendable(header);
       assert.equal(error.status, 403);
     });
 

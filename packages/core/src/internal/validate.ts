@@ -115,6 +115,8 @@ export function stringList(path: string, value: unknown): string[] {
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+// 127.0.0.0/8 as the URL parser normalises IPv4 hosts; a DNS name such as `127.0.0.1.nip.io` is not loopback.
+const LOOPBACK_IPV4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
 /**
  * An absolute https URL, or http on loopback (or anywhere when `allowHttp`). Fragments are refused,
@@ -129,7 +131,7 @@ export function urlOption(path: string, value: unknown, allowHttp: boolean, { al
     throw invalid(path, value, 'an absolute URL such as "https://as.example.com"');
   }
   if (url.protocol === 'http:') {
-    if (!allowHttp && !LOOPBACK.has(url.hostname) && !url.hostname.startsWith('127.')) {
+    if (!allowHttp && !LOOPBACK.has(url.hostname) && !LOOPBACK_IPV4.test(url.hostname)) {
       throw new ConfigurationError(
         'ERR_BEARER_CONFIG_INVALID_OPTION',
         `bearer-guard: option \`${path}\` is a plain http URL (${text}). Tokens and keys must travel over https; ` +

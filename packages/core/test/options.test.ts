@@ -1,0 +1,572 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+
+import { createGuard, DEFAULT_ALGORITHMS, resolveOptions } from '@bearer-guard/core';
+import type { GuardOptions } from '@bearer-guard/core';
+
+import { throwsConfig } from './helpers.js';
+
+const issuer = 'https://as.example.com';
+const audience = 'https://api.example.com';
+const SECRET = 'x'.repeat(32);
+
+/** Base options plus `extra`; typed loosely on purpose, like a JavaScript caller's object. */
+function opts(extra: Record<string, unknown> = {}): GuardOptions {
+  return { issuer, audience, ...extra };
+}
+
+describe('options: resolveOptions / createGuard validation', function () {
+  describe('defaults', function () {
+    it('fills in the documented defaults', function () {
+      const resolved = resolveOptions({ issuer, audience });
+      assert.deepEqual(resolved.issuers, [
+        {
+          issuer,
+          audiences: [audience],
+          algorithms: [...DEFAULT_ALGORITHMS],
+          keySource: { kind: 'discovery' },
+          introspection: undefined,
+        },
+      ]);
+      assert.deepEqual(DEFAULT_ALGORITHMS, ['RS256', 'PS256', 'ES256', 'EdDSA']);
+      assert.equal(resolved.clockTolerance, 5);
+      assert.equal(resolved.maxTokenAge, undefined);
+      assert.equal(resolved.profile, 'default');
+      assert.deepEqual(resolved.scopeClaims, ['scope', 'scp']);
+      assert.deepEqual(resolved.tokenLocations, { query: false, body: false });
+      assert.equal(resolved.credentialsRequired, true);
+      assert.equal(resolved.realm, 'api');
+      assert.equal(resolved.resourceMetadata, undefined);
+      assert.equal(resolved.tokenCacheMax, 10_000);
+      assert.deepEqual(resolved.jwksCache, {
+        cacheMaxAge: 600_000,
+        cooldown: 30_000,
+        staleMaxAge: 3_600_000,
+      });
+      assert.equal(resolved.timeout, 5000);
+      assert.equal(resolved.maxResponseBytes, 512 * 1024);
+      assert.equal(resolved.allowInsecureHttp, false);
+    });
+
+    it('defaults the algorithms to HS256 with a secret', function () {
+      const resolved = resolveOptions(opts({ secret: SECRET }));
+      assert.deepEqual(resolved.issuers[0]?.algorithms, ['HS256']);
+    });
+
+    it('accepts an audience array and per-issuer audiences', function () {
+      const resolved = resolveOptions({
+        audience: ['a', 'b'],
+        issuers: [{ issuer }, { issuer: 'https://other.example', audience: 'c' }],
+      });
+      assert.deepEqual(
+        resolved.issuers.map((entry) => entry.audiences),
+        [['a', 'b'], ['c']],
+      );
+    });
+
+    it('turns the token cache off with tokenCache: false', function () {
+      assert.equal(resolveOptions(opts({ tokenCache: false })).tokenCacheMax, 0);
+      assert.equal(resolveOptions(opts({ tokenCache: { max: 5 } })).tokenCacheMax, 5);
+      assert.ok(createGuard(opts({ tokenCache: false })));
+    });
+
+    it('refuses something that is not an options object', function () {
+      throwsConfig(() => resolveOptions(undefined), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`options`');
+      throwsConfig(
+        () => resolveOptions('https://as.example.com'),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`options`',
+      );
+      throwsConfig(() => resolveOptions([]), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`options`');
+    });
+  });
+
+  describe('unknown options', function () {
+    it('names the unknown key and suggests the closest option', function () {
+      const error = throwsConfig(
+        () => createGuard(opts({ audience: undefined, audiance: audience })),
+        'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
+      );
+      assert.match(error.message, /`audiance` is not an option; did you mean `audience`\?/);
+      throwsConfig(
+        () => createGuard(opts({ jwksURI: 'https://as.example.com/jwks' })),
+        'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
+        '`jwksURI` is not an option; did you mean `jwksUri`?',
+      );
+      throwsConfig(
+        () => createGuard(opts({ clocktolerance: 5 })),
+        'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
+        'did you mean `clockTolerance`?',
+      );
+    });
+
+    it('names the path of nested unknown keys', function () {
+      throwsConfig(
+        () => createGuard(opts({ tokenLocations: { querry: true } })),
+        'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
+        '`tokenLocations.querry` is not an option; did you mean `query`?',
+      );
+      throwsConfig(
+        () => createGuard(opts({ jwksCache: { coolDown: 1 } })),
+        'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
+        '`jwksCache.coolDown`',
+        'did you mean `cooldown`?',
+      );
+      throwsConfig(
+        () => createGuard({ audience, issuers: [{ issuer, audiance: 'x' } as never] }),
+        'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
+        '`issuers[0].audiance`',
+        'did you mean `audience`?',
+      );
+    });
+
+    it('gives no suggestion for a name that is nothing like an option', function () {
+      const error = throwsConfig(
+        () => createGuard(opts({ zzzzzzzz: 1 })),
+        'ERR_BEARER_CONFIG_UNKNOWN_OPTION',
+        '`zzzzzzzz`',
+      );
+      assert.doesNotMatch(error.message, /did you mean/);
+    });
+
+    it('treats a key whose value is undefined as absent', function () {
+      assert.ok(createGuard(opts({ audiance: undefined })));
+    });
+  });
+
+  describe('required options', function () {
+    it('requires issuer', function () {
+      throwsConfig(() => createGuard({ audience }), 'ERR_BEARER_CONFIG_MISSING_OPTION', '`issuer`');
+      throwsConfig(
+        () => createGuard({ audience, issuers: [{ jwksUri: 'https://as.example.com/jwks' } as never] }),
+        'ERR_BEARER_CONFIG_MISSING_OPTION',
+        '`issuers[0].issuer`',
+      );
+    });
+
+    it('requires audience', function () {
+      throwsConfig(() => createGuard({ issuer }), 'ERR_BEARER_CONFIG_MISSING_OPTION', '`audience`');
+      throwsConfig(
+        () => createGuard({ issuers: [{ issuer }] }),
+        'ERR_BEARER_CONFIG_MISSING_OPTION',
+        '`audience`',
+      );
+    });
+
+    it('refuses empty issuer and audience values', function () {
+      throwsConfig(() => createGuard(opts({ issuer: '' })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`issuer`');
+      throwsConfig(
+        () => createGuard(opts({ audience: '' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`audience`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ audience: [] })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`audience`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ audience: ['a', 7] })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`audience[1]`',
+      );
+    });
+  });
+
+  describe('URLs', function () {
+    it('refuses a plain http issuer beyond loopback, naming the option and the way out', function () {
+      throwsConfig(
+        () => createGuard(opts({ issuer: 'http://as.example.com' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuer`',
+        'allowInsecureHttp',
+      );
+      throwsConfig(
+        () => createGuard(opts({ jwksUri: 'http://as.example.com/jwks' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`jwksUri`',
+      );
+      throwsConfig(
+        () =>
+          createGuard(
+            opts({ resourceMetadata: 'http://api.example.com/.well-known/oauth-protected-resource' }),
+          ),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`resourceMetadata`',
+      );
+    });
+
+    it('accepts plain http beyond loopback with allowInsecureHttp', function () {
+      const resolved = resolveOptions(opts({ issuer: 'http://as.example.com', allowInsecureHttp: true }));
+      assert.equal(resolved.issuers[0]?.issuer, 'http://as.example.com');
+    });
+
+    it('accepts plain http on loopback', function () {
+      for (const url of [
+        'http://127.0.0.1:8080',
+        'http://127.1.2.3',
+        'http://localhost:3000/tenant',
+        'http://[::1]:9000',
+      ]) {
+        assert.equal(resolveOptions(opts({ issuer: url })).issuers[0]?.issuer, url);
+      }
+    });
+
+    it('does not take a host name that merely starts with "127." for loopback', function () {
+      for (const url of [
+        'http://127.0.0.1.nip.io',
+        'http://127.evil.example',
+        'http://localhost.evil.example',
+      ]) {
+        throwsConfig(
+          () => createGuard(opts({ issuer: url })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`issuer`',
+          'allowInsecureHttp',
+        );
+      }
+    });
+
+    it('refuses non-URLs and other schemes', function () {
+      throwsConfig(
+        () => createGuard(opts({ issuer: 'as.example.com' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuer`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ issuer: 'ftp://as.example.com' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuer`',
+      );
+      throwsConfig(() => createGuard(opts({ issuer: 42 })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`issuer`');
+    });
+
+    it('refuses an issuer with a query or a fragment (RFC 8414 §2)', function () {
+      throwsConfig(
+        () => createGuard(opts({ issuer: 'https://as.example.com/?tenant=a' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuer`',
+        'query',
+      );
+      throwsConfig(
+        () => createGuard(opts({ issuer: 'https://as.example.com/#x' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuer`',
+        'fragment',
+      );
+      // A jwksUri may have a query, not a fragment.
+      assert.ok(createGuard(opts({ jwksUri: 'https://as.example.com/jwks?v=2' })));
+      throwsConfig(
+        () => createGuard(opts({ jwksUri: 'https://as.example.com/jwks#k' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`jwksUri`',
+      );
+    });
+  });
+
+  describe('key sources and algorithms', function () {
+    it('refuses two key sources for one issuer', function () {
+      throwsConfig(
+        () => createGuard(opts({ jwksUri: 'https://as.example.com/jwks', jwks: { keys: [] } })),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        'jwksUri',
+        'jwks',
+      );
+      throwsConfig(
+        () => createGuard(opts({ secret: SECRET, publicKey: '-----BEGIN PUBLIC KEY-----' })),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        'publicKey',
+        'secret',
+      );
+    });
+
+    it('refuses HS algorithms without a secret (RFC 8725 §2.1), naming algorithms', function () {
+      throwsConfig(
+        () => createGuard(opts({ algorithms: ['RS256', 'HS256'] })),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`algorithms`',
+        'HS256',
+      );
+      throwsConfig(
+        () => createGuard(opts({ jwksUri: 'https://as.example.com/jwks', algorithms: 'HS512' })),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`algorithms`',
+      );
+    });
+
+    it('refuses public-key algorithms beside a secret', function () {
+      throwsConfig(
+        () => createGuard(opts({ secret: SECRET, algorithms: ['HS256', 'RS256'] })),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`algorithms`',
+        'RS256',
+      );
+    });
+
+    it('never accepts "none" or unknown algorithms', function () {
+      for (const alg of ['none', 'None', 'RS1', 'es256']) {
+        throwsConfig(
+          () => createGuard(opts({ algorithms: [alg] })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`algorithms`',
+        );
+      }
+      throwsConfig(
+        () => createGuard(opts({ algorithms: [] })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`algorithms`',
+      );
+    });
+
+    it('refuses a secret shorter than 32 bytes (RFC 7518 §3.2) without echoing it', function () {
+      const short = 'short-secret-of-31-bytes-123456';
+      assert.equal(short.length, 31);
+      const error = throwsConfig(
+        () => createGuard(opts({ secret: short })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`secret`',
+        '32 bytes',
+      );
+      assert.equal(error.message.includes(short), false, 'the secret must not appear in the message');
+      throwsConfig(
+        () => createGuard(opts({ secret: new Uint8Array(31) })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`secret`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ secret: 12345 })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`secret`',
+      );
+      assert.ok(createGuard(opts({ secret: new Uint8Array(32) })));
+      // Bytes, not characters: 16 two-byte characters are 32 bytes.
+      assert.ok(createGuard(opts({ secret: 'é'.repeat(16) })));
+    });
+
+    it('refuses a malformed jwks', function () {
+      throwsConfig(() => createGuard(opts({ jwks: [] })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`jwks`');
+      throwsConfig(
+        () => createGuard(opts({ jwks: { keys: 'x' } })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`jwks`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ jwks: { keys: [42] } })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        'jwks',
+      );
+    });
+
+    it('refuses an unreadable publicKey at construction, naming the option', function () {
+      throwsConfig(
+        () => createGuard(opts({ publicKey: 'not a pem' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`publicKey`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ publicKey: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        'publicKey',
+      );
+      throwsConfig(
+        () => createGuard(opts({ publicKey: { kty: 'RSA', n: 'x' } })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        'publicKey',
+      );
+      throwsConfig(
+        () => createGuard(opts({ publicKey: 42 })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`publicKey`',
+      );
+    });
+
+    it('accepts a valid publicKey as PEM, JWK or KeyObject', function () {
+      const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      assert.ok(createGuard(opts({ publicKey })));
+      assert.ok(createGuard(opts({ publicKey: publicKey.export({ type: 'spki', format: 'pem' }) })));
+      assert.ok(createGuard(opts({ publicKey: publicKey.export({ format: 'jwk' }) })));
+    });
+  });
+
+  describe('several issuers', function () {
+    it('refuses top-level issuer fields beside issuers', function () {
+      throwsConfig(
+        () => createGuard({ audience, jwksUri: 'https://as.example.com/jwks', issuers: [{ issuer }] }),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`jwksUri`',
+        '`issuers`',
+      );
+      throwsConfig(
+        () => createGuard({ audience, issuer, issuers: [{ issuer }] }),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`issuer`',
+      );
+    });
+
+    it('refuses an issuer listed twice', function () {
+      throwsConfig(
+        () =>
+          createGuard({
+            audience,
+            issuers: [{ issuer }, { issuer, jwksUri: 'https://as.example.com/jwks' }],
+          }),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        issuer,
+        'twice',
+      );
+    });
+
+    it('refuses an empty or non-array issuers', function () {
+      throwsConfig(
+        () => createGuard({ audience, issuers: [] }),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuers`',
+      );
+      throwsConfig(
+        () => createGuard({ audience, issuers: { issuer } as never }),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuers`',
+      );
+    });
+
+    it('validates each entry under its own path', function () {
+      throwsConfig(
+        () => createGuard({ audience, issuers: [{ issuer }, { issuer: 'http://as.example.org' }] }),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuers[1].issuer`',
+      );
+      throwsConfig(
+        () => createGuard({ audience, issuers: [{ issuer, secret: 'short' }] }),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`issuers[0].secret`',
+      );
+      throwsConfig(
+        () => createGuard({ audience, issuers: [{ issuer, algorithms: ['HS256'] }] }),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`issuers[0].algorithms`',
+      );
+    });
+  });
+
+  describe('numbers and other values', function () {
+    const bad: [string, unknown][] = [
+      ['NaN', Number.NaN],
+      ['negative', -1],
+      ['non-integer', 1.5],
+      ['Infinity', Number.POSITIVE_INFINITY],
+      ['a string', '5'],
+    ];
+    for (const [label, value] of bad) {
+      it(`refuses ${label} for numeric options, naming the option path`, function () {
+        throwsConfig(
+          () => createGuard(opts({ clockTolerance: value })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`clockTolerance`',
+        );
+        throwsConfig(
+          () => createGuard(opts({ maxTokenAge: value })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`maxTokenAge`',
+        );
+        throwsConfig(
+          () => createGuard(opts({ timeout: value })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`timeout`',
+        );
+        throwsConfig(
+          () => createGuard(opts({ maxResponseBytes: value })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`maxResponseBytes`',
+        );
+        throwsConfig(
+          () => createGuard(opts({ jwksCache: { cooldown: value } })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`jwksCache.cooldown`',
+        );
+        throwsConfig(
+          () => createGuard(opts({ tokenCache: { max: value } })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`tokenCache.max`',
+        );
+      });
+    }
+
+    it('enforces the documented ranges', function () {
+      throwsConfig(
+        () => createGuard(opts({ clockTolerance: 301 })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`clockTolerance`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ maxTokenAge: 0 })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`maxTokenAge`',
+      );
+      throwsConfig(() => createGuard(opts({ timeout: 0 })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`timeout`');
+      throwsConfig(
+        () => createGuard(opts({ jwksCache: { cacheMaxAge: 999 } })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`jwksCache.cacheMaxAge`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ maxResponseBytes: 1023 })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`maxResponseBytes`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ tokenCache: { max: 0 } })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`tokenCache.max`',
+      );
+      const resolved = resolveOptions(
+        opts({
+          clockTolerance: 0,
+          timeout: 1,
+          jwksCache: { cacheMaxAge: 1000, cooldown: 0, staleMaxAge: 0 },
+          maxResponseBytes: 1024,
+        }),
+      );
+      assert.equal(resolved.clockTolerance, 0);
+      assert.deepEqual(resolved.jwksCache, { cacheMaxAge: 1000, cooldown: 0, staleMaxAge: 0 });
+    });
+
+    it('refuses wrong types for the other options', function () {
+      throwsConfig(
+        () => createGuard(opts({ profile: 'strict' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`profile`',
+      );
+      throwsConfig(() => createGuard(opts({ realm: 5 })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`realm`');
+      throwsConfig(
+        () => createGuard(opts({ credentialsRequired: 'no' })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`credentialsRequired`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ allowInsecureHttp: 1 })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`allowInsecureHttp`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ tokenLocations: { query: 'yes' } })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`tokenLocations.query`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ tokenCache: true })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`tokenCache`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ scopeClaims: [] })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`scopeClaims`',
+      );
+      throwsConfig(
+        () => createGuard(opts({ jwksCache: 5 })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`jwksCache`',
+      );
+    });
+  });
+});

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+
+import { createGuard } from '@bearer-guard/core';
+import type { BearerGuard, GuardOptions } from '@bearer-guard/core';
+import { startAuthorizationServer } from '@bearer-guard/testkit';
+import type { AuthorizationServerStub } from '@bearer-guard/testkit';
+
+import { nowSeconds, rejectsWith, sleep } from './helpers.js';
+
+/** Wait, if need be, until early in an epoch second, so "now + 1" leaves at least half a second. */
+async function earlyInSecond(): Promise<void> {
+  const ms = Date.now() % 1000;
+  if (ms > 500) await sleep(1010 - ms);
+}
+
+/** Sleep until the epoch-second clock reaches `seconds`, plus a margin. */
+async function sleepUntilSecond(seconds: number, marginMs = 50): Promise<void> {
+  await sleep(Math.max(0, seconds * 1000 - Date.now() + marginMs));
+}
+
+describe('token-cache: the verified-token cache', function () {
+  let stub: AuthorizationServerStub;
+
+  function guardFor(extra: Partial<GuardOptions> = {}): BearerGuard {
+    return createGuard({
+      issuer: stub.issuer,
+      audience: stub.audience,
+      jwksUri: stub.jwksUri,
+      timeout: 2000,
+      jwksCache: { cooldown: 200, cacheMaxAge: 1000 },
+      ...extra,
+    });
+  }
+
+  beforeEach(async function () {
+    stub = await startAuthorizationServer({ algorithms: ['ES256'] });
+  });
+
+  afterEach(async function () {
+    await stub.close();
+  });
+
+  it('answers a token seen before with the same frozen principal', async function () {
+    const guard = guardFor();
+    const token = await stub.sign();
+    const first = await guard.verify(token);
+    const second = await guard.verify(token);
+    assert.equal(second, first, 'the very same object: no second verification');
+    assert.ok(Object.isFrozen(first));
+    assert.ok(Object.isFrozen(first.claims));
+    assert.ok(Object.isFrozen(first.scopes));
+    assert.equal(Reflect.set(first.claims, 'scope', 'admin'), false, 'a cached principal cannot be altered');
+    assert.equal(first.claims['scope'], 'read write');
+  });
+
+  it('tokenCache: false verifies every time', async function () {
+    const guard = guardFor({ tokenCache: false });
+    const token = await stub.sign();
+    const first = await guard.verify(token);
+    const second = await guard.verify(token);
+    assert.notEqual(second, first);
+    assert.deepEqual(second, first);
+  });
+
+  it('skips the signature check on a hit: a cached token passes while its keys cannot be loaded', async function () {
+    const jwksCache = { cooldown: 200, cacheMaxAge: 1000, staleMaxAge: 0 };
+    const cached = guardFor({ jwksCache });
+    const uncached = guardFor({ jwksCache, tokenCache: false });
+    const token = await stub.sign({ sub: 'cached' });
+    await cached.verify(token);
+    await uncached.verify(token);
+
+    stub.setBehaviour('jwks', { mode: 'fail' });
+    await sleep(1100); // past cacheMaxAge, and staleMaxAge is 0: no key is usable any more
+    // Verifying anything needs the keys now…
+    await rejectsWith(cached.verify(await stub.sign()), 'ERR_BEARER_JWKS_UNAVAILABLE', 503);
+    await rejectsWith(uncached.verify(token), 'ERR_BEARER_JWKS_UNAVAILABLE', 503);
+    // …but the cached token is answered from the cache.
+    const principal = await cached.verify(token);
+    assert.equal(principal.subject, 'cached');
+  });
+
+  it('never serves a token past its exp', async function () {
+    const guard = guardFor({ clockTolerance: 0 });
+    await earlyInSecond();
+    const exp = nowSeconds() + 1;
+    const token = await stub.sign({ exp });
+    await guard.verify(token);
+    await guard.verify(token);
+    await sleepUntilSecond(exp);
+    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
+    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
+  });
+
+  it('applies clockTolerance on hits as on the first verification', async function () {
+    const guard = guardFor({ clockTolerance: 1 });
+    await earlyInSecond();
+    const exp = nowSeconds();
+    const token = await stub.sign({ exp });
+    await guard.verify(token); // exp is now: expired, but within the tolerance
+    await guard.verify(token);
+    await sleepUntilSecond(exp + 1);
+    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
+  });
+
+  it('re-checks maxTokenAge on hits', async function () {
+    const guard = guardFor({ clockTolerance: 0, maxTokenAge: 1 });
+    await earlyInSecond();
+    const iat = nowSeconds() - 1;
+    const token = await stub.sign({}, { issuedAt: iat });
+    await guard.verify(token);
+    await sleepUntilSecond(iat + 2);
+    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_TOO_OLD', 401);
+  });
+
+  it('does not cache failures: a token refused for an unknown key passes once its key is published', async function () {
+    const guard = guardFor();
+    await guard.ready();
+    const kid = await stub.addKey('ES256', { publish: false });
+    const token = await stub.sign({}, { kid });
+    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_KEY_UNKNOWN', 401);
+    stub.publishKey(kid);
+    await sleep(250); // the cooldown
+    await guard.verify(token);
+  });
+
+  it('is bounded by tokenCache.max (LRU)', async function () {
+    const guard = guardFor({ tokenCache: { max: 1 } });
+    const a = await stub.sign({ sub: 'a' });
+    const b = await stub.sign({ sub: 'b' });
+    const first = await guard.verify(a);
+    assert.equal(await guard.verify(a), first);
+    await guard.verify(b); // evicts a
+    const again = await guard.verify(a);
+    assert.notEqual(again, first);
+    assert.equal(again.subject, 'a');
+  });
+
+  it('keys entries by the whole token: another token of the same claims is verified on its own', async function () {
+    const guard = guardFor();
+    const token = await stub.sign({ jti: 'same' });
+    await guard.verify(token);
+    // Same header and claims, broken signature: must not be answered from the cache.
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(86)}`;
+    await rejectsWith(guard.verify(forged), 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
+  });
+});
