@@ -37,7 +37,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: [{ name: 'express', message: 'The core is framework-agnostic: express belongs in @bearer-guard/express.' }] },
+        {
+          paths: [
+            {
+              name: 'express',
+              message: 'The core is framework-agnostic: express belongs in @bearer-guard/express.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -46,14 +53,25 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@bearer-guard/*/src/*', '../../core/*', '../../*/src/*'], message: 'Use the package\'s public API.' }] },
+        {
+          patterns: [
+            {
+              group: ['@bearer-guard/*/src/*', '../../core/*', '../../*/src/*'],
+              message: "Use the package's public API.",
+            },
+          ],
+        },
       ],
     },
   },
   {
     files: ['packages/*/test/**/*.ts', 'test/**/*.ts', 'examples/*/test/**/*.ts'],
     languageOptions: {
-      parserOptions: { projectService: false, project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: false,
+        project: './tsconfig.test.json',
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
   },
   {

@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
-import { authenticate, errorHandler, requireScopes, type GuardEventMap } from '@bearer-guard/express';
+import {
+  authenticate,
+  errorHandler,
+  requireScopes,
+  type GuardEventMap,
+  type GuardOptions,
+} from '@bearer-guard/express';
 import express, { type Express } from 'express';
 import request from 'supertest';
-import { JWT_RESOURCE, OPAQUE_RESOURCE, startOidcProvider, type OidcProviderFixture } from '../support/oidc-provider.js';
+import {
+  JWT_RESOURCE,
+  OPAQUE_RESOURCE,
+  startOidcProvider,
+  type OidcProviderFixture,
+} from '../support/oidc-provider.js';
 
 const INTROSPECTION = '/token/introspection';
-type Options = Parameters<typeof authenticate>[0];
+type Options = GuardOptions;
 
 describe('introspection against a real node-oidc-provider', () => {
   let op: OidcProviderFixture;
@@ -21,7 +32,10 @@ describe('introspection against a real node-oidc-provider', () => {
 
   const introspections = (): number => op.requests.get(INTROSPECTION) ?? 0;
 
-  function protectedApp(options: Options, scope = 'read'): { app: Express; auth: ReturnType<typeof authenticate> } {
+  function protectedApp(
+    options: Options,
+    scope = 'read',
+  ): { app: Express; auth: ReturnType<typeof authenticate> } {
     const auth = authenticate(options);
     const app = express();
     app.use(auth);
@@ -36,7 +50,11 @@ describe('introspection against a real node-oidc-provider', () => {
   const opaqueOnly = (extra: Record<string, unknown> = {}): Options => ({
     issuer: op.issuer,
     audience: OPAQUE_RESOURCE,
-    introspection: { clientId: op.resourceServer.clientId, clientSecret: op.resourceServer.clientSecret, ...extra },
+    introspection: {
+      clientId: op.resourceServer.clientId,
+      clientSecret: op.resourceServer.clientSecret,
+      ...extra,
+    },
   });
 
   it('accepts an active opaque token, with the principal from the introspection answer', async () => {
@@ -62,7 +80,8 @@ describe('introspection against a real node-oidc-provider', () => {
       Array.from({ length: 30 }, () => request(app).get('/data').set('Authorization', `Bearer ${token}`)),
     );
     assert.deepEqual(new Set(answers.map((res) => res.status)), new Set([200]));
-    for (let i = 0; i < 5; i++) await request(app).get('/data').set('Authorization', `Bearer ${token}`).expect(200);
+    for (let i = 0; i < 5; i++)
+      await request(app).get('/data').set('Authorization', `Bearer ${token}`).expect(200);
     assert.equal(introspections() - before, 1);
   });
 
@@ -71,7 +90,10 @@ describe('introspection against a real node-oidc-provider', () => {
     const token = await op.token(OPAQUE_RESOURCE, 'read');
     const res = await request(app).get('/data').set('Authorization', `Bearer ${token}`).expect(401);
     assert.equal(res.body.error_description, 'The access token is not meant for this resource.');
-    const unknown = await request(app).get('/data').set('Authorization', 'Bearer not-a-real-token').expect(401);
+    const unknown = await request(app)
+      .get('/data')
+      .set('Authorization', 'Bearer not-a-real-token')
+      .expect(401);
     assert.equal(unknown.body.error_description, 'The access token is not active.');
     assert.equal(handled, 0);
   });
@@ -146,7 +168,9 @@ describe('introspection against a real node-oidc-provider', () => {
 
   it('answers 503 while the authorization server is down, and recovers', async function () {
     this.timeout(15_000);
-    const { app } = protectedApp(opaqueOnly({ timeout: 500, breaker: { failureThreshold: 2, cooldown: 300 } }));
+    const { app } = protectedApp(
+      opaqueOnly({ timeout: 500, breaker: { failureThreshold: 2, cooldown: 300 } }),
+    );
     const token = await op.token(OPAQUE_RESOURCE, 'read');
     const fresh = await op.token(OPAQUE_RESOURCE, 'read');
     await op.stop();

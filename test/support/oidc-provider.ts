@@ -36,7 +36,9 @@ async function listen(server: Server, port = 0): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-export async function startOidcProvider(options: { accessTokenTTL?: number } = {}): Promise<OidcProviderFixture> {
+export async function startOidcProvider(
+  options: { accessTokenTTL?: number } = {},
+): Promise<OidcProviderFixture> {
   const server = createServer();
   const port = await listen(server);
   const issuer = `http://127.0.0.1:${String(port)}`;
@@ -45,7 +47,6 @@ export async function startOidcProvider(options: { accessTokenTTL?: number } = {
   const resourceServer = { clientId: 'resource-server', clientSecret: 'resource-server-secret-0123456789' };
   const caller = { clientId: 'caller', clientSecret: 'caller-secret-0123456789abcdef' };
   const ttl = options.accessTokenTTL ?? 300;
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -77,7 +78,8 @@ export async function startOidcProvider(options: { accessTokenTTL?: number } = {
       introspection: {
         enabled: true,
         // Only the resource server itself may introspect.
-        allowedPolicy: (_ctx: unknown, client: { clientId: string }) => client.clientId === resourceServer.clientId,
+        allowedPolicy: (_ctx: unknown, client: { clientId: string }) =>
+          client.clientId === resourceServer.clientId,
       },
       revocation: { enabled: true, allowedPolicy: () => true },
       resourceIndicators: {
@@ -99,7 +101,6 @@ export async function startOidcProvider(options: { accessTokenTTL?: number } = {
     const path = (req.url ?? '').split('?')[0] ?? '';
     requests.set(path, (requests.get(path) ?? 0) + 1);
   });
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access
   server.on('request', provider.callback());
 
   const form = async (path: string, params: Record<string, string>, auth: string): Promise<Response> =>
@@ -116,7 +117,11 @@ export async function startOidcProvider(options: { accessTokenTTL?: number } = {
     caller,
     requests,
     async token(resource, scope) {
-      const res = await form('/token', { grant_type: 'client_credentials', resource, scope }, basic(caller.clientId, caller.clientSecret));
+      const res = await form(
+        '/token',
+        { grant_type: 'client_credentials', resource, scope },
+        basic(caller.clientId, caller.clientSecret),
+      );
       const body = (await res.json()) as { access_token?: string; error?: string };
       if (body.access_token === undefined) throw new Error(`token request failed: ${JSON.stringify(body)}`);
       return body.access_token;
@@ -127,7 +132,11 @@ export async function startOidcProvider(options: { accessTokenTTL?: number } = {
     },
     async stop() {
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
     },
     async start() {
       await listen(server, port);

@@ -1,4 +1,10 @@
-import { authenticate, errorHandler, requireAnyScope, requireScopes, type AuthenticatedRequest } from '@bearer-guard/express';
+import {
+  authenticate,
+  errorHandler,
+  requireAnyScope,
+  requireScopes,
+  type AuthenticatedRequest,
+} from '@bearer-guard/express';
 import express, { type Express } from 'express';
 
 export interface QuickstartOptions {

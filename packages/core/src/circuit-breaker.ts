@@ -61,7 +61,10 @@ export class CircuitBreaker {
   failure(): void {
     this.#failures += 1;
     this.#probing = false;
-    if (this.#state === 'half-open' || (this.#state === 'closed' && this.#failures >= this.#options.failureThreshold)) {
+    if (
+      this.#state === 'half-open' ||
+      (this.#state === 'closed' && this.#failures >= this.#options.failureThreshold)
+    ) {
       this.#openedAt = this.#now();
       this.#transition('open');
     }

@@ -17,7 +17,11 @@ export const ERROR_TABLE = {
     error: 'invalid_request',
     description: 'The access token was sent by more than one method.',
   },
-  ERR_BEARER_TOKEN_MALFORMED: { status: 401, error: 'invalid_token', description: 'The access token is malformed.' },
+  ERR_BEARER_TOKEN_MALFORMED: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'The access token is malformed.',
+  },
   ERR_BEARER_TOKEN_SIGNATURE_INVALID: {
     status: 401,
     error: 'invalid_token',
@@ -39,7 +43,11 @@ export const ERROR_TABLE = {
     error: 'invalid_token',
     description: 'The access token is not valid yet.',
   },
-  ERR_BEARER_TOKEN_TOO_OLD: { status: 401, error: 'invalid_token', description: 'The access token is too old.' },
+  ERR_BEARER_TOKEN_TOO_OLD: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'The access token is too old.',
+  },
   ERR_BEARER_TOKEN_ISSUER_INVALID: {
     status: 401,
     error: 'invalid_token',
@@ -60,7 +68,11 @@ export const ERROR_TABLE = {
     error: 'invalid_token',
     description: 'The access token has a missing or invalid claim.',
   },
-  ERR_BEARER_TOKEN_INACTIVE: { status: 401, error: 'invalid_token', description: 'The access token is not active.' },
+  ERR_BEARER_TOKEN_INACTIVE: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'The access token is not active.',
+  },
   ERR_BEARER_INSUFFICIENT_SCOPE: {
     status: 403,
     error: 'insufficient_scope',
@@ -91,7 +103,8 @@ export const ERROR_TABLE = {
 export type BearerErrorCode = keyof typeof ERROR_TABLE;
 
 /** RFC 6750 §3.1 error codes, plus `temporarily_unavailable` (RFC 6749 §4.1.2.1) for 503 answers. */
-export type BearerErrorName = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
+export type BearerErrorName =
+  'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
 
 export interface BearerGuardErrorOptions {
   /** The internal reason. Never sent to the client; logs only. */

@@ -26,7 +26,12 @@ export interface GuardEventMap {
    * An introspection call failed: `reason` tells a timeout, a refused connection, a 5xx, a body that
    * is not a valid introspection response, or the server refusing our own client credentials.
    */
-  'introspection.failed': { issuer: string; endpoint: string | undefined; reason: IntrospectionFailure; error: unknown };
+  'introspection.failed': {
+    issuer: string;
+    endpoint: string | undefined;
+    reason: IntrospectionFailure;
+    error: unknown;
+  };
   /** A circuit breaker changed state (`open`: failing fast; `half-open`: probing; `closed`: recovered). */
   'circuit.state': { name: string; state: CircuitState; consecutiveFailures: number };
 }

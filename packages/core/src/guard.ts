@@ -1,6 +1,10 @@
 import { decodeJwt } from 'jose';
 import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
-import { discoverAuthorizationServer, DiscoveryError, type AuthorizationServerMetadata } from './discovery.js';
+import {
+  discoverAuthorizationServer,
+  DiscoveryError,
+  type AuthorizationServerMetadata,
+} from './discovery.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import { Introspector } from './introspection.js';
@@ -44,7 +48,10 @@ export class BearerGuard {
       // A key set is needed for local JWTs, and for verifying RFC 9701 JWT introspection responses.
       const keySet = this.#remoteKeySet(config);
       const key = keySet?.getKey ?? this.#staticKey(config);
-      const verify = key === undefined ? undefined : createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
+      const verify =
+        key === undefined
+          ? undefined
+          : createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
       if (verify !== undefined) this.#issuers.set(config.issuer, { config, verify, keySet });
       if (config.introspection !== undefined) {
         introspector = new Introspector(config.introspection, {
@@ -62,10 +69,17 @@ export class BearerGuard {
       }
     }
     this.#introspector = introspector;
-    this.#introspectJwts = introspector !== undefined && this.options.issuers.some((entry) => entry.introspection?.introspectJwts === true);
-    this.#single = this.#issuers.size === 1 && introspector === undefined ? this.#issuers.values().next().value : undefined;
+    this.#introspectJwts =
+      introspector !== undefined &&
+      this.options.issuers.some((entry) => entry.introspection?.introspectJwts === true);
+    this.#single =
+      this.#issuers.size === 1 && introspector === undefined
+        ? this.#issuers.values().next().value
+        : undefined;
     this.#cache =
-      this.options.tokenCacheMax > 0 ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options) : undefined;
+      this.options.tokenCacheMax > 0
+        ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options)
+        : undefined;
   }
 
   #staticKey(config: ResolvedIssuer): ReturnType<typeof staticKey> {
@@ -84,7 +98,8 @@ export class BearerGuard {
   }
 
   #remoteKeySet(config: ResolvedIssuer): RemoteKeySet | undefined {
-    const source = config.keySource ?? (config.introspection?.jwtResponse === true ? { kind: 'discovery' } : undefined);
+    const source =
+      config.keySource ?? (config.introspection?.jwtResponse === true ? { kind: 'discovery' } : undefined);
     if (source?.kind !== 'jwksUri' && source?.kind !== 'discovery') return undefined;
     const uri =
       source.kind === 'jwksUri'
@@ -152,7 +167,8 @@ export class BearerGuard {
       if (keySet !== undefined) warmUps.push({ issuer: config.issuer, load: () => keySet.load() });
     }
     const introspector = this.#introspector;
-    if (introspector !== undefined) warmUps.push({ issuer: introspector.issuer, load: () => introspector.ready() });
+    if (introspector !== undefined)
+      warmUps.push({ issuer: introspector.issuer, load: () => introspector.ready() });
     for (const { issuer, load } of warmUps) {
       try {
         await load();
@@ -194,7 +210,8 @@ export class BearerGuard {
         // The cache first: a repeated token (the hot path) costs a hash and a lookup, no decoding.
         const digest = this.#cache === undefined ? '' : tokenDigest(token);
         return (
-          this.#cache?.get(digest, epochSeconds()) ?? (await this.#verifyJwt(token, this.#selectIssuer(token), digest))
+          this.#cache?.get(digest, epochSeconds()) ??
+          (await this.#verifyJwt(token, this.#selectIssuer(token), digest))
         );
       }
       const digest = tokenDigest(token);
@@ -260,7 +277,9 @@ export class BearerGuard {
     }
     const trusted = typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
     if (trusted === undefined) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', { cause: new Error(`iss ${String(iss)}`) });
+      throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', {
+        cause: new Error(`iss ${String(iss)}`),
+      });
     }
     return trusted;
   }
@@ -278,7 +297,9 @@ export class BearerGuard {
   requireScopes(principal: Principal | undefined, required: readonly string[], mode: 'all' | 'any'): void {
     if (principal === undefined) throw this.missingCredentials();
     if (matchScopes(required, principal.scopes, mode)) return;
-    throw this.#challenge(new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }));
+    throw this.#challenge(
+      new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }),
+    );
   }
 
   /** Throw 401 `invalid_token` unless the principal's `aud` contains one of `audiences` (RFC 9068 §4). */

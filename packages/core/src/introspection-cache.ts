@@ -7,8 +7,7 @@ import type { Principal } from './principal.js';
  * in-process store may keep to skip rebuilding it; a shared store may drop it.
  */
 export type IntrospectionCacheEntry =
-  | { active: true; claims: Record<string, unknown>; principal?: Principal }
-  | { active: false };
+  { active: true; claims: Record<string, unknown>; principal?: Principal } | { active: false };
 
 /**
  * Where introspection results are cached, keyed by the SHA-256 of the token (never the token).

@@ -39,7 +39,10 @@ export interface IntrospectionOptions {
   /** Largest accepted response, in bytes. Defaults to `64 KiB`. */
   maxResponseBytes?: number | undefined;
   /** Result cache: `false` turns it off. Defaults to `{ maxSeconds: 60, negativeSeconds: 5, max: 10000 }`. */
-  cache?: false | { maxSeconds?: number | undefined; negativeSeconds?: number | undefined; max?: number | undefined } | undefined;
+  cache?:
+    | false
+    | { maxSeconds?: number | undefined; negativeSeconds?: number | undefined; max?: number | undefined }
+    | undefined;
   /** A shared store in place of the in-memory LRU (keys are SHA-256 digests of tokens). */
   store?: IntrospectionStore | undefined;
   /** Circuit breaker: opens after `failureThreshold` (5) consecutive failures, probes after `cooldown` (10000 ms). */
@@ -72,14 +75,17 @@ const KEYS: KeysEnum<IntrospectionOptions> = {
   breaker: true, acceptMissingAudience: true, jwtResponse: true, introspectJwts: true,
 }; // prettier-ignore
 
-async function importPrivateKey(key: NonNullable<IntrospectionOptions['privateKey']>, alg: string | undefined): Promise<WebCryptoKey> {
+async function importPrivateKey(
+  key: NonNullable<IntrospectionOptions['privateKey']>,
+  alg: string | undefined,
+): Promise<WebCryptoKey> {
   if (typeof key === 'string') return importPKCS8(key, alg ?? 'ES256');
   if ('kty' in key && typeof key.kty === 'string') {
     const jwk = key;
     return (await importJWK(jwk, alg ?? jwk.alg ?? (jwk.kty === 'RSA' ? 'RS256' : 'ES256'))) as WebCryptoKey;
   }
   if ('export' in key && typeof key.export === 'function') {
-    return importPKCS8((key).export({ type: 'pkcs8', format: 'pem' }) as string, alg ?? 'ES256');
+    return importPKCS8(key.export({ type: 'pkcs8', format: 'pem' }) as string, alg ?? 'ES256');
   }
   return key as WebCryptoKey;
 }
@@ -89,7 +95,11 @@ function clientAuthentication(path: string, raw: Record<string, unknown>): () =>
   const key = raw['privateKey'] as IntrospectionOptions['privateKey'];
   const method = raw['authMethod'] ?? (key === undefined ? 'client_secret_basic' : 'private_key_jwt');
   if (method !== 'client_secret_basic' && method !== 'client_secret_post' && method !== 'private_key_jwt') {
-    throw invalid(`${path}.authMethod`, method, '"client_secret_basic", "client_secret_post" or "private_key_jwt"');
+    throw invalid(
+      `${path}.authMethod`,
+      method,
+      '"client_secret_basic", "client_secret_post" or "private_key_jwt"',
+    );
   }
   if (secret !== undefined && key !== undefined) {
     throw new ConfigurationError(
@@ -104,8 +114,14 @@ function clientAuthentication(path: string, raw: Record<string, unknown>): () =>
         `bearer-guard: \`${path}.authMethod\` is private_key_jwt, so \`${path}.privateKey\` is required (a PKCS#8 PEM, a private JWK or a CryptoKey).`,
       );
     }
-    const alg = raw['privateKeyAlgorithm'] === undefined ? undefined : nonEmptyString(`${path}.privateKeyAlgorithm`, raw['privateKeyAlgorithm']);
-    const kid = raw['privateKeyId'] === undefined ? undefined : nonEmptyString(`${path}.privateKeyId`, raw['privateKeyId']);
+    const alg =
+      raw['privateKeyAlgorithm'] === undefined
+        ? undefined
+        : nonEmptyString(`${path}.privateKeyAlgorithm`, raw['privateKeyAlgorithm']);
+    const kid =
+      raw['privateKeyId'] === undefined
+        ? undefined
+        : nonEmptyString(`${path}.privateKeyId`, raw['privateKeyId']);
     return async () => oauth.PrivateKeyJwt({ key: await importPrivateKey(key, alg), kid });
   }
   if (typeof secret !== 'string' || secret === '') {
@@ -114,12 +130,17 @@ function clientAuthentication(path: string, raw: Record<string, unknown>): () =>
       `bearer-guard: \`${path}.clientSecret\` is required for ${method} (the resource server authenticates itself to the introspection endpoint, RFC 7662 §2.1).`,
     );
   }
-  const auth = method === 'client_secret_basic' ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret);
+  const auth =
+    method === 'client_secret_basic' ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret);
   return () => Promise.resolve(auth);
 }
 
 /** Validate `introspection` options at construction. */
-export function resolveIntrospection(path: string, input: unknown, allowHttp: boolean): ResolvedIntrospection {
+export function resolveIntrospection(
+  path: string,
+  input: unknown,
+  allowHttp: boolean,
+): ResolvedIntrospection {
   const raw = objectOption(path, input) ?? {};
   rejectUnknownKeys(path, raw, KEYS);
   if (raw['clientId'] === undefined) {
@@ -130,33 +151,68 @@ export function resolveIntrospection(path: string, input: unknown, allowHttp: bo
   }
   const cacheInput = raw['cache'];
   if (cacheInput !== undefined && cacheInput !== false) objectOption(`${path}.cache`, cacheInput);
-  const cache = cacheInput === false || cacheInput === undefined ? {} : (cacheInput as Record<string, unknown>);
+  const cache =
+    cacheInput === false || cacheInput === undefined ? {} : (cacheInput as Record<string, unknown>);
   rejectUnknownKeys(`${path}.cache`, cache, { maxSeconds: true, negativeSeconds: true, max: true });
   const breaker = objectOption(`${path}.breaker`, raw['breaker']) ?? {};
   rejectUnknownKeys(`${path}.breaker`, breaker, { failureThreshold: true, cooldown: true });
   const store = raw['store'] as IntrospectionStore | undefined;
-  if (store !== undefined && (typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function')) {
+  if (
+    store !== undefined &&
+    (typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function')
+  ) {
     throw invalid(`${path}.store`, store, 'an object with get(key), set(key, value, ttl) and delete(key)');
   }
   if (store !== undefined && cacheInput === false) {
-    throw new ConfigurationError('ERR_BEARER_CONFIG_CONFLICTING_OPTIONS', `bearer-guard: \`${path}.store\` is given but \`${path}.cache\` is false.`);
+    throw new ConfigurationError(
+      'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+      `bearer-guard: \`${path}.store\` is given but \`${path}.cache\` is false.`,
+    );
   }
   const max = numberOption(`${path}.cache.max`, cache['max'], 10_000, { min: 1, max: 10_000_000 });
   return {
     clientId: nonEmptyString(`${path}.clientId`, raw['clientId']),
-    endpoint: raw['endpoint'] === undefined ? undefined : urlOption(`${path}.endpoint`, raw['endpoint'], allowHttp),
+    endpoint:
+      raw['endpoint'] === undefined ? undefined : urlOption(`${path}.endpoint`, raw['endpoint'], allowHttp),
     timeout: numberOption(`${path}.timeout`, raw['timeout'], 3000, { min: 1, max: 120_000, unit: 'ms' }),
-    maxResponseBytes: numberOption(`${path}.maxResponseBytes`, raw['maxResponseBytes'], 64 * 1024, { min: 1024, max: 16 * 1024 * 1024, unit: 'bytes' }),
+    maxResponseBytes: numberOption(`${path}.maxResponseBytes`, raw['maxResponseBytes'], 64 * 1024, {
+      min: 1024,
+      max: 16 * 1024 * 1024,
+      unit: 'bytes',
+    }),
     cache: {
-      maxSeconds: cacheInput === false ? 0 : numberOption(`${path}.cache.maxSeconds`, cache['maxSeconds'], 60, { max: 86_400, unit: 'seconds' }),
-      negativeSeconds: cacheInput === false ? 0 : numberOption(`${path}.cache.negativeSeconds`, cache['negativeSeconds'], 5, { max: 3600, unit: 'seconds' }),
+      maxSeconds:
+        cacheInput === false
+          ? 0
+          : numberOption(`${path}.cache.maxSeconds`, cache['maxSeconds'], 60, {
+              max: 86_400,
+              unit: 'seconds',
+            }),
+      negativeSeconds:
+        cacheInput === false
+          ? 0
+          : numberOption(`${path}.cache.negativeSeconds`, cache['negativeSeconds'], 5, {
+              max: 3600,
+              unit: 'seconds',
+            }),
     },
     store: cacheInput === false ? undefined : (store ?? new MemoryIntrospectionStore(max)),
     breaker: {
-      failureThreshold: numberOption(`${path}.breaker.failureThreshold`, breaker['failureThreshold'], 5, { min: 1, max: 1000 }),
-      cooldown: numberOption(`${path}.breaker.cooldown`, breaker['cooldown'], 10_000, { min: 1, max: 3_600_000, unit: 'ms' }),
+      failureThreshold: numberOption(`${path}.breaker.failureThreshold`, breaker['failureThreshold'], 5, {
+        min: 1,
+        max: 1000,
+      }),
+      cooldown: numberOption(`${path}.breaker.cooldown`, breaker['cooldown'], 10_000, {
+        min: 1,
+        max: 3_600_000,
+        unit: 'ms',
+      }),
     },
-    acceptMissingAudience: booleanOption(`${path}.acceptMissingAudience`, raw['acceptMissingAudience'], false),
+    acceptMissingAudience: booleanOption(
+      `${path}.acceptMissingAudience`,
+      raw['acceptMissingAudience'],
+      false,
+    ),
     jwtResponse: booleanOption(`${path}.jwtResponse`, raw['jwtResponse'], false),
     introspectJwts: booleanOption(`${path}.introspectJwts`, raw['introspectJwts'], false),
     clientAuthentication: clientAuthentication(path, raw),

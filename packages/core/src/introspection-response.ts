@@ -44,7 +44,8 @@ export function checkIntrospectionClaims(
     if (typeof nbf !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'nbf is not a number');
     if (nbf > nowSeconds + checks.clockTolerance) fail('ERR_BEARER_TOKEN_NOT_YET_VALID', 'nbf in the future');
   }
-  if (iss !== undefined && iss !== checks.issuer) fail('ERR_BEARER_TOKEN_ISSUER_INVALID', `iss ${JSON.stringify(iss)}`);
+  if (iss !== undefined && iss !== checks.issuer)
+    fail('ERR_BEARER_TOKEN_ISSUER_INVALID', `iss ${JSON.stringify(iss)}`);
   if (aud === undefined) {
     if (!checks.acceptMissingAudience) fail('ERR_BEARER_TOKEN_AUDIENCE_INVALID', 'no aud in the response');
   } else {

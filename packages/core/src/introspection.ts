@@ -13,13 +13,7 @@ import { readScopes } from './scope.js';
 
 /** Why an introspection call failed (the `introspection.failed` event's `reason`). */
 export type IntrospectionFailure =
-  | 'timeout'
-  | 'network'
-  | 'status'
-  | 'too-large'
-  | 'invalid-response'
-  | 'client-authentication'
-  | 'signature';
+  'timeout' | 'network' | 'status' | 'too-large' | 'invalid-response' | 'client-authentication' | 'signature';
 
 export interface IntrospectorContext {
   checks: IntrospectionChecks;
@@ -107,7 +101,8 @@ export class Introspector {
 
   async #authorizationServer(): Promise<oauth.AuthorizationServer> {
     const { endpoint } = this.#options;
-    if (endpoint !== undefined) return { issuer: this.#context.checks.issuer, introspection_endpoint: endpoint };
+    if (endpoint !== undefined)
+      return { issuer: this.#context.checks.issuer, introspection_endpoint: endpoint };
     const metadata = await this.#context.metadata();
     if (typeof metadata.introspection_endpoint !== 'string') {
       throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', {
@@ -161,7 +156,8 @@ export class Introspector {
     const response = await oauth.introspectionRequest(as, client, await this.#clientAuthentication(), token, {
       additionalParameters: { token_type_hint: 'access_token' },
       requestJwtResponse: jwtResponse,
-      [oauth.customFetch]: (url: string, init: RequestInit) => boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes }),
+      [oauth.customFetch]: (url: string, init: RequestInit) =>
+        boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes }),
       // The endpoint's scheme was vetted by the options (https, or http on loopback / when allowed).
       // eslint-disable-next-line @typescript-eslint/no-deprecated
       [oauth.allowInsecureRequests]: true,
@@ -221,7 +217,8 @@ function toEntry(claims: Record<string, unknown>): IntrospectionCacheEntry {
 function classify(error: unknown): IntrospectionFailure | undefined {
   if (error instanceof BearerGuardError) return undefined;
   if (error instanceof UpstreamError) {
-    if (error.reason === 'timeout' || error.reason === 'network' || error.reason === 'too-large') return error.reason;
+    if (error.reason === 'timeout' || error.reason === 'network' || error.reason === 'too-large')
+      return error.reason;
     return error.reason === 'content-type' ? 'invalid-response' : 'status';
   }
   if (error instanceof SignatureError) return 'signature';
@@ -230,6 +227,7 @@ function classify(error: unknown): IntrospectionFailure | undefined {
   if (error instanceof oauth.ResponseBodyError) {
     return error.error === 'invalid_client' || error.status === 401 ? 'client-authentication' : 'status';
   }
-  if (error instanceof oauth.OperationProcessingError && error.code === oauth.RESPONSE_IS_NOT_CONFORM) return 'status';
+  if (error instanceof oauth.OperationProcessingError && error.code === oauth.RESPONSE_IS_NOT_CONFORM)
+    return 'status';
   return 'invalid-response';
 }

@@ -99,8 +99,11 @@ export class RemoteKeySet {
     // Stale-if-error: known keys keep working for staleMaxAge past their freshness.
     const stale = age < this.#options.cacheMaxAge + this.#options.staleMaxAge ? this.#lookup : undefined;
     // While the set is failing, retry at most every RETRY_AFTER_FAILURE ms instead of on every request.
-    const failingRecently = this.#lastFailure !== undefined && now - this.#lastAttemptAt < this.#retryInterval;
-    const failed = failingRecently ? true : await this.#reload(this.#lookup === undefined ? 'initial' : 'expired');
+    const failingRecently =
+      this.#lastFailure !== undefined && now - this.#lastAttemptAt < this.#retryInterval;
+    const failed = failingRecently
+      ? true
+      : await this.#reload(this.#lookup === undefined ? 'initial' : 'expired');
     if (!failed && this.#lookup !== undefined) return this.#lookup;
     if (stale !== undefined) return stale;
     throw this.#unavailable();
@@ -120,7 +123,10 @@ export class RemoteKeySet {
   }
 
   #unavailable(): BearerGuardError {
-    const code = this.#lastFailure instanceof DiscoveryError ? 'ERR_BEARER_DISCOVERY_UNAVAILABLE' : 'ERR_BEARER_JWKS_UNAVAILABLE';
+    const code =
+      this.#lastFailure instanceof DiscoveryError
+        ? 'ERR_BEARER_DISCOVERY_UNAVAILABLE'
+        : 'ERR_BEARER_JWKS_UNAVAILABLE';
     return new BearerGuardError(code, {
       cause: this.#lastFailure,
       retryAfter: Math.max(1, Math.ceil(this.#retryInterval / 1000)),

@@ -66,9 +66,13 @@ export function classifyJoseError(error: unknown): unknown {
       if (error.reason === 'missing' || error.reason === 'invalid') return 'ERR_BEARER_TOKEN_CLAIM_INVALID';
       return CLAIM_CODES[error.claim] ?? 'ERR_BEARER_TOKEN_CLAIM_INVALID';
     }
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'ERR_BEARER_TOKEN_SIGNATURE_INVALID';
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+      return 'ERR_BEARER_TOKEN_SIGNATURE_INVALID';
     if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'ERR_BEARER_TOKEN_ALGORITHM_REJECTED';
-    if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    if (
+      error instanceof joseErrors.JWKSNoMatchingKey ||
+      error instanceof joseErrors.JWKSMultipleMatchingKeys
+    ) {
       return 'ERR_BEARER_TOKEN_KEY_UNKNOWN';
     }
     if (error instanceof joseErrors.JOSEError) return 'ERR_BEARER_TOKEN_MALFORMED';

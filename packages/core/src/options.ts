@@ -1,7 +1,11 @@
 import type { JSONWebKeySet, JWK } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import { ConfigurationError } from './errors.js';
-import { resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js';
+import {
+  resolveIntrospection,
+  type IntrospectionOptions,
+  type ResolvedIntrospection,
+} from './introspection-options.js';
 import {
   booleanOption,
   invalid,
@@ -73,7 +77,9 @@ export interface GuardOptions extends Partial<IssuerOptions> {
   /** Verified-token cache: `false` turns it off. Defaults to `{ max: 10_000 }` entries. */
   tokenCache?: false | { max?: number | undefined } | undefined;
   /** Remote JWK Set caching (ms): `cacheMaxAge` 600 000, `cooldown` 30 000, `staleMaxAge` 3 600 000. */
-  jwksCache?: { cacheMaxAge?: number | undefined; cooldown?: number | undefined; staleMaxAge?: number | undefined } | undefined;
+  jwksCache?:
+    | { cacheMaxAge?: number | undefined; cooldown?: number | undefined; staleMaxAge?: number | undefined }
+    | undefined;
   /** Deadline of each outbound call (discovery, JWKS), in ms. Defaults to `5000`. */
   timeout?: number | undefined;
   /** Largest accepted metadata or JWKS document, in bytes. Defaults to `512 KiB`. */
@@ -154,19 +160,29 @@ function resolveAlgorithms(path: string, value: unknown, symmetric: boolean): Jw
 function resolveKeySource(path: string, raw: Record<string, unknown>, allowHttp: boolean): KeySource {
   const given = (['jwksUri', 'jwks', 'publicKey', 'secret'] as const).filter((key) => raw[key] !== undefined);
   if (given.length > 1) {
-    throw conflict(`${path}: give only one of \`jwksUri\`, \`jwks\`, \`publicKey\` or \`secret\`; got ${given.join(' and ')}.`);
+    throw conflict(
+      `${path}: give only one of \`jwksUri\`, \`jwks\`, \`publicKey\` or \`secret\`; got ${given.join(' and ')}.`,
+    );
   }
   const { jwksUri, jwks, publicKey, secret } = raw;
-  if (jwksUri !== undefined) return { kind: 'jwksUri', jwksUri: urlOption(`${path}jwksUri`, jwksUri, allowHttp) };
+  if (jwksUri !== undefined)
+    return { kind: 'jwksUri', jwksUri: urlOption(`${path}jwksUri`, jwksUri, allowHttp) };
   if (jwks !== undefined) {
-    if (objectOption(`${path}jwks`, jwks)?.['keys'] === undefined || !Array.isArray((jwks as JSONWebKeySet).keys)) {
+    if (
+      objectOption(`${path}jwks`, jwks)?.['keys'] === undefined ||
+      !Array.isArray((jwks as JSONWebKeySet).keys)
+    ) {
       throw invalid(`${path}jwks`, jwks, 'a JWK Set: { keys: [...] }');
     }
     return { kind: 'jwks', jwks: jwks as JSONWebKeySet };
   }
   if (publicKey !== undefined) {
     if (typeof publicKey === 'string' && !publicKey.includes('-----BEGIN PUBLIC KEY-----')) {
-      throw invalid(`${path}publicKey`, '(a string)', 'an SPKI PEM ("-----BEGIN PUBLIC KEY-----"), a public JWK or a KeyObject');
+      throw invalid(
+        `${path}publicKey`,
+        '(a string)',
+        'an SPKI PEM ("-----BEGIN PUBLIC KEY-----"), a public JWK or a KeyObject',
+      );
     }
     if (typeof publicKey !== 'string' && typeof publicKey !== 'object') {
       throw invalid(`${path}publicKey`, publicKey, 'an SPKI PEM, a public JWK or a KeyObject');
@@ -175,9 +191,11 @@ function resolveKeySource(path: string, raw: Record<string, unknown>, allowHttp:
   }
   if (secret !== undefined) {
     const bytes = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
-    if (!(bytes instanceof Uint8Array)) throw invalid(`${path}secret`, '(hidden)', 'a string or a Uint8Array');
+    if (!(bytes instanceof Uint8Array))
+      throw invalid(`${path}secret`, '(hidden)', 'a string or a Uint8Array');
     // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
-    if (bytes.byteLength < 32) throw invalid(`${path}secret`, '(hidden)', 'at least 32 bytes long (RFC 7518 §3.2)');
+    if (bytes.byteLength < 32)
+      throw invalid(`${path}secret`, '(hidden)', 'at least 32 bytes long (RFC 7518 §3.2)');
     return { kind: 'secret', secret: bytes };
   }
   return { kind: 'discovery' };
@@ -197,11 +215,14 @@ function resolveIssuer(
   }
   const issuer = urlOption(`${path}issuer`, raw['issuer'], allowHttp, { allowQuery: false });
   const introspection =
-    raw['introspection'] === undefined ? undefined : resolveIntrospection(`${path}introspection`, raw['introspection'], allowHttp);
+    raw['introspection'] === undefined
+      ? undefined
+      : resolveIntrospection(`${path}introspection`, raw['introspection'], allowHttp);
   let keySource: KeySource | undefined = resolveKeySource(path, raw, allowHttp);
   // Introspection alone means "introspect everything"; local JWT validation needs an explicit key source then.
   if (keySource.kind === 'discovery' && introspection !== undefined) keySource = undefined;
-  const audiences = raw['audience'] === undefined ? fallbackAudience : stringList(`${path}audience`, raw['audience']);
+  const audiences =
+    raw['audience'] === undefined ? fallbackAudience : stringList(`${path}audience`, raw['audience']);
   if (audiences === undefined) {
     throw new ConfigurationError(
       'ERR_BEARER_CONFIG_MISSING_OPTION',
@@ -223,9 +244,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (raw['issuers'] !== undefined) {
     const topLevel = Object.keys(ISSUER_KEYS).filter((key) => key !== 'audience' && raw[key] !== undefined);
     if (topLevel.length > 0) {
-      throw conflict(`\`issuers\` lists the trusted issuers, so \`${topLevel.join('`, `')}\` belongs inside each entry of it.`);
+      throw conflict(
+        `\`issuers\` lists the trusted issuers, so \`${topLevel.join('`, `')}\` belongs inside each entry of it.`,
+      );
     }
-    if (!Array.isArray(raw['issuers']) || raw['issuers'].length === 0) throw invalid('issuers', raw['issuers'], 'a non-empty array');
+    if (!Array.isArray(raw['issuers']) || raw['issuers'].length === 0)
+      throw invalid('issuers', raw['issuers'], 'a non-empty array');
     issuers = (raw['issuers'] as unknown[]).map((entry, index) => {
       const path = `issuers[${String(index)}]`;
       const object = objectOption(path, entry) ?? {};
@@ -233,7 +257,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       return resolveIssuer(`${path}.`, object, audience, allowInsecureHttp);
     });
     if (issuers.filter((entry) => entry.introspection !== undefined).length > 1) {
-      throw conflict('only one entry of `issuers` may have `introspection`: an opaque token does not say which server issued it.');
+      throw conflict(
+        'only one entry of `issuers` may have `introspection`: an opaque token does not say which server issued it.',
+      );
     }
     const seen = new Set<string>();
     for (const { issuer } of issuers) {
@@ -244,11 +270,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     issuers = [resolveIssuer('', raw, audience, allowInsecureHttp)];
   }
   const profile = raw['profile'] ?? 'default';
-  if (profile !== 'default' && profile !== 'rfc9068') throw invalid('profile', profile, '"default" or "rfc9068"');
+  if (profile !== 'default' && profile !== 'rfc9068')
+    throw invalid('profile', profile, '"default" or "rfc9068"');
   const locations = objectOption('tokenLocations', raw['tokenLocations']) ?? {};
   rejectUnknownKeys('tokenLocations', locations, { query: true, body: true });
   const tokenCache = raw['tokenCache'];
-  if (tokenCache !== undefined && tokenCache !== false && objectOption('tokenCache', tokenCache) === undefined) {
+  if (
+    tokenCache !== undefined &&
+    tokenCache !== false &&
+    objectOption('tokenCache', tokenCache) === undefined
+  ) {
     throw invalid('tokenCache', tokenCache, '`false` or { max }');
   }
   const cacheObject = tokenCache === false ? { max: 0 } : (objectOption('tokenCache', tokenCache) ?? {});
@@ -261,9 +292,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     issuers,
     clockTolerance: numberOption('clockTolerance', raw['clockTolerance'], 5, { max: 300, unit: 'seconds' }),
     maxTokenAge:
-      raw['maxTokenAge'] === undefined ? undefined : numberOption('maxTokenAge', raw['maxTokenAge'], 0, { min: 1, unit: 'seconds' }),
+      raw['maxTokenAge'] === undefined
+        ? undefined
+        : numberOption('maxTokenAge', raw['maxTokenAge'], 0, { min: 1, unit: 'seconds' }),
     profile,
-    scopeClaims: raw['scopeClaims'] === undefined ? ['scope', 'scp'] : stringList('scopeClaims', raw['scopeClaims']),
+    scopeClaims:
+      raw['scopeClaims'] === undefined ? ['scope', 'scp'] : stringList('scopeClaims', raw['scopeClaims']),
     tokenLocations: {
       query: booleanOption('tokenLocations.query', locations['query'], false),
       body: booleanOption('tokenLocations.body', locations['body'], false),
@@ -271,15 +305,34 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     credentialsRequired: booleanOption('credentialsRequired', raw['credentialsRequired'], true),
     realm,
     resourceMetadata:
-      raw['resourceMetadata'] === undefined ? undefined : urlOption('resourceMetadata', raw['resourceMetadata'], allowInsecureHttp),
-    tokenCacheMax: tokenCache === false ? 0 : numberOption('tokenCache.max', cacheObject['max'], 10_000, { min: 1, max: 10_000_000 }),
+      raw['resourceMetadata'] === undefined
+        ? undefined
+        : urlOption('resourceMetadata', raw['resourceMetadata'], allowInsecureHttp),
+    tokenCacheMax:
+      tokenCache === false
+        ? 0
+        : numberOption('tokenCache.max', cacheObject['max'], 10_000, { min: 1, max: 10_000_000 }),
     jwksCache: {
-      cacheMaxAge: numberOption('jwksCache.cacheMaxAge', jwksCache['cacheMaxAge'], 600_000, { min: 1000, max: 7 * DAY_MS, unit: 'ms' }),
-      cooldown: numberOption('jwksCache.cooldown', jwksCache['cooldown'], 30_000, { max: DAY_MS, unit: 'ms' }),
-      staleMaxAge: numberOption('jwksCache.staleMaxAge', jwksCache['staleMaxAge'], 3_600_000, { max: 7 * DAY_MS, unit: 'ms' }),
+      cacheMaxAge: numberOption('jwksCache.cacheMaxAge', jwksCache['cacheMaxAge'], 600_000, {
+        min: 1000,
+        max: 7 * DAY_MS,
+        unit: 'ms',
+      }),
+      cooldown: numberOption('jwksCache.cooldown', jwksCache['cooldown'], 30_000, {
+        max: DAY_MS,
+        unit: 'ms',
+      }),
+      staleMaxAge: numberOption('jwksCache.staleMaxAge', jwksCache['staleMaxAge'], 3_600_000, {
+        max: 7 * DAY_MS,
+        unit: 'ms',
+      }),
     },
     timeout: numberOption('timeout', raw['timeout'], 5000, { min: 1, max: 120_000, unit: 'ms' }),
-    maxResponseBytes: numberOption('maxResponseBytes', raw['maxResponseBytes'], 512 * 1024, { min: 1024, max: 64 * 1024 * 1024, unit: 'bytes' }),
+    maxResponseBytes: numberOption('maxResponseBytes', raw['maxResponseBytes'], 512 * 1024, {
+      min: 1024,
+      max: 64 * 1024 * 1024,
+      unit: 'bytes',
+    }),
     allowInsecureHttp,
   };
 }

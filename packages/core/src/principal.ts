@@ -53,7 +53,12 @@ export function createPrincipal(
     subject: optionalString(claims['sub']),
     clientId: optionalString(claims['client_id']) ?? optionalString(claims['azp']),
     issuer: optionalString(claims['iss']) ?? '',
-    audience: typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((entry) => typeof entry === 'string') : [],
+    audience:
+      typeof aud === 'string'
+        ? [aud]
+        : Array.isArray(aud)
+          ? aud.filter((entry) => typeof entry === 'string')
+          : [],
     scopes,
     expiresAt: typeof claims['exp'] === 'number' ? new Date(claims['exp'] * 1000) : undefined,
     claims,

@@ -5,7 +5,10 @@ import { ConfigurationError } from './errors.js';
  * (RFC 6749 §3.3, RFC 9068 §2.2.3); an array contributes its string entries (`scp`, `permissions`).
  * Anything else is ignored rather than guessed at.
  */
-export function readScopes(claims: Readonly<Record<string, unknown>>, claimNames: readonly string[]): string[] {
+export function readScopes(
+  claims: Readonly<Record<string, unknown>>,
+  claimNames: readonly string[],
+): string[] {
   const scopes = new Set<string>();
   for (const name of claimNames) {
     const value = claims[name];
@@ -23,7 +26,11 @@ export function readScopes(claims: Readonly<Record<string, unknown>>, claimNames
  * Matching is exact and case-sensitive (RFC 6749 §3.3): `reader`, `READ` and `read:all` do not
  * satisfy `read`.
  */
-export function matchScopes(required: readonly string[], granted: readonly string[], mode: 'all' | 'any'): boolean {
+export function matchScopes(
+  required: readonly string[],
+  granted: readonly string[],
+  mode: 'all' | 'any',
+): boolean {
   return mode === 'all'
     ? required.every((scope) => granted.includes(scope))
     : required.some((scope) => granted.includes(scope));

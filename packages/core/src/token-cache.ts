@@ -53,13 +53,21 @@ export class VerifiedTokenCache {
       this.#lru.delete(digest);
       throw new BearerGuardError('ERR_BEARER_TOKEN_EXPIRED', { cause: new Error('cached token passed exp') });
     }
-    if (maxTokenAge !== undefined && entry.iat !== undefined && nowSeconds - clockTolerance - entry.iat > maxTokenAge) {
+    if (
+      maxTokenAge !== undefined &&
+      entry.iat !== undefined &&
+      nowSeconds - clockTolerance - entry.iat > maxTokenAge
+    ) {
       this.#lru.delete(digest);
-      throw new BearerGuardError('ERR_BEARER_TOKEN_TOO_OLD', { cause: new Error('cached token passed maxTokenAge') });
+      throw new BearerGuardError('ERR_BEARER_TOKEN_TOO_OLD', {
+        cause: new Error('cached token passed maxTokenAge'),
+      });
     }
     if (entry.nbf !== undefined && entry.nbf > nowSeconds + clockTolerance) {
       // Only a clock stepping backwards gets here; refuse as the first verification would have.
-      throw new BearerGuardError('ERR_BEARER_TOKEN_NOT_YET_VALID', { cause: new Error('cached token before nbf') });
+      throw new BearerGuardError('ERR_BEARER_TOKEN_NOT_YET_VALID', {
+        cause: new Error('cached token before nbf'),
+      });
     }
     return entry.principal;
   }
@@ -70,7 +78,11 @@ export class VerifiedTokenCache {
     if (exp === undefined) return;
     const ttl = Math.floor((exp + this.#checks.clockTolerance - nowSeconds) * 1000);
     if (ttl <= 0) return;
-    this.#lru.set(digest, { principal, exp, nbf: numeric(claims['nbf']), iat: numeric(claims['iat']) }, { ttl });
+    this.#lru.set(
+      digest,
+      { principal, exp, nbf: numeric(claims['nbf']), iat: numeric(claims['iat']) },
+      { ttl },
+    );
   }
 
   clear(): void {

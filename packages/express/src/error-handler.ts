@@ -13,7 +13,12 @@ export interface ErrorHandlerOptions {
  */
 export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   const { onError } = options;
-  return function bearerGuardErrorHandler(error: unknown, req: Request, res: Response, next: NextFunction): void {
+  return function bearerGuardErrorHandler(
+    error: unknown,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
     if (!(error instanceof BearerGuardError) && !(error instanceof ConfigurationError)) {
       next(error);
       return;

@@ -4,7 +4,13 @@ export { errorHandler } from './error-handler.js';
 export type { ErrorHandlerOptions } from './error-handler.js';
 export { requireAudience } from './require-audience.js';
 export { requireAnyScope, requireScopes } from './require-scopes.js';
-export { BearerGuard, BearerGuardError, ConfigurationError, createGuard, MemoryIntrospectionStore } from '@bearer-guard/core';
+export {
+  BearerGuard,
+  BearerGuardError,
+  ConfigurationError,
+  createGuard,
+  MemoryIntrospectionStore,
+} from '@bearer-guard/core';
 export type {
   AnyBearerGuardErrorCode,
   BearerErrorCode,

@@ -15,7 +15,11 @@ export function guardOf(req: Request, caller: string): BearerGuard {
   return guard;
 }
 
-function scopeGuard(caller: string, mode: 'all' | 'any', scopes: (string | readonly string[])[]): RequestHandler {
+function scopeGuard(
+  caller: string,
+  mode: 'all' | 'any',
+  scopes: (string | readonly string[])[],
+): RequestHandler {
   const required = requiredScopes(caller, scopes);
   const name = mode === 'all' ? 'bearerGuardRequireScopes' : 'bearerGuardRequireAnyScope';
   const handler = {

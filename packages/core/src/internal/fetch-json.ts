@@ -5,13 +5,7 @@
  */
 
 export type UpstreamFailure =
-  | 'timeout'
-  | 'network'
-  | 'redirect'
-  | 'status'
-  | 'content-type'
-  | 'too-large'
-  | 'invalid-json';
+  'timeout' | 'network' | 'redirect' | 'status' | 'content-type' | 'too-large' | 'invalid-json';
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
@@ -44,7 +38,11 @@ async function readCapped(response: Response, url: string, maxBytes: number): Pr
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await response.body?.cancel();
-    throw new UpstreamError('too-large', url, `response of ${String(declared)} bytes exceeds ${String(maxBytes)}`);
+    throw new UpstreamError(
+      'too-large',
+      url,
+      `response of ${String(declared)} bytes exceeds ${String(maxBytes)}`,
+    );
   }
   if (response.body === null) return '';
   const chunks: Uint8Array[] = [];

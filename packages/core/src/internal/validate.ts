@@ -95,7 +95,11 @@ export function numberOption(
     value > max
   ) {
     const kind = integer ? 'an integer' : 'a finite number';
-    throw invalid(path, value, `${kind} from ${String(min)} to ${String(max)}${unit === '' ? '' : ` (${unit})`}`);
+    throw invalid(
+      path,
+      value,
+      `${kind} from ${String(min)} to ${String(max)}${unit === '' ? '' : ` (${unit})`}`,
+    );
   }
   return value;
 }
@@ -122,7 +126,12 @@ const LOOPBACK_IPV4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
  * An absolute https URL, or http on loopback (or anywhere when `allowHttp`). Fragments are refused,
  * and for issuers queries too (RFC 8414 §2: "no query or fragment components").
  */
-export function urlOption(path: string, value: unknown, allowHttp: boolean, { allowQuery = true } = {}): string {
+export function urlOption(
+  path: string,
+  value: unknown,
+  allowHttp: boolean,
+  { allowQuery = true } = {},
+): string {
   const text = nonEmptyString(path, value);
   let url: URL;
   try {

@@ -1,0 +1,448 @@
+import assert from 'node:assert/strict';
+
+import { authenticate, errorHandler, requireScopes } from '@bearer-guard/express';
+import type {
+  GuardEventMap,
+  GuardOptions,
+  IntrospectionCacheEntry,
+  IntrospectionOptions,
+  IntrospectionStore,
+} from '@bearer-guard/express';
+import { startAuthorizationServer } from '@bearer-guard/testkit';
+import type { AuthorizationServerStub, EndpointBehaviour } from '@bearer-guard/testkit';
+import express from 'express';
+import { exportJWK, generateKeyPair } from 'jose';
+import request from 'supertest';
+
+import {
+  assertErrorBody,
+  DESCRIPTION,
+  insufficientScope,
+  invalidToken,
+  nowSeconds,
+  probe,
+  SHORT_TIMEOUT,
+  TIMEOUT,
+} from './support.js';
+
+const INACTIVE = 'The access token is not active.';
+const UNAVAILABLE = 'The access token cannot be validated at the moment. Try again later.';
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
+
+/** A store that ignores TTLs: only the guard's own `exp` re-check can stop a stale hit. */
+class ForeverStore implements IntrospectionStore {
+  readonly entries = new Map<string, IntrospectionCacheEntry>();
+  get(key: string): IntrospectionCacheEntry | undefined {
+    return this.entries.get(key);
+  }
+  set(key: string, value: IntrospectionCacheEntry): void {
+    this.entries.set(key, value);
+  }
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+}
+
+describe('authenticate() with token introspection', function () {
+  let as: AuthorizationServerStub;
+
+  before(async function () {
+    as = await startAuthorizationServer();
+  });
+
+  after(async function () {
+    await as.close();
+  });
+
+  afterEach(function () {
+    as.setBehaviour('introspection', { mode: 'ok' });
+  });
+
+  /** A fresh guard (own cache and breaker) in front of GET /orders and GET /admin (scope `admin`). */
+  function api(introspection: Partial<IntrospectionOptions> = {}, options: Partial<GuardOptions> = {}) {
+    const route = probe();
+    const failures: GuardEventMap['introspection.failed'][] = [];
+    const states: string[] = [];
+    const app = express();
+    app.set('env', 'test');
+    const auth = authenticate({
+      issuer: as.issuer,
+      audience: as.audience,
+      timeout: TIMEOUT,
+      introspection: {
+        clientId: as.introspectionClient.clientId,
+        clientSecret: as.introspectionClient.clientSecret,
+        endpoint: as.introspectionEndpoint,
+        timeout: TIMEOUT,
+        ...introspection,
+      },
+      ...options,
+    });
+    auth.guard.on('introspection.failed', (event) => {
+      failures.push(event);
+    });
+    auth.guard.on('circuit.state', (event) => {
+      states.push(event.state);
+    });
+    app.use(auth);
+    app.get('/orders', route.handler);
+    app.get('/admin', requireScopes('admin'), route.handler);
+    app.use(errorHandler());
+    return { app, route, failures, states };
+  }
+
+  const get = (app: express.Express, token: string, path = '/orders') =>
+    request(app).get(path).set('Authorization', `Bearer ${token}`);
+
+  describe('an active opaque token', function () {
+    it('answers 200 with an introspection principal (client_secret_basic, token_type_hint)', async function () {
+      const { app, route } = api();
+      const token = as.issueOpaqueToken({ sub: 'alice', scope: 'orders:read orders:write' });
+
+      const res = await get(app, token);
+
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, { ok: true, subject: 'alice' });
+      assert.equal(res.headers['www-authenticate'], undefined);
+      assert.equal(route.calls, 1);
+      const principal = route.principals[0];
+      assert.ok(principal !== undefined);
+      assert.equal(principal.source, 'introspection');
+      assert.equal(principal.token, token);
+      assert.equal(principal.issuer, as.issuer);
+      assert.deepEqual(principal.scopes, ['orders:read', 'orders:write']);
+      const seen = as.lastIntrospectionRequest;
+      assert.ok(seen !== undefined);
+      assert.equal(seen.token, token);
+      assert.equal(seen.tokenTypeHint, 'access_token');
+      assert.equal(seen.clientId, as.introspectionClient.clientId);
+      assert.equal(seen.authMethod, 'client_secret_basic');
+    });
+
+    it('authenticates with client_secret_post', async function () {
+      const { app, route } = api({ authMethod: 'client_secret_post' });
+
+      const res = await get(app, as.issueOpaqueToken());
+
+      assert.equal(res.status, 200);
+      assert.equal(route.calls, 1);
+      assert.equal(as.lastIntrospectionRequest?.authMethod, 'client_secret_post');
+    });
+
+    it('authenticates with private_key_jwt', async function () {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = { ...(await exportJWK(publicKey)), kid: 'rs-key-1', alg: 'ES256', use: 'sig' };
+      as.registerClient({ clientId: 'rs-private-key-jwt', jwks: { keys: [jwk] } });
+      const { app, route } = api({
+        clientId: 'rs-private-key-jwt',
+        clientSecret: undefined,
+        authMethod: 'private_key_jwt',
+        privateKey,
+        privateKeyId: 'rs-key-1',
+      });
+
+      const res = await get(app, as.issueOpaqueToken());
+
+      assert.equal(res.status, 200);
+      assert.equal(route.calls, 1);
+      assert.equal(as.lastIntrospectionRequest?.authMethod, 'private_key_jwt');
+      assert.equal(as.lastIntrospectionRequest.clientId, 'rs-private-key-jwt');
+    });
+  });
+
+  describe('a token that is not valid here', function () {
+    const cases: [string, () => string, string][] = [
+      ['unknown', () => 'an-opaque-token-the-server-never-issued', INACTIVE],
+      [
+        'revoked',
+        () => {
+          const token = as.issueOpaqueToken();
+          as.revoke(token);
+          return token;
+        },
+        INACTIVE,
+      ],
+      ['expired (inactive at the server)', () => as.issueOpaqueToken({}, { expiresIn: -10 }), INACTIVE],
+      [
+        'for another audience',
+        () => as.issueOpaqueToken({ aud: 'https://other.example' }),
+        DESCRIPTION.audienceInvalid,
+      ],
+      [
+        'from another issuer',
+        () => as.issueOpaqueToken({ iss: 'https://evil.example' }),
+        DESCRIPTION.issuerInvalid,
+      ],
+      ['without aud', () => as.issueOpaqueToken({ aud: undefined }), DESCRIPTION.audienceInvalid],
+    ];
+    for (const [label, mint, description] of cases) {
+      it(`answers 401 invalid_token to a token ${label}`, async function () {
+        const { app, route } = api();
+
+        const res = await get(app, mint());
+
+        assert.equal(res.status, 401);
+        assert.equal(res.headers['www-authenticate'], invalidToken(description));
+        assertErrorBody(res.body, 'invalid_token', description);
+        assert.equal(route.calls, 0);
+      });
+    }
+
+    it('answers 401 expired when the server says active but exp has passed', async function () {
+      const { app, route } = api();
+      as.setBehaviour('introspection', {
+        mode: 'json',
+        body: { active: true, iss: as.issuer, aud: as.audience, exp: nowSeconds() - 60 },
+      });
+
+      const res = await get(app, 'opaque-token-with-past-exp');
+
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], invalidToken(DESCRIPTION.expired));
+      assertErrorBody(res.body, 'invalid_token', DESCRIPTION.expired);
+      assert.equal(route.calls, 0);
+    });
+
+    it('accepts a token without aud when acceptMissingAudience is true', async function () {
+      const { app, route } = api({ acceptMissingAudience: true });
+
+      const res = await get(app, as.issueOpaqueToken({ aud: undefined }));
+
+      assert.equal(res.status, 200);
+      assert.equal(route.calls, 1);
+    });
+
+    it('answers 403 insufficient_scope when the route needs a scope the token lacks', async function () {
+      const { app, route } = api();
+
+      const res = await get(app, as.issueOpaqueToken({ scope: 'read write' }), '/admin');
+
+      assert.equal(res.status, 403);
+      assert.equal(res.headers['www-authenticate'], insufficientScope('admin'));
+      assertErrorBody(res.body, 'insufficient_scope', DESCRIPTION.insufficientScope);
+      assert.equal(route.calls, 0);
+    });
+
+    it('treats {"active":"true"} as inactive: 401, not 503', async function () {
+      const { app, route, failures } = api();
+      as.setBehaviour('introspection', { mode: 'json', body: { active: 'true' } });
+
+      const res = await get(app, 'opaque-token-with-string-active');
+
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], invalidToken(INACTIVE));
+      assertErrorBody(res.body, 'invalid_token', INACTIVE);
+      assert.equal(route.calls, 0);
+      assert.equal(failures.length, 0);
+    });
+  });
+
+  describe('caching', function () {
+    it('introspects once for 5 sequential uses', async function () {
+      const { app, route } = api();
+      const token = as.issueOpaqueToken();
+      const before = as.counters.introspection;
+
+      for (let i = 0; i < 5; i += 1) assert.equal((await get(app, token)).status, 200);
+
+      assert.equal(as.counters.introspection - before, 1);
+      assert.equal(route.calls, 5);
+    });
+
+    it('introspects once for 30 concurrent first uses', async function () {
+      const { app, route } = api();
+      const token = as.issueOpaqueToken();
+      const before = as.counters.introspection;
+
+      const responses = await Promise.all(Array.from({ length: 30 }, () => get(app, token)));
+
+      assert.deepEqual(
+        responses.map((res) => res.status),
+        Array.from({ length: 30 }, () => 200),
+      );
+      assert.equal(as.counters.introspection - before, 1);
+      assert.equal(route.calls, 30);
+    });
+
+    it('caches an inactive answer for negativeSeconds', async function () {
+      const { app, route } = api({ cache: { maxSeconds: 60, negativeSeconds: 5 } });
+      const before = as.counters.introspection;
+
+      const first = await get(app, 'never-issued-token');
+      const second = await get(app, 'never-issued-token');
+
+      assert.equal(first.status, 401);
+      assert.equal(second.status, 401);
+      assert.equal(second.headers['www-authenticate'], invalidToken(INACTIVE));
+      assert.equal(as.counters.introspection - before, 1);
+      assert.equal(route.calls, 0);
+    });
+
+    it('never lets a cached answer outlive exp, even when the store keeps it', async function () {
+      const store = new ForeverStore();
+      const { app, route } = api({ cache: { maxSeconds: 60 }, store }, { clockTolerance: 0 });
+      const token = as.issueOpaqueToken({}, { expiresIn: 1 });
+      const before = as.counters.introspection;
+
+      assert.equal((await get(app, token)).status, 200);
+      await sleep(1200);
+      const res = await get(app, token);
+
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], invalidToken(DESCRIPTION.expired));
+      assertErrorBody(res.body, 'invalid_token', DESCRIPTION.expired);
+      assert.equal(as.counters.introspection - before, 1);
+      assert.equal(route.calls, 1);
+    });
+  });
+
+  describe('when introspection cannot answer', function () {
+    const outages: [string, EndpointBehaviour, string][] = [
+      ['down (500)', { mode: 'fail' }, 'status'],
+      ['answering garbage', { mode: 'garbage' }, 'invalid-response'],
+      ['answering HTML', { mode: 'html' }, 'invalid-response'],
+    ];
+    for (const [label, behaviour, reason] of outages) {
+      it(`answers 503 with Retry-After and no challenge when the endpoint is ${label}`, async function () {
+        const { app, route, failures } = api();
+        as.setBehaviour('introspection', behaviour);
+
+        const res = await get(app, as.issueOpaqueToken());
+
+        assert.equal(res.status, 503);
+        assert.equal(res.headers['retry-after'], '10');
+        assert.equal(res.headers['www-authenticate'], undefined);
+        assertErrorBody(res.body, 'temporarily_unavailable', UNAVAILABLE);
+        assert.equal(route.calls, 0);
+        assert.deepEqual(
+          failures.map((event) => event.reason),
+          [reason],
+        );
+      });
+    }
+
+    it('answers 503 when the endpoint hangs past the timeout', async function () {
+      const { app, route, failures } = api({ timeout: SHORT_TIMEOUT });
+      as.setBehaviour('introspection', { mode: 'hang' });
+
+      const res = await get(app, as.issueOpaqueToken());
+
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['retry-after'], '10');
+      assert.equal(res.headers['www-authenticate'], undefined);
+      assertErrorBody(res.body, 'temporarily_unavailable', UNAVAILABLE);
+      assert.equal(route.calls, 0);
+      assert.deepEqual(
+        failures.map((event) => event.reason),
+        ['timeout'],
+      );
+    });
+
+    it('answers 503 when the connection is refused', async function () {
+      const { app, route, failures } = api({ endpoint: 'http://127.0.0.1:1/introspect' });
+
+      const res = await get(app, as.issueOpaqueToken());
+
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['retry-after'], '10');
+      assert.equal(res.headers['www-authenticate'], undefined);
+      assertErrorBody(res.body, 'temporarily_unavailable', UNAVAILABLE);
+      assert.equal(route.calls, 0);
+      assert.deepEqual(
+        failures.map((event) => event.reason),
+        ['network'],
+      );
+    });
+
+    it('answers 503 (client-authentication) when the server refuses our secret', async function () {
+      const { app, route, failures } = api({ clientSecret: 'not-the-secret' });
+
+      const res = await get(app, as.issueOpaqueToken());
+
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['retry-after'], '10');
+      assert.equal(res.headers['www-authenticate'], undefined);
+      assertErrorBody(res.body, 'temporarily_unavailable', UNAVAILABLE);
+      assert.equal(route.calls, 0);
+      assert.deepEqual(
+        failures.map((event) => event.reason),
+        ['client-authentication'],
+      );
+    });
+  });
+
+  describe('circuit breaker', function () {
+    it('fails fast once open, then probes after the cooldown and closes', async function () {
+      const { app, route, states } = api({ breaker: { failureThreshold: 2, cooldown: 300 } });
+      const token = as.issueOpaqueToken();
+      as.setBehaviour('introspection', { mode: 'fail' });
+
+      assert.equal((await get(app, token)).status, 503);
+      assert.equal((await get(app, token)).status, 503);
+      assert.deepEqual(states, ['open']);
+      const before = as.counters.introspection;
+
+      const fast = await get(app, token);
+
+      assert.equal(fast.status, 503);
+      assert.equal(fast.headers['retry-after'], '1');
+      assert.equal(fast.headers['www-authenticate'], undefined);
+      assertErrorBody(fast.body, 'temporarily_unavailable', UNAVAILABLE);
+      assert.equal(as.counters.introspection, before);
+
+      as.setBehaviour('introspection', { mode: 'ok' });
+      await sleep(350);
+      const res = await get(app, token);
+
+      assert.equal(res.status, 200);
+      assert.equal(as.counters.introspection - before, 1);
+      assert.deepEqual(states, ['open', 'half-open', 'closed']);
+      assert.equal(route.calls, 1);
+    });
+  });
+
+  describe('JWTs and opaque tokens in one app', function () {
+    it('validates stub JWTs locally and introspects only opaque tokens', async function () {
+      const { app, route } = api({}, { jwksUri: as.jwksUri });
+      const jwt = await as.sign({ sub: 'jwt-user' });
+      const before = as.counters.introspection;
+
+      const local = await get(app, jwt);
+
+      assert.equal(local.status, 200);
+      assert.equal(route.principals[0]?.source, 'jwt');
+      assert.equal(as.counters.introspection, before);
+
+      const opaque = await get(app, as.issueOpaqueToken());
+
+      assert.equal(opaque.status, 200);
+      assert.equal(route.principals[1]?.source, 'introspection');
+      assert.equal(as.counters.introspection - before, 1);
+    });
+
+    it('with introspectJwts also introspects JWTs, so a revoked JWT is refused', async function () {
+      const { app, route } = api({ introspectJwts: true, cache: false }, { jwksUri: as.jwksUri });
+      const jwt = await as.sign();
+      const before = as.counters.introspection;
+
+      const first = await get(app, jwt);
+
+      assert.equal(first.status, 200);
+      assert.equal(route.principals[0]?.source, 'jwt');
+      assert.equal(as.counters.introspection - before, 1);
+
+      as.revoke(jwt);
+      const res = await get(app, jwt);
+
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], invalidToken(INACTIVE));
+      assertErrorBody(res.body, 'invalid_token', INACTIVE);
+      assert.equal(as.counters.introspection - before, 2);
+      assert.equal(route.calls, 1);
+    });
+  });
+});
