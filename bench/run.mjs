@@ -1,0 +1,621 @@
+// bearer-guard throughput benchmark: `npm run bench` (= `tsc -b && node bench/run.mjs`).
+//
+// Four server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
+// guard, a "jose floor" (jose.jwtVerify on every request, nothing else) and the closest peer,
+// express-oauth2-jwt-bearer. Each server runs in its own process pinned to core 0; the load
+// generator (autocannon, loader.mjs) runs in one process pinned to core 1; this orchestrator only
+// coordinates (it mints tokens while nothing is measured, otherwise it sleeps).
+//
+// Three workloads of valid ES256 tokens (tokens.mjs): one repeated token, 2 000 tokens in rotation,
+// and tokens never presented twice to the same server (the cold path).
+//
+// Procedure: sanity checks (each auth variant really answers 200 / 401 / 403), a warm-up of every
+// variant on every workload, then BENCH_ROUNDS rounds; in each round every variant × workload runs
+// once for BENCH_DURATION seconds, the order rotated from round to round. Reported per cell: median
+// req/s and median p99 latency over the rounds, and ratios of medians from this same run.
+//
+// Any run with more than 0.1 % non-2xx responses (or connection errors/timeouts) means a broken
+// benchmark: it stops at once with exit code 1.
+//
+// Environment:
+//   BENCH_DURATION     seconds per measured run (default 5)
+//   BENCH_ROUNDS       rounds (default 3)
+//   BENCH_WARMUP       seconds per variant × workload warm-up (default 2)
+//   BENCH_CONNECTIONS  concurrent connections (default 50); pipelining is always 1
+//   BENCH_COLD_TOKENS  size of the cold-path pool (default: sized from the measured bare rate)
+//   BENCH_ENFORCE=1    exit with code 2 when a target is missed (default: report only)
+//   BENCH_RETRIES      re-runs of a measured run disturbed by other processes (default 2)
+//   BENCH_NICE         e.g. -10: run servers and load generator at that niceness, ahead of other work
+//                      on a shared machine (needs the privilege; off by default, it slows others)
+//   BENCH_WAIT_BUDGET  total seconds spent waiting for an idle machine and repeating disturbed
+//                      runs (default 120), which bounds the run time on a busy machine
+//
+// The machine may be shared (test suites, builds). Before every measured run the benchmark waits
+// (up to 15 s at a time) until cores 0 and 1 are idle, and after it compares each core's busy time
+// (/proc/stat) with the CPU time of our own server and load generator: a run where something else
+// took more than 10 % of the server's core, or of the load generator's core while that core was
+// saturated, is repeated (BENCH_RETRIES times at most, the least disturbed attempt is kept). Both come out of BENCH_WAIT_BUDGET; once it is spent, runs are measured as they
+// come and disturbed ones are flagged in the output and the JSON.
+//
+// Results: printed, and written to bench/results/latest.json.
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  BENCH_DIR,
+  busyShare,
+  detectNiceness,
+  detectPinning,
+  envNumber,
+  installCleanup,
+  readCpuTimes,
+  request,
+  sleep,
+  startChild,
+  VARIANTS,
+  waitForQuiet,
+  WORKLOADS,
+} from './harness.mjs';
+import { createSigningKey, mintMany, mintToken } from './tokens.mjs';
+
+const config = {
+  durationS: envNumber('BENCH_DURATION', 5),
+  rounds: Math.round(envNumber('BENCH_ROUNDS', 3)),
+  warmupS: envNumber('BENCH_WARMUP', 2),
+  connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
+  pipelining: 1,
+  rotationSize: 2_000,
+  coldTokens: process.env.BENCH_COLD_TOKENS ? Math.round(envNumber('BENCH_COLD_TOKENS', 0)) : undefined,
+  maxBadFraction: 0.001,
+  enforce: process.env.BENCH_ENFORCE === '1',
+  retries: Math.round(envNumber('BENCH_RETRIES', 2)),
+  waitBudgetS: envNumber('BENCH_WAIT_BUDGET', 120),
+  maxForeignPct: 10,
+};
+
+/** Targets from the issue: ratios of medians measured in this run. */
+const TARGETS = [
+  {
+    id: 'repeated-vs-bare',
+    label: 'repeated token: bearer-guard >= 0.85 x bare Express',
+    workload: 'repeated',
+    of: 'bearer-guard',
+    over: 'bare',
+    min: 0.85,
+  },
+  {
+    id: 'rotation-vs-bare',
+    label: '2,000 in rotation: bearer-guard >= 0.80 x bare Express',
+    workload: 'rotation',
+    of: 'bearer-guard',
+    over: 'bare',
+    min: 0.8,
+  },
+  {
+    id: 'rotation-vs-peer',
+    label: '2,000 in rotation: bearer-guard >= 2 x express-oauth2-jwt-bearer',
+    workload: 'rotation',
+    of: 'bearer-guard',
+    over: 'peer',
+    min: 2,
+  },
+  {
+    id: 'cold-vs-floor',
+    label: 'cold path: bearer-guard >= 0.95 x jose floor',
+    workload: 'cold',
+    of: 'bearer-guard',
+    over: 'jose-floor',
+    min: 0.95,
+  },
+];
+
+const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'bearer-guard-bench-'));
+installCleanup(() => rmSync(tmpDir, { recursive: true, force: true }));
+
+const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
+const fmtMs = (n) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
+const fmtRatio = (n) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
+
+class BrokenBenchmark extends Error {}
+
+// --- 1. machine, pinning ---------------------------------------------------------------------
+const pinning = detectPinning();
+const priority = detectNiceness();
+const raisedPriority = (priority.niceness ?? 0) < 0;
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model,
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+};
+console.log(`bearer-guard benchmark — ${machine.cpus} CPU(s) (${machine.cpuModel}), Node ${machine.node}`);
+console.log(
+  `  ${config.rounds} round(s) x ${config.durationS} s per run, warm-up ${config.warmupS} s, ` +
+    `${config.connections} connections, pipelining ${config.pipelining}`,
+);
+if (priority.niceness !== undefined)
+  console.log(`  servers and load generator run at niceness ${priority.niceness} (BENCH_NICE)`);
+if (priority.reason) console.warn(`  WARNING: BENCH_NICE ignored: ${priority.reason}`);
+if (pinning.pinned) {
+  console.log('  servers pinned to core 0 and the load generator to core 1 (taskset)');
+} else {
+  console.warn(
+    `  WARNING: running UNPINNED (${pinning.reason}); servers and load generator share cores, numbers are noisier.`,
+  );
+}
+
+// --- 2. keys and the small token sets ---------------------------------------------------------
+const { privateKey, jwks } = await createSigningKey();
+const repeatedToken = await mintToken(privateKey, { jti: 'repeated' });
+const rotationTokens = await mintMany(privateKey, config.rotationSize, 'rotation');
+const sanity = {
+  valid: await mintToken(privateKey, { jti: 'sanity-valid' }),
+  noScope: await mintToken(privateKey, { jti: 'sanity-no-scope', scope: 'write' }),
+  // Signed by another key under the same kid: a signature that must not verify.
+  wrongKey: await mintToken((await createSigningKey()).privateKey, { jti: 'sanity-wrong-key' }),
+};
+
+// --- 3. servers (core 0) and the sanity checks -------------------------------------------------
+const servers = {};
+for (const variant of VARIANTS) {
+  const { child, port } = await startChild({
+    script: path.join(BENCH_DIR, 'server.mjs'),
+    args: [variant],
+    core: 0,
+    pinned: pinning.pinned,
+    niceness: priority.niceness,
+    env: { BENCH_JWKS: JSON.stringify(jwks), NODE_ENV: 'production' },
+    name: `server ${variant}`,
+  });
+  servers[variant] = { child, port };
+}
+
+/** Each variant must answer as configured, or the numbers would mean nothing. */
+async function sanityCheck(variant, port) {
+  const call = async (token) => {
+    const response = await fetch(`http://127.0.0.1:${port}/hello`, {
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    });
+    return { status: response.status, body: await response.text() };
+  };
+  const expectations = [['valid token', sanity.valid, 200]];
+  if (variant !== 'bare') {
+    expectations.push(
+      ['no token', undefined, 401],
+      ['token without the read scope', sanity.noScope, 403],
+      ['bad signature', sanity.wrongKey, 401],
+    );
+  }
+  for (const [what, token, expected] of expectations) {
+    const { status, body } = await call(token);
+    if (status !== expected || (expected === 200 && body !== '{"ok":true}')) {
+      throw new BrokenBenchmark(
+        `${variant}: ${what} answered ${status} ${body.slice(0, 200)} (expected ${expected})`,
+      );
+    }
+  }
+}
+try {
+  for (const variant of VARIANTS) await sanityCheck(variant, servers[variant].port);
+} catch (error) {
+  console.error(`\nFAILED sanity check: ${error.message}`);
+  process.exit(1);
+}
+console.log(
+  '  sanity checks passed: every auth variant answers 200 / 401 (no token, bad signature) / 403 (no read scope)',
+);
+
+// --- 4. load generator (core 1) ---------------------------------------------------------------
+const { child: loader } = await startChild({
+  script: path.join(BENCH_DIR, 'loader.mjs'),
+  core: 1,
+  pinned: pinning.pinned,
+  niceness: priority.niceness,
+  name: 'load generator',
+});
+await request(loader, { type: 'tokens', repeated: repeatedToken, rotation: rotationTokens }, 'tokens-loaded');
+
+const serverStats = (variant) => request(servers[variant].child, { type: 'stats' }, 'stats');
+
+/** Runs set aside because another process disturbed them (kept in the JSON). */
+const discarded = [];
+let waitBudgetMs = config.waitBudgetS * 1000;
+
+/**
+ * One measured run, repeated when another process took a noticeable share of core 0 (server) or
+ * core 1 (load generator) during it. Warm-ups are not repeated.
+ */
+async function measure(variant, workload, durationS, phase, coldSecondsLeft = durationS) {
+  const attempts = [];
+  for (let attempt = 1; ; attempt++) {
+    // Fresh tokens for this attempt and the cold runs still to come (minted now, never mid-run).
+    if (workload === 'cold') await ensureColdTokens(variant, coldSecondsLeft);
+    let waitedMs = 0;
+    // At a raised priority (BENCH_NICE < 0) other work yields to ours: no need to wait for it.
+    if (phase === 'measure' && waitBudgetMs > 0 && !raisedPriority) {
+      const gate = await waitForQuiet({ maxWaitMs: Math.min(15_000, waitBudgetMs) });
+      waitBudgetMs -= Math.max(0, gate.waitedMs - 300); // the first (quiet) sample is free
+      waitedMs = gate.waitedMs;
+      if (waitBudgetMs <= 0)
+        console.warn('  WARNING: the wait budget for an idle machine is spent; measuring regardless.');
+    }
+    const result = await measureOnce(variant, workload, durationS, phase);
+    result.attempt = attempt;
+    result.waitedForQuietMs = Math.round(waitedMs);
+    attempts.push(result);
+    // The server core must be ours alone. The load generator needs only part of its core, so other
+    // work there matters only when that core was saturated (the generator then had to wait for it)
+    // and we did not run ahead of that work (BENCH_NICE < 0).
+    const disturbed =
+      result.foreignCpuPct.server > config.maxForeignPct ||
+      (!raisedPriority &&
+        result.coreBusyPct.loader > 95 &&
+        result.foreignCpuPct.loader > config.maxForeignPct);
+    result.disturbed = disturbed;
+    if (!disturbed || phase !== 'measure' || attempt > config.retries || waitBudgetMs < durationS * 1000)
+      break;
+    waitBudgetMs -= durationS * 1000; // a repeated run is paid from the same budget as waiting
+    console.log(`  ${line(result)}  <- disturbed, repeating`);
+  }
+  // Keep the least disturbed attempt.
+  const best = attempts.reduce((a, b) => (worstForeign(b) < worstForeign(a) ? b : a));
+  for (const other of attempts) if (other !== best) discarded.push(other);
+  return best;
+}
+
+const worstForeign = (r) =>
+  r.foreignCpuPct.server + (!raisedPriority && r.coreBusyPct.loader > 95 ? r.foreignCpuPct.loader : 0);
+
+/** One autocannon run against one variant; checks the answers and adds the server's CPU use. */
+async function measureOnce(variant, workload, durationS, phase) {
+  const before = await serverStats(variant);
+  const cpuBefore = readCpuTimes();
+  const wallBefore = performance.now();
+  const result = await request(
+    loader,
+    {
+      type: 'run',
+      port: servers[variant].port,
+      variant,
+      workload,
+      duration: durationS,
+      connections: config.connections,
+    },
+    'result',
+    (durationS + 60) * 1000,
+  );
+  const wallMs = performance.now() - wallBefore;
+  const share = busyShare(cpuBefore, readCpuTimes());
+  const after = await serverStats(variant);
+  result.phase = phase;
+  const serverCpuMs = (after.cpuMicros - before.cpuMicros) / 1000;
+  result.serverCpuPct = (serverCpuMs / (result.durationS * 1000)) * 100;
+  result.serverRssMB = after.rssBytes / 2 ** 20;
+  // Busy time of each core not explained by our own server (core 0) or load generator (core 1).
+  // Kernel network work for our own loopback traffic counts here too, so it is never quite 0.
+  result.coreBusyPct = share
+    ? { server: share[0] * 100, loader: (share[1] ?? 0) * 100 }
+    : { server: 0, loader: 0 };
+  result.foreignCpuPct = share
+    ? {
+        server: Math.max(0, share[0] * 100 - (serverCpuMs / wallMs) * 100),
+        loader: Math.max(0, (share[1] ?? 0) * 100 - (result.loaderCpuMs / wallMs) * 100),
+      }
+    : { server: 0, loader: 0 };
+  const bad = result.non2xx + result.errors + result.timeouts;
+  const total = Math.max(1, result.requestsTotal);
+  if (result.requestsTotal === 0 || bad / total > config.maxBadFraction) {
+    throw new BrokenBenchmark(
+      `${variant} / ${workload} (${phase}): ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts ` +
+        `of ${result.requestsTotal} responses; status codes ${JSON.stringify(result.statusCodes)}. A valid token was refused: ` +
+        'the benchmark is broken.',
+    );
+  }
+  if (result.cold) coldCursor.set(variant, result.cold.end);
+  if (result.cold?.exhausted && variant !== 'bare') {
+    throw new BrokenBenchmark(
+      `${variant} / cold: the pool of ${result.cold.pool} fresh tokens ran out, tokens would be reused. ` +
+        'Set BENCH_COLD_TOKENS higher.',
+    );
+  }
+  return result;
+}
+
+/**
+ * Make sure the cold-path pool holds enough fresh tokens for `variant`'s remaining cold runs
+ * (`secondsLeft` seconds of cold load, this run included); mint and hand over more when not.
+ *
+ * Each auth variant walks the pool with its own cursor, so a token never reaches the same server
+ * twice. The rate assumed is the fastest rate seen so far in this benchmark, of any variant (bare
+ * Express is an upper bound for every auth variant on the same core), plus 30 %. Minting happens
+ * only here, between runs, while every server is idle. A pool that still runs out fails the run
+ * loudly (see measure()). The bare variant ignores the header and may wrap around.
+ */
+let coldPool = 0;
+/** Where each variant's next fresh token is (mirrors the load generator's cursors). */
+const coldCursor = new Map();
+const coldMint = { tokens: 0, seconds: 0, batches: 0 };
+async function ensureColdTokens(variant, secondsLeft) {
+  if (variant === 'bare' && coldPool > 0) return;
+  const fastest = Math.max(1000, ...runs.map((r) => r.reqPerSec), ...discarded.map((r) => r.reqPerSec));
+  const cursor = coldCursor.get(variant) ?? 0;
+  const wanted = cursor + Math.ceil(fastest * 1.3 * secondsLeft);
+  const first = coldPool === 0 && config.coldTokens !== undefined;
+  const deficit = first ? config.coldTokens : wanted - coldPool;
+  if (deficit <= 0) return;
+  const count = Math.ceil(deficit / 1000) * 1000;
+  const started = performance.now();
+  process.stdout.write(
+    `  minting ${fmtInt(count)} fresh cold-path tokens (pool ${fmtInt(coldPool)} -> ${fmtInt(coldPool + count)}; ` +
+      `${variant} needs up to ${fmtInt(wanted)} at ${fmtInt(fastest * 1.3)} req/s)… `,
+  );
+  const tokens = await mintMany(privateKey, count, `cold${coldMint.batches}`);
+  const file = path.join(tmpDir, `cold-${coldMint.batches}.txt`);
+  writeFileSync(file, tokens.join('\n'));
+  const loaded = await request(loader, { type: 'cold', file }, 'cold-loaded');
+  rmSync(file, { force: true });
+  if (loaded.count !== coldPool + count) {
+    throw new BrokenBenchmark(
+      `the load generator holds ${loaded.count} cold tokens, expected ${coldPool + count}`,
+    );
+  }
+  coldPool += count;
+  coldMint.batches++;
+  coldMint.tokens += count;
+  const seconds = (performance.now() - started) / 1000;
+  coldMint.seconds += seconds;
+  console.log(`${seconds.toFixed(1)} s`);
+}
+
+const line = (r) =>
+  `${r.workload.padEnd(8)} ${r.variant.padEnd(12)} ${fmtInt(r.reqPerSec).padStart(7)} req/s  p99 ${fmtMs(r.latencyP99Ms).padStart(5)} ms  ` +
+  `non-2xx ${r.non2xx}  CPU server ${r.serverCpuPct.toFixed(0)}% loader ${r.loaderCpuPct.toFixed(0)}% ` +
+  `other ${r.foreignCpuPct.server.toFixed(0)}%/${r.foreignCpuPct.loader.toFixed(0)}%` +
+  (r.cold ? `  fresh tokens ${fmtInt(r.cold.used)}` : '');
+
+const runs = [];
+try {
+  // --- 5. warm-up: every variant on every workload ---------------------------------------------
+  console.log('\nWarm-up');
+  for (const variant of VARIANTS) {
+    for (const workload of WORKLOADS) {
+      // Cold load still ahead of this variant: this warm-up and every measured round.
+      const coldSecondsLeft = config.warmupS + config.rounds * config.durationS;
+      const r = await measure(variant, workload, config.warmupS, 'warm-up', coldSecondsLeft);
+      runs.push(r);
+      console.log(`  ${line(r)}`);
+    }
+  }
+
+  // --- 6. measured rounds, order rotated ----------------------------------------------------------
+  for (let round = 0; round < config.rounds; round++) {
+    console.log(`\nRound ${round + 1}/${config.rounds}`);
+    for (const workload of rotate(WORKLOADS, round)) {
+      for (const variant of rotate(VARIANTS, round)) {
+        await sleep(250); // let the previous run's sockets close
+        const r = await measure(
+          variant,
+          workload,
+          config.durationS,
+          'measure',
+          (config.rounds - round) * config.durationS,
+        );
+        r.round = round + 1;
+        runs.push(r);
+        console.log(`  ${line(r)}`);
+      }
+    }
+  }
+} catch (error) {
+  if (error instanceof BrokenBenchmark) {
+    console.error(`\nFAILED: ${error.message}`);
+    await writeResults({ status: 'broken', error: error.message });
+    process.exit(1);
+  }
+  throw error;
+}
+
+// --- 7. summary --------------------------------------------------------------------------------
+const jwksFetches = {};
+for (const variant of ['bearer-guard', 'peer'])
+  jwksFetches[variant] = (await serverStats(variant)).jwksFetches;
+
+const measured = runs.filter((r) => r.phase === 'measure');
+const cells = {};
+for (const workload of WORKLOADS) {
+  cells[workload] = {};
+  for (const variant of VARIANTS) {
+    const mine = measured.filter((r) => r.variant === variant && r.workload === workload);
+    cells[workload][variant] = {
+      reqPerSec: median(mine.map((r) => r.reqPerSec)),
+      reqPerSecMin: Math.min(...mine.map((r) => r.reqPerSec)),
+      reqPerSecMax: Math.max(...mine.map((r) => r.reqPerSec)),
+      p99Ms: median(mine.map((r) => r.latencyP99Ms)),
+      non2xx: mine.reduce((sum, r) => sum + r.non2xx, 0),
+      responses: mine.reduce((sum, r) => sum + r.requestsTotal, 0),
+      serverCpuPct: median(mine.map((r) => r.serverCpuPct)),
+      loaderCpuPct: median(mine.map((r) => r.loaderCpuPct)),
+      runs: mine.length,
+    };
+  }
+  const bare = cells[workload].bare.reqPerSec;
+  for (const variant of VARIANTS) cells[workload][variant].vsBare = cells[workload][variant].reqPerSec / bare;
+}
+const ratio = (workload, of, over) => cells[workload][of].reqPerSec / cells[workload][over].reqPerSec;
+const crossRatios = {};
+for (const workload of WORKLOADS) {
+  crossRatios[workload] = {
+    bearerGuardVsPeer: ratio(workload, 'bearer-guard', 'peer'),
+    bearerGuardVsJoseFloor: ratio(workload, 'bearer-guard', 'jose-floor'),
+  };
+}
+/** JSON as the repository's Prettier would print it (so `npm run lint` passes), plain if it is absent. */
+async function formatJson(data) {
+  const text = `${JSON.stringify(data, null, 2)}\n`;
+  try {
+    const prettier = await import('prettier');
+    return await prettier.format(text, { parser: 'json', ...(await prettier.resolveConfig(RESULTS_DIR)) });
+  } catch {
+    return text;
+  }
+}
+
+/** The same ratio within each round (runs minutes apart): how much it moves is the noise. */
+const perRound = (workload, of, over) => {
+  const values = [];
+  for (let round = 1; round <= config.rounds; round++) {
+    const a = measured.find((r) => r.round === round && r.workload === workload && r.variant === of);
+    const b = measured.find((r) => r.round === round && r.workload === workload && r.variant === over);
+    if (a && b) values.push(a.reqPerSec / b.reqPerSec);
+  }
+  return values;
+};
+const verdicts = TARGETS.map((t) => {
+  const value = ratio(t.workload, t.of, t.over);
+  return { ...t, value, pass: value >= t.min, perRound: perRound(t.workload, t.of, t.over) };
+});
+
+// Cold-path token accounting: per auth variant, fresh tokens handed out vs the pool.
+const coldUse = {};
+for (const variant of VARIANTS) {
+  const mine = [...runs, ...discarded].filter((r) => r.variant === variant && r.workload === 'cold');
+  coldUse[variant] = {
+    used: mine.reduce((sum, r) => sum + r.cold.used, 0),
+    sent: mine.reduce((sum, r) => sum + r.requestsSent, 0),
+    pool: coldPool,
+    wrapped: mine.some((r) => r.cold.exhausted),
+  };
+}
+
+const WORKLOAD_LABEL = {
+  repeated: 'repeated token',
+  rotation: '2,000 in rotation',
+  cold: 'cold (never seen)',
+};
+const cols = [
+  ['workload', 18],
+  ['variant', 13],
+  ['median req/s', 12],
+  ['min–max req/s', 16],
+  ['p99 ms', 7],
+  ['x bare', 7],
+  ['non-2xx', 8],
+  ['srv CPU', 8],
+];
+const row = (values) =>
+  values.map((v, i) => (i < 2 ? String(v).padEnd(cols[i][1]) : String(v).padStart(cols[i][1]))).join('  ');
+console.log(
+  `\nResults — medians of ${config.rounds} run(s) of ${config.durationS} s; ratios from this run\n`,
+);
+console.log(row(cols.map(([name]) => name)));
+console.log('-'.repeat(cols.reduce((n, [, w]) => n + w + 2, -2)));
+for (const workload of WORKLOADS) {
+  for (const variant of VARIANTS) {
+    const c = cells[workload][variant];
+    console.log(
+      row([
+        variant === VARIANTS[0] ? WORKLOAD_LABEL[workload] : '',
+        variant,
+        fmtInt(c.reqPerSec),
+        `${fmtInt(c.reqPerSecMin)}–${fmtInt(c.reqPerSecMax)}`,
+        fmtMs(c.p99Ms),
+        fmtRatio(c.vsBare),
+        c.non2xx,
+        `${c.serverCpuPct.toFixed(0)}%`,
+      ]),
+    );
+  }
+  console.log(
+    `${''.padEnd(20)}bearer-guard / peer = ${fmtRatio(crossRatios[workload].bearerGuardVsPeer)}   ` +
+      `bearer-guard / jose floor = ${fmtRatio(crossRatios[workload].bearerGuardVsJoseFloor)}`,
+  );
+}
+
+console.log('\nTargets');
+for (const v of verdicts) {
+  const spread = v.perRound.length > 1 ? `  (per round: ${v.perRound.map(fmtRatio).join(', ')})` : '';
+  console.log(`  [${v.pass ? 'PASS' : 'MISS'}] ${v.label}: ${fmtRatio(v.value)}${spread}`);
+}
+
+console.log('\nNotes');
+for (const variant of ['bearer-guard', 'jose-floor', 'peer']) {
+  const u = coldUse[variant];
+  console.log(
+    `  cold path, ${variant}: ${fmtInt(u.used)} fresh tokens used (${fmtInt(u.sent)} requests sent) of ${fmtInt(coldPool)} minted; none reused`,
+  );
+}
+console.log(
+  `  cold-path tokens minted between runs: ${fmtInt(coldMint.tokens)} in ${coldMint.batches} batch(es), ${coldMint.seconds.toFixed(1)} s`,
+);
+if (coldUse.bare.wrapped)
+  console.log('  cold path, bare: wrapped around the pool (allowed: bare Express ignores the header)');
+console.log(
+  `  JWKS fetches: bearer-guard ${jwksFetches['bearer-guard']}, peer ${jwksFetches.peer} (expected 1 each)`,
+);
+const loaderMax = Math.max(...measured.map((r) => r.loaderCpuPct));
+const serverMin = Math.min(...measured.map((r) => r.serverCpuPct));
+console.log(
+  `  load generator CPU peaked at ${loaderMax.toFixed(0)}% of its core; server CPU was at least ${serverMin.toFixed(0)}% of its core`,
+);
+const disturbedKept = measured.filter((r) => r.disturbed);
+console.log(
+  `  other processes: ${discarded.length} disturbed run(s) repeated; ${disturbedKept.length} kept although disturbed ` +
+    `(>${config.maxForeignPct}% of the server core taken by something else, or of a saturated load-generator core)` +
+    (disturbedKept.length
+      ? `: ${disturbedKept.map((r) => `${r.variant}/${r.workload}#${r.round}`).join(', ')}`
+      : ''),
+);
+console.log(
+  `  ${((config.waitBudgetS * 1000 - Math.max(0, waitBudgetMs)) / 1000).toFixed(0)} s of the ${config.waitBudgetS} s budget spent waiting for an idle machine and repeating runs`,
+);
+if (disturbedKept.length > measured.length / 4) {
+  console.log(
+    `  WARNING: ${disturbedKept.length} of ${measured.length} measured runs were disturbed by other work: these numbers are not ` +
+      'reliable. Run again on a quiet machine, or with BENCH_NICE=-10.',
+  );
+}
+if (loaderMax > 90)
+  console.log(
+    '  WARNING: the load generator was near saturation in some run; the fastest variants may be under-measured.',
+  );
+if (!pinning.pinned) console.log(`  WARNING: unpinned run (${pinning.reason}).`);
+
+const file = await writeResults({ status: 'ok' });
+console.log(`\nWritten to ${path.relative(process.cwd(), file)}`);
+if (config.enforce && verdicts.some((v) => !v.pass)) process.exit(2);
+process.exit(0);
+
+async function writeResults(extra) {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, 'latest.json');
+  const data = {
+    date: new Date().toISOString(),
+    ...extra,
+    machine,
+    pinning,
+    niceness: priority.niceness ?? 0,
+    config,
+    ...(extra.status === 'ok'
+      ? {
+          disturbedRunsKept: runs.filter((r) => r.phase === 'measure' && r.disturbed).length,
+          summary: cells,
+          crossRatios,
+          targets: verdicts,
+          coldTokens: { minted: coldMint, perVariant: coldUse },
+          jwksFetches,
+        }
+      : {}),
+    runs,
+    discardedRuns: discarded,
+  };
+  writeFileSync(file, await formatJson(data));
+  return file;
+}

@@ -1,0 +1,167 @@
+// One benchmark server: `node bench/server.mjs <variant>`, started by run.mjs (pinned to core 0
+// with taskset) and talking to it over the IPC channel.
+//
+// Every variant serves the same tiny route, `GET /hello` -> `res.json({ ok: true })`, on
+// 127.0.0.1 and an ephemeral port:
+//   bare         Express 5 alone (no auth): the baseline.
+//   bearer-guard authenticate() + requireScopes('read') + errorHandler(), keys from a JWKS URL.
+//   jose-floor   a minimal middleware calling jose.jwtVerify() with createLocalJWKSet on every
+//                request (no cache): the least work a correct verifier can do.
+//   peer         express-oauth2-jwt-bearer auth() + requiredScopes('read'), keys from a JWKS URL.
+//
+// bearer-guard and the peer fetch their keys from a tiny JWKS server on 127.0.0.1 inside this same
+// process, so the key fetch is a real HTTP round trip; both cache the set for 10 minutes, longer
+// than the run, so it happens once. The number of fetches is reported back to run.mjs.
+//
+// The public JWK Set comes in the BENCH_JWKS environment variable (JSON).
+
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { Session } from 'node:inspector/promises';
+import express from 'express';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { AUDIENCE, ISSUER } from './tokens.mjs';
+
+const variant = process.argv[2];
+const jwks = JSON.parse(process.env.BENCH_JWKS ?? 'null');
+if (!process.send) throw new Error('server.mjs is started by bench/run.mjs (it needs an IPC channel)');
+if (!jwks) throw new Error('BENCH_JWKS is not set');
+
+// The orchestrator going away (exit, crash, SIGINT) closes the channel: never outlive it.
+process.on('disconnect', () => process.exit(0));
+
+/** Serve the JWK Set on 127.0.0.1; resolves to its URL. Counts fetches. */
+let jwksFetches = 0;
+function startJwksServer() {
+  const body = JSON.stringify(jwks);
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/jwks') {
+      jwksFetches++;
+      res.writeHead(200, {
+        'content-type': 'application/jwk-set+json',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}/jwks`));
+  });
+}
+
+const hello = (_req, res) => {
+  res.json({ ok: true });
+};
+
+/** Build the Express app of one variant. Everything else (Express settings, route) is identical. */
+async function buildApp(name) {
+  const app = express();
+  switch (name) {
+    case 'bare': {
+      app.get('/hello', hello);
+      break;
+    }
+    case 'bearer-guard': {
+      const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
+      const jwksUri = await startJwksServer();
+      // Library defaults otherwise (token cache of 10 000 entries, JWKS cached for 10 minutes).
+      // No ready(): the first warm-up request triggers the one key fetch, as for the peer.
+      app.use(authenticate({ issuer: ISSUER, audience: AUDIENCE, jwksUri, algorithms: ['ES256'] }));
+      app.get('/hello', requireScopes('read'), hello);
+      app.use(errorHandler());
+      break;
+    }
+    case 'jose-floor': {
+      // The floor: parse the header, verify signature + iss + aud + exp with jose, check the scope.
+      // No cache, no error classification, no principal object.
+      const keySet = createLocalJWKSet(jwks);
+      const verifyOptions = { issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'] };
+      app.use(async (req, res, next) => {
+        const header = req.headers.authorization;
+        if (typeof header !== 'string' || !header.startsWith('Bearer ')) {
+          res.status(401).end();
+          return;
+        }
+        try {
+          const { payload } = await jwtVerify(header.slice(7), keySet, verifyOptions);
+          req.auth = payload;
+        } catch {
+          res.status(401).end();
+          return;
+        }
+        next();
+      });
+      app.get(
+        '/hello',
+        (req, res, next) => {
+          const scope = req.auth.scope;
+          if (typeof scope === 'string' && scope.split(' ').includes('read')) next();
+          else res.status(403).end();
+        },
+        hello,
+      );
+      break;
+    }
+    case 'peer': {
+      // express-oauth2-jwt-bearer is CommonJS; its default export is module.exports.
+      const { default: peer } = await import('express-oauth2-jwt-bearer');
+      const jwksUri = await startJwksServer();
+      // `issuer` + `jwksUri` skips OIDC discovery. An http: jwksUri is fine: its bundled jose 4
+      // fetches http: and https: alike (only `mcd` issuer URLs are refused over http in production).
+      app.use(peer.auth({ issuer: ISSUER, audience: AUDIENCE, jwksUri, tokenSigningAlg: 'ES256' }));
+      app.get('/hello', peer.requiredScopes('read'), hello);
+      // Its errors carry `status` and `headers` (WWW-Authenticate) for Express's default handler,
+      // which would also print each stack to stderr; answer the same way, quietly. Only the
+      // sanity checks ever get here: the measured requests all carry valid tokens.
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars -- Express spots error handlers by their four parameters
+      app.use((error, _req, res, _next) => {
+        res
+          .status(error.status ?? 500)
+          .set(error.headers ?? {})
+          .end();
+      });
+      break;
+    }
+    default:
+      throw new Error(`unknown variant ${String(name)}`);
+  }
+  return app;
+}
+
+const app = await buildApp(variant);
+const server = app.listen(0, '127.0.0.1', () => {
+  process.send({ type: 'ready', variant, port: server.address().port, pid: process.pid });
+});
+server.keepAliveTimeout = 65_000; // autocannon keeps its 50 connections open for the whole run
+
+// run.mjs asks for CPU time before and after each measurement (to show the server core was the
+// bottleneck) and for the number of JWKS fetches. profile.mjs starts and stops the V8 CPU profiler
+// around a measurement (only then is the inspector session opened).
+let session;
+process.on('message', async (message) => {
+  if (message?.type === 'profile-start') {
+    session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: message.intervalMicros ?? 500 });
+    await session.post('Profiler.start');
+    process.send({ type: 'profile-started', id: message.id });
+  } else if (message?.type === 'profile-stop') {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    writeFileSync(message.file, JSON.stringify(profile));
+    process.send({ type: 'profile-stopped', id: message.id, file: message.file });
+  } else if (message?.type === 'stats') {
+    const cpu = process.cpuUsage();
+    process.send({
+      type: 'stats',
+      id: message.id,
+      cpuMicros: cpu.user + cpu.system,
+      jwksFetches,
+      rssBytes: process.memoryUsage.rss(),
+    });
+  }
+});
