@@ -111,6 +111,15 @@ export async function startOidcProvider(
       signal: AbortSignal.timeout(5000),
     });
 
+  const stop = async (): Promise<void> => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+    });
+  };
+
   return {
     issuer,
     resourceServer,
@@ -130,19 +139,12 @@ export async function startOidcProvider(
       const res = await form('/token/revocation', { token }, basic(caller.clientId, caller.clientSecret));
       if (res.status !== 200) throw new Error(`revocation failed: ${String(res.status)}`);
     },
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-      });
-    },
+    stop,
     async start() {
       await listen(server, port);
     },
     async close() {
-      if (server.listening) await this.stop();
+      if (server.listening) await stop();
     },
   };
 }
