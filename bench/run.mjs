@@ -39,6 +39,7 @@
 //
 // Results: printed, and written to bench/results/latest.json.
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,6 +131,16 @@ class BrokenBenchmark extends Error {}
 const pinning = detectPinning();
 const priority = detectNiceness();
 const raisedPriority = (priority.niceness ?? 0) < 0;
+// Which code was measured: the packages change often, so the commit and whether packages/ had
+// uncommitted edits go into the JSON (the dist built by `npm run bench` is what runs).
+const git = (...args) => {
+  const out = spawnSync('git', args, { cwd: path.join(BENCH_DIR, '..'), encoding: 'utf8' });
+  return out.status === 0 ? out.stdout.trim() : undefined;
+};
+const code = {
+  commit: git('rev-parse', '--short', 'HEAD'),
+  uncommittedPackageFiles: git('status', '--porcelain', '--', 'packages')?.split('\n').filter(Boolean).length,
+};
 const machine = {
   cpus: os.cpus().length,
   cpuModel: os.cpus()[0]?.model,
@@ -137,6 +148,14 @@ const machine = {
   platform: `${os.platform()} ${os.release()}`,
 };
 console.log(`bearer-guard benchmark — ${machine.cpus} CPU(s) (${machine.cpuModel}), Node ${machine.node}`);
+if (code.commit) {
+  console.log(
+    `  code: commit ${code.commit}` +
+      (code.uncommittedPackageFiles
+        ? ` + ${code.uncommittedPackageFiles} uncommitted file(s) in packages/`
+        : ''),
+  );
+}
 console.log(
   `  ${config.rounds} round(s) x ${config.durationS} s per run, warm-up ${config.warmupS} s, ` +
     `${config.connections} connections, pipelining ${config.pipelining}`,
@@ -599,6 +618,7 @@ async function writeResults(extra) {
   const data = {
     date: new Date().toISOString(),
     ...extra,
+    code,
     machine,
     pinning,
     niceness: priority.niceness ?? 0,
