@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi';
+import type { GuardEvents } from './events.js';
 import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
 
 /** The authorization-server metadata fields bearer-guard reads. @see RFC 8414 §2 */
@@ -88,4 +89,36 @@ export async function discoverAuthorizationServer(
     }
   }
   throw toDiscoveryError(lastError, issuer);
+}
+
+/**
+ * Metadata per issuer, fetched once and shared by the key set and the introspection endpoint. A
+ * failure is not remembered, so the next caller (rate-limited by the key set) tries again.
+ */
+export class MetadataCache {
+  readonly #pending = new Map<string, Promise<AuthorizationServerMetadata>>();
+
+  constructor(
+    private readonly options: DiscoveryOptions,
+    private readonly events: GuardEvents,
+  ) {}
+
+  get(issuer: string): Promise<AuthorizationServerMetadata> {
+    let pending = this.#pending.get(issuer);
+    if (pending === undefined) {
+      pending = discoverAuthorizationServer(issuer, this.options).then(
+        (metadata) => {
+          this.events.emit('discovery.loaded', { issuer, jwksUri: metadata.jwks_uri });
+          return metadata;
+        },
+        (error: unknown) => {
+          this.#pending.delete(issuer);
+          this.events.emit('discovery.failed', { issuer, error });
+          throw error;
+        },
+      );
+      this.#pending.set(issuer, pending);
+    }
+    return pending;
+  }
 }

@@ -1,26 +1,14 @@
 import { decodeJwt } from 'jose';
 import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
-import {
-  discoverAuthorizationServer,
-  DiscoveryError,
-  type AuthorizationServerMetadata,
-} from './discovery.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
-import { Introspector } from './introspection.js';
-import { RemoteKeySet } from './jwks.js';
-import { createJwtVerifier, staticKey, type VerifyJwtAccessToken } from './jwt-access-token.js';
-import { resolveOptions, type GuardOptions, type ResolvedIssuer, type ResolvedOptions } from './options.js';
+import type { Introspector } from './introspection.js';
+import { resolveOptions, type GuardOptions, type ResolvedOptions } from './options.js';
 import { createPrincipal, type Principal } from './principal.js';
 import { matchScopes, readScopes } from './scope.js';
 import { tokenDigest, VerifiedTokenCache } from './token-cache.js';
-
-interface TrustedIssuer {
-  config: ResolvedIssuer;
-  /** Local JWT validation, when the issuer has a key source. */
-  verify: VerifyJwtAccessToken | undefined;
-  keySet: RemoteKeySet | undefined;
-}
+import { trustIssuers, type TrustedIssuer } from './trusted-issuers.js';
+import type { RemoteKeySet } from './jwks.js';
 
 const epochSeconds = (): number => Math.floor(Date.now() / 1000);
 
@@ -33,116 +21,31 @@ export class BearerGuard {
   readonly options: ResolvedOptions;
   readonly #events = new GuardEvents();
   /** Issuers whose JWTs are validated locally, by `iss`. */
-  readonly #issuers = new Map<string, TrustedIssuer>();
+  readonly #issuers: Map<string, TrustedIssuer>;
+  /** The only issuer, when there is one and no introspection: no need to read `iss` to choose. */
   readonly #single: TrustedIssuer | undefined;
   readonly #introspector: Introspector | undefined;
   readonly #introspectJwts: boolean;
+  readonly #keySets: readonly RemoteKeySet[];
   readonly #cache: VerifiedTokenCache | undefined;
-  readonly #metadata = new Map<string, Promise<AuthorizationServerMetadata>>();
 
   constructor(options: GuardOptions) {
     this.options = resolveOptions(options);
-    const { clockTolerance, maxTokenAge, profile } = this.options;
-    let introspector: Introspector | undefined;
-    for (const config of this.options.issuers) {
-      // A key set is needed for local JWTs, and for verifying RFC 9701 JWT introspection responses.
-      const keySet = this.#remoteKeySet(config);
-      const key = keySet?.getKey ?? this.#staticKey(config);
-      const verify =
-        key === undefined
-          ? undefined
-          : createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
-      if (verify !== undefined) this.#issuers.set(config.issuer, { config, verify, keySet });
-      if (config.introspection !== undefined) {
-        introspector = new Introspector(config.introspection, {
-          checks: {
-            issuer: config.issuer,
-            audiences: config.audiences,
-            acceptMissingAudience: config.introspection.acceptMissingAudience,
-            clockTolerance,
-          },
-          scopeClaims: this.options.scopeClaims,
-          events: this.#events,
-          metadata: () => this.#discover(config.issuer),
-          keys: key !== undefined && typeof key === 'function' ? key : undefined,
-        });
-      }
-    }
-    this.#introspector = introspector;
+    const trusted = trustIssuers(this.options, this.#events);
+    this.#issuers = trusted.local;
+    this.#introspector = trusted.introspector;
+    this.#keySets = trusted.keySets;
     this.#introspectJwts =
-      introspector !== undefined &&
+      trusted.introspector !== undefined &&
       this.options.issuers.some((entry) => entry.introspection?.introspectJwts === true);
     this.#single =
-      this.#issuers.size === 1 && introspector === undefined
+      this.#issuers.size === 1 && trusted.introspector === undefined
         ? this.#issuers.values().next().value
         : undefined;
     this.#cache =
       this.options.tokenCacheMax > 0
         ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options)
         : undefined;
-  }
-
-  #staticKey(config: ResolvedIssuer): ReturnType<typeof staticKey> {
-    try {
-      return staticKey(config);
-    } catch (cause) {
-      throw new ConfigurationError(
-        'ERR_BEARER_CONFIG_INVALID_OPTION',
-        // Name the option (`publicKey` or `jwks`), as every configuration message does.
-        config.keySource?.kind === 'jwks'
-          ? `bearer-guard: option \`jwks\` of issuer ${config.issuer} is not a usable JWK Set: give { keys: [ <public JWKs> ] }.`
-          : `bearer-guard: option \`publicKey\` of issuer ${config.issuer} cannot be read: give an SPKI PEM, a public JWK or a KeyObject.`,
-        { cause },
-      );
-    }
-  }
-
-  #remoteKeySet(config: ResolvedIssuer): RemoteKeySet | undefined {
-    const source =
-      config.keySource ?? (config.introspection?.jwtResponse === true ? { kind: 'discovery' } : undefined);
-    if (source?.kind !== 'jwksUri' && source?.kind !== 'discovery') return undefined;
-    const uri =
-      source.kind === 'jwksUri'
-        ? () => Promise.resolve(source.jwksUri)
-        : async () => {
-            const metadata = await this.#discover(config.issuer);
-            if (typeof metadata.jwks_uri !== 'string') {
-              throw new DiscoveryError('invalid', `the metadata of ${config.issuer} has no jwks_uri`);
-            }
-            return metadata.jwks_uri;
-          };
-    return new RemoteKeySet({
-      issuer: config.issuer,
-      uri,
-      ...this.options.jwksCache,
-      timeout: this.options.timeout,
-      maxBytes: this.options.maxResponseBytes,
-      events: this.#events,
-    });
-  }
-
-  /** Metadata, fetched once; a failure is not cached, so the next key-set load tries again. */
-  #discover(issuer: string): Promise<AuthorizationServerMetadata> {
-    let pending = this.#metadata.get(issuer);
-    if (pending === undefined) {
-      pending = discoverAuthorizationServer(issuer, {
-        timeout: this.options.timeout,
-        maxBytes: this.options.maxResponseBytes,
-        allowHttp: true, // the issuer URL itself was checked by the options
-      }).then(
-        (metadata) => {
-          this.#events.emit('discovery.loaded', { issuer, jwksUri: metadata.jwks_uri });
-          return metadata;
-        },
-        (error: unknown) => {
-          this.#metadata.delete(issuer);
-          this.#events.emit('discovery.failed', { issuer, error });
-          throw error;
-        },
-      );
-      this.#metadata.set(issuer, pending);
-    }
-    return pending;
   }
 
   /** Subscribe to operator events (key loads, refresh failures, discovery). */
@@ -162,13 +65,11 @@ export class BearerGuard {
    * be used, so a misconfigured service fails at start-up instead of on its first request.
    */
   async ready(): Promise<void> {
-    const warmUps: { issuer: string; load: () => Promise<void> }[] = [];
-    for (const { config, keySet } of this.#issuers.values()) {
-      if (keySet !== undefined) warmUps.push({ issuer: config.issuer, load: () => keySet.load() });
-    }
+    const warmUps = this.#keySets.map((keySet) => ({ issuer: keySet.issuer, load: () => keySet.load() }));
     const introspector = this.#introspector;
-    if (introspector !== undefined)
+    if (introspector !== undefined) {
       warmUps.push({ issuer: introspector.issuer, load: () => introspector.ready() });
+    }
     for (const { issuer, load } of warmUps) {
       try {
         await load();
@@ -190,12 +91,7 @@ export class BearerGuard {
    * Rejects with a {@link BearerGuardError}.
    */
   async authenticate(request: ResourceRequest): Promise<Principal | undefined> {
-    let token: string | undefined;
-    try {
-      token = extractBearerToken(request, this.options.tokenLocations);
-    } catch (error) {
-      throw this.#challenge(error);
-    }
+    const token = this.#extract(request);
     if (token === undefined) {
       if (!this.options.credentialsRequired) return undefined;
       throw this.missingCredentials();
@@ -203,18 +99,30 @@ export class BearerGuard {
     return this.verify(token);
   }
 
+  /**
+   * The synchronous fast path: the principal when the request's token was validated before and
+   * its cached result still holds, else `undefined` (call {@link authenticate}). It throws as
+   * `authenticate()` does for a malformed request or a cached token that has expired. Adapters use
+   * it so a repeated token costs no promise at all.
+   */
+  authenticateCached(request: ResourceRequest): Principal | undefined {
+    const token = this.#extract(request);
+    if (token === undefined) return undefined;
+    try {
+      return this.#fromCache(token, this.#digest(token));
+    } catch (error) {
+      throw this.#challenge(error);
+    }
+  }
+
   /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
   async verify(token: string): Promise<Principal> {
     try {
-      if (this.#introspector === undefined) {
-        // The cache first: a repeated token (the hot path) costs a hash and a lookup, no decoding.
-        const digest = this.#cache === undefined ? '' : tokenDigest(token);
-        return (
-          this.#cache?.get(digest, epochSeconds()) ??
-          (await this.#verifyJwt(token, this.#selectIssuer(token), digest))
-        );
-      }
-      const digest = tokenDigest(token);
+      const digest = this.#digest(token);
+      const cached = this.#fromCache(token, digest);
+      if (cached !== undefined) return cached;
+      if (this.#introspector === undefined)
+        return await this.#verifyJwt(token, this.#selectIssuer(token), digest);
       const local = this.#localIssuer(token);
       if (local === undefined) return await this.#introspector.introspect(token, digest);
       const principal = await this.#verifyJwt(token, local, digest);
@@ -226,13 +134,32 @@ export class BearerGuard {
     }
   }
 
-  async #verifyJwt(token: string, issuer: TrustedIssuer, knownDigest?: string): Promise<Principal> {
-    const verify = issuer.verify;
-    if (verify === undefined) throw new Error('unreachable: issuer without local validation');
-    const digest = knownDigest ?? (this.#cache === undefined ? '' : tokenDigest(token));
-    const cached = this.#cache?.get(digest, epochSeconds());
-    if (cached !== undefined) return cached;
-    const payload = await verify(token);
+  /** The cache key; not computed at all when nothing is cached. */
+  #digest(token: string): string {
+    return this.#cache === undefined && this.#introspector === undefined ? '' : tokenDigest(token);
+  }
+
+  #extract(request: ResourceRequest): string | undefined {
+    try {
+      return extractBearerToken(request, this.options.tokenLocations);
+    } catch (error) {
+      throw this.#challenge(error);
+    }
+  }
+
+  /** A still-valid cached result: a verified JWT (and, with `introspectJwts`, its cached introspection), or a cached introspection answer. */
+  #fromCache(token: string, digest: string): Principal | undefined {
+    const jwt = this.#cache?.get(digest, epochSeconds());
+    if (jwt !== undefined) {
+      return !this.#introspectJwts || this.#introspector?.cached(token, digest) !== undefined
+        ? jwt
+        : undefined;
+    }
+    return this.#introspector?.cached(token, digest);
+  }
+
+  async #verifyJwt(token: string, issuer: TrustedIssuer, digest: string): Promise<Principal> {
+    const payload = await issuer.verify(token);
     const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
     this.#cache?.set(digest, principal, epochSeconds());
     return principal;
@@ -252,23 +179,9 @@ export class BearerGuard {
 
   // RFC 8725 §3.10 / the issue's rule: an unverified `iss` only selects among configured issuers.
   #selectIssuer(token: string): TrustedIssuer {
-    if (this.#single !== undefined) {
-      // docs/errors.md: "An unknown iss never causes a fetch" — with one issuer too. Without this,
-      // a foreign token with a random kid costs a JWKS refetch (and uses up the immediate one a real
-      // new key needs). Undecodable tokens and a missing `iss` are left to jose's exact reasons.
-      let iss: unknown;
-      try {
-        iss = decodeJwt(token).iss;
-      } catch {
-        return this.#single;
-      }
-      if (iss !== undefined && iss !== this.#single.config.issuer) {
-        throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', {
-          cause: new Error(`iss ${JSON.stringify(iss)}`),
-        });
-      }
-      return this.#single;
-    }
+    // One issuer: jose checks `iss` exactly, and the key set refuses to refetch for a token that
+    // names another issuer (jwks.ts), so no decoding is needed here.
+    if (this.#single !== undefined) return this.#single;
     let iss: unknown;
     try {
       iss = decodeJwt(token).iss;
@@ -278,7 +191,7 @@ export class BearerGuard {
     const trusted = typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
     if (trusted === undefined) {
       throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', {
-        cause: new Error(`iss ${String(iss)}`),
+        cause: new Error(`iss ${JSON.stringify(iss)}`),
       });
     }
     return trusted;

@@ -4,7 +4,11 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import type { AuthorizationServerMetadata } from './discovery.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
-import type { IntrospectionCacheEntry, IntrospectionStore } from './introspection-cache.js';
+import {
+  MemoryIntrospectionStore,
+  type IntrospectionCacheEntry,
+  type IntrospectionStore,
+} from './introspection-cache.js';
 import { checkIntrospectionClaims, type IntrospectionChecks } from './introspection-response.js';
 import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
 import type { ResolvedIntrospection } from './introspection-options.js';
@@ -81,6 +85,21 @@ export class Introspector {
       }
       entry = await pending;
     }
+    return this.#accept(token, entry);
+  }
+
+  /**
+   * The cached answer for `digest` when the store answers synchronously (the in-memory default),
+   * checked as on every hit; `undefined` when not cached or the store is asynchronous. Throws for
+   * a cached inactive answer or claims that no longer hold.
+   */
+  cached(token: string, digest: string): Principal | undefined {
+    if (!(this.#store instanceof MemoryIntrospectionStore)) return undefined;
+    const entry = this.#store.get(digest);
+    return entry === undefined ? undefined : this.#accept(token, entry);
+  }
+
+  #accept(token: string, entry: IntrospectionCacheEntry): Principal {
     if (!entry.active) throw new BearerGuardError('ERR_BEARER_TOKEN_INACTIVE');
     // Re-checked on every hit: a cached answer must never outlive `exp` or skip the audience check.
     checkIntrospectionClaims(entry.claims, this.#context.checks, epochSeconds());

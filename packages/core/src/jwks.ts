@@ -1,4 +1,4 @@
-import { createLocalJWKSet, errors as joseErrors } from 'jose';
+import { base64url, createLocalJWKSet, errors as joseErrors } from 'jose';
 import type { JSONWebKeySet, JWSHeaderParameters, FlattenedJWSInput } from 'jose';
 import { DiscoveryError } from './discovery.js';
 import { BearerGuardError } from './errors.js';
@@ -83,7 +83,13 @@ export class RemoteKeySet {
     try {
       return await lookup(header, input);
     } catch (error) {
-      if (!(error instanceof joseErrors.JWKSNoMatchingKey) || !this.#mayRefetchOnMiss()) throw error;
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+      // A token that names another issuer must never cost a fetch (nor use up the immediate
+      // refetch a genuinely new key of ours needs).
+      if (!this.#namesOurIssuer(input)) {
+        throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', { cause: error });
+      }
+      if (!this.#mayRefetchOnMiss()) throw error;
     }
     const failed = await this.#reload('unknown-kid');
     // The set could not be refreshed: the key may be a new one we cannot see yet, so this is an
@@ -91,6 +97,26 @@ export class RemoteKeySet {
     if (failed || this.#lookup === undefined) throw this.#unavailable();
     return this.#lookup(header, input);
   };
+
+  /** The configured issuer this key set belongs to. */
+  get issuer(): string {
+    return this.#options.issuer;
+  }
+
+  /** Whether the (not yet verified) claims name this issuer; undecodable claims do not. */
+  #namesOurIssuer(input: FlattenedJWSInput): boolean {
+    try {
+      const claims = JSON.parse(new TextDecoder().decode(base64url.decode(input.payload))) as unknown;
+      return (
+        typeof claims === 'object' &&
+        claims !== null &&
+        'iss' in claims &&
+        claims.iss === this.#options.issuer
+      );
+    } catch {
+      return false;
+    }
+  }
 
   async #currentLookup(): Promise<KeyLookup> {
     const now = this.#now();

@@ -53,21 +53,30 @@ function resourceRequest(req: Request): ResourceRequest {
  */
 export function authenticate(options: GuardOptions | BearerGuard): AuthenticateMiddleware {
   const guard = options instanceof BearerGuard ? options : new BearerGuard(options);
-  const middleware = async function bearerGuardAuthenticate(
+  const middleware = function bearerGuardAuthenticate(
     req: Request,
     _res: Response,
     next: NextFunction,
-  ): Promise<void> {
+  ): void {
     req[GUARD] = guard;
+    const request = resourceRequest(req);
     let principal;
     try {
-      principal = await guard.authenticate(resourceRequest(req));
+      // A token seen before is answered synchronously: no promise, no microtask.
+      principal = guard.authenticateCached(request);
     } catch (error) {
       next(error);
       return;
     }
-    if (principal !== undefined) req.auth = principal;
-    next();
+    if (principal !== undefined) {
+      req.auth = principal;
+      next();
+      return;
+    }
+    guard.authenticate(request).then((authenticated) => {
+      if (authenticated !== undefined) req.auth = authenticated;
+      next();
+    }, next);
   };
   return Object.assign(middleware, { guard, ready: () => guard.ready() });
 }
