@@ -1,4 +1,5 @@
 import { compactVerify, type JWTVerifyGetKey } from 'jose';
+import type { KeyObject } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { AuthorizationServerMetadata } from './discovery.js';
@@ -25,8 +26,9 @@ export interface IntrospectorContext {
   events: GuardEvents;
   /** The issuer's metadata (discovery), used when no endpoint is configured. */
   metadata: () => Promise<AuthorizationServerMetadata>;
-  /** The issuer's keys, for RFC 9701 JWT responses. */
-  keys: JWTVerifyGetKey | undefined;
+  /** The issuer's keys and allowed algorithms, for RFC 9701 JWT responses. */
+  keys: JWTVerifyGetKey | KeyObject | Uint8Array | undefined;
+  algorithms: readonly string[];
 }
 
 const epochSeconds = (): number => Math.floor(Date.now() / 1000);
@@ -120,8 +122,14 @@ export class Introspector {
 
   async #authorizationServer(): Promise<oauth.AuthorizationServer> {
     const { endpoint } = this.#options;
-    if (endpoint !== undefined)
-      return { issuer: this.#context.checks.issuer, introspection_endpoint: endpoint };
+    if (endpoint !== undefined) {
+      return {
+        issuer: this.#context.checks.issuer,
+        introspection_endpoint: endpoint,
+        // Without metadata, oauth4webapi would accept only RS256 JWT answers: use our allow-list.
+        introspection_signing_alg_values_supported: [...this.#context.algorithms],
+      };
+    }
     const metadata = await this.#context.metadata();
     if (typeof metadata.introspection_endpoint !== 'string') {
       throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', {
@@ -205,7 +213,11 @@ export class Introspector {
     const keys = this.#context.keys;
     if (keys === undefined) throw new Error('no key set to verify the JWT introspection response');
     try {
-      await compactVerify(await response.text(), keys);
+      const jwt = await response.text();
+      const options = { algorithms: [...this.#context.algorithms] };
+      await (typeof keys === 'function'
+        ? compactVerify(jwt, keys, options)
+        : compactVerify(jwt, keys, options));
     } catch (cause) {
       throw new SignatureError('the JWT introspection response signature is invalid', { cause });
     }

@@ -96,7 +96,8 @@ export function trustIssuers(options: ResolvedOptions, events: GuardEvents): Tru
         scopeClaims: options.scopeClaims,
         events,
         metadata: () => metadata.get(config.issuer),
-        keys: typeof key === 'function' ? key : undefined,
+        keys: key,
+        algorithms: config.algorithms,
       });
     }
   }
