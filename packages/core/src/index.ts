@@ -29,3 +29,18 @@ export type { Principal } from './principal.js';
 export { matchScopes, readScopes, requiredScopes } from './scope.js';
 export { bearerChallenge, quoteString } from './www-authenticate.js';
 export type { BearerChallengeParameters } from './www-authenticate.js';
+export {
+  parseSmartScope,
+  requiredSmartAccess,
+  requireSmartAccess,
+  smartAccess,
+  smartChallengeScope,
+  smartPatient,
+} from './smart-scope.js';
+export type {
+  SmartContext,
+  SmartInteraction,
+  SmartRequest,
+  SmartRequestInteraction,
+  SmartScope,
+} from './smart-scope.js';

@@ -27,3 +27,13 @@ export type {
   Principal,
 } from '@bearer-guard/core';
 export type { AuthenticatedRequest } from './request.js';
+export { defaultPatientId, requireSmartScope } from './require-smart-scope.js';
+export type { SmartScopeOptions } from './require-smart-scope.js';
+export { parseSmartScope, smartAccess } from '@bearer-guard/core';
+export type {
+  SmartContext,
+  SmartInteraction,
+  SmartRequest,
+  SmartRequestInteraction,
+  SmartScope,
+} from '@bearer-guard/core';
