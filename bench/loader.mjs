@@ -4,7 +4,11 @@
 //
 // Workloads (the token in `Authorization: Bearer …`):
 //   repeated  one token on every request (static request buffer, no per-request work);
-//   rotation  2 000 distinct tokens, one shared index advancing on every request;
+//   rotation  2 000 distinct tokens, one index advancing on every request; each server variant has
+//             its own index, kept across its warm-up and measured runs, so every server walks the
+//             same tokens in the same order; each result says how many rotation tokens that server
+//             got so far (run.mjs warms up until it got every one once: the introspection variant's
+//             first 2 000 requests are its 2 000 introspection calls);
 //   cold      a token never presented before to that server: each server variant has its own
 //             cursor into the pool, shared by its warm-up and all its measured runs, so no token
 //             reaches the same server twice. Only the bare variant (which ignores the header) may
@@ -25,7 +29,10 @@ process.on('disconnect', () => process.exit(0));
 let repeated;
 /** @type {string[]} */ let rotation = [];
 /** @type {string[]} */ let cold = [];
-let rotationIndex = 0;
+/** Per-variant position in the rotation: the next token that server gets. */
+const rotationIndex = new Map();
+/** Per-variant number of rotation tokens sent so far (all runs). */
+const rotationSent = new Map();
 /** Per-variant position in the cold pool: tokens [0, cursor) were already sent to that server. */
 const coldCursor = new Map();
 /** The autocannon instance running now, stopped on SIGINT/SIGTERM. */
@@ -61,12 +68,16 @@ function runOnce({ id, port, variant, workload, duration, connections }) {
   let coldStart = 0;
   let coldCursorNow = 0;
   let coldExhausted = false;
+  let rotationNext = 0;
+  let rotationCount = 0;
   if (workload === 'repeated') {
     options.headers = { authorization: header(repeated) };
   } else if (workload === 'rotation') {
+    rotationNext = rotationIndex.get(variant) ?? 0;
     options.requests = dynamicRequest(() => {
-      const token = rotation[rotationIndex];
-      rotationIndex = (rotationIndex + 1) % rotation.length;
+      const token = rotation[rotationNext];
+      rotationNext = (rotationNext + 1) % rotation.length;
+      rotationCount++;
       return token;
     });
   } else if (workload === 'cold') {
@@ -120,6 +131,13 @@ function runOnce({ id, port, variant, workload, duration, connections }) {
         loaderCpuMs: (cpu.user + cpu.system) / 1000,
         loaderCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
       };
+      if (workload === 'rotation') {
+        rotationIndex.set(variant, rotationNext);
+        rotationSent.set(variant, (rotationSent.get(variant) ?? 0) + rotationCount);
+        // Tokens handed to autocannon (as `used` for the cold path below); once `sentSoFar` reaches
+        // the rotation's size, every rotation token went to this server at least once.
+        reply.rotation = { used: rotationCount, sentSoFar: rotationSent.get(variant), size: rotation.length };
+      }
       if (workload === 'cold') {
         // `used` counts tokens handed to autocannon; a few (one per connection, built at start-up)
         // may never be sent, so `used` >= requests actually sent.

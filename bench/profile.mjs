@@ -19,6 +19,7 @@ import {
   detectPinning,
   installCleanup,
   request,
+  skipReason,
   startChild,
   VARIANTS,
   WORKLOADS,
@@ -30,6 +31,8 @@ const [variant = 'bearer-guard', workload = 'repeated', secondsArg = '5'] = proc
 const seconds = Number(secondsArg);
 if (!VARIANTS.includes(variant)) throw new Error(`variant must be one of ${VARIANTS.join(', ')}`);
 if (!WORKLOADS.includes(workload)) throw new Error(`workload must be one of ${WORKLOADS.join(', ')}`);
+if (skipReason(variant, workload))
+  throw new Error(`${variant} does not run ${workload}: ${skipReason(variant, workload)}`);
 if (!(seconds > 0)) throw new Error('seconds must be a positive number');
 const WARMUP_S = 3;
 

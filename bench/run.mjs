@@ -1,21 +1,28 @@
 // bearer-guard throughput benchmark: `npm run bench` (= `tsc -b && node bench/run.mjs`).
 //
-// Four server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
-// guard, a "jose floor" (jose.jwtVerify on every request, nothing else) and the closest peer,
-// express-oauth2-jwt-bearer. Each server runs in its own process pinned to core 0; the load
-// generator (autocannon, loader.mjs) runs in one process pinned to core 1; this orchestrator only
-// coordinates (it mints tokens while nothing is measured, otherwise it sleeps).
+// Five server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
+// guard, a "jose floor" (jose.jwtVerify on every request, nothing else), the closest peer,
+// express-oauth2-jwt-bearer, and bearer-guard validating every token by RFC 7662 introspection
+// (against a stub endpoint in its own process; the answers cached). Each server runs in its own
+// process pinned to core 0; the load generator (autocannon, loader.mjs) runs in one process pinned
+// to core 1; this orchestrator only coordinates (it mints tokens while nothing is measured,
+// otherwise it sleeps).
 //
 // Three workloads of valid ES256 tokens (tokens.mjs): one repeated token, 2 000 tokens in rotation,
-// and tokens never presented twice to the same server (the cold path).
+// and tokens never presented twice to the same server (the cold path). The introspection variant
+// skips the cold path (harness.mjs, SKIPPED): a never-seen token is always a network call there.
+// Its stub endpoint counts the calls it gets: with the cache on for the whole run, there must be
+// exactly one per distinct token (sanity-check tokens included), or the benchmark fails (exit 1).
 //
 // Procedure: sanity checks (each auth variant really answers 200 / 401 / 403), a warm-up of every
-// variant on every workload, then BENCH_ROUNDS rounds; in each round every variant × workload runs
+// variant on every workload it runs (on the rotation, until every rotation token reached the
+// server once), then BENCH_ROUNDS rounds; in each round every variant × workload runs
 // once for BENCH_DURATION seconds, the order rotated from round to round. Reported per cell: median
 // req/s and median p99 latency over the rounds, and ratios of medians from this same run.
 //
 // Any run with more than 0.1 % non-2xx responses (or connection errors/timeouts) means a broken
-// benchmark: it stops at once with exit code 1.
+// benchmark: it stops at once with exit code 1. So does an introspection call count that is not
+// one per distinct token (checked at the end).
 //
 // Environment:
 //   BENCH_DURATION     seconds per measured run (default 5)
@@ -52,6 +59,8 @@ import {
   installCleanup,
   readCpuTimes,
   request,
+  skipReason,
+  SKIPPED,
   sleep,
   startChild,
   VARIANTS,
@@ -109,6 +118,14 @@ const TARGETS = [
     over: 'jose-floor',
     min: 0.95,
   },
+  {
+    id: 'introspection-vs-jwt',
+    label: 'cached opaque (introspection) >= 0.90 x bearer-guard JWT, same token',
+    workload: 'repeated',
+    of: 'introspection',
+    over: 'bearer-guard',
+    min: 0.9,
+  },
 ];
 
 const RESULTS_DIR = path.join(BENCH_DIR, 'results');
@@ -124,6 +141,8 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
+/** Whether `variant` runs `workload` (see SKIPPED in harness.mjs). */
+const runsWorkload = (variant, workload) => skipReason(variant, workload) === undefined;
 
 class BrokenBenchmark extends Error {}
 
@@ -395,10 +414,13 @@ async function ensureColdTokens(variant, secondsLeft) {
 }
 
 const line = (r) =>
-  `${r.workload.padEnd(8)} ${r.variant.padEnd(12)} ${fmtInt(r.reqPerSec).padStart(7)} req/s  p99 ${fmtMs(r.latencyP99Ms).padStart(5)} ms  ` +
+  `${r.workload.padEnd(8)} ${r.variant.padEnd(13)} ${fmtInt(r.reqPerSec).padStart(7)} req/s  p99 ${fmtMs(r.latencyP99Ms).padStart(5)} ms  ` +
   `non-2xx ${r.non2xx}  CPU server ${r.serverCpuPct.toFixed(0)}% loader ${r.loaderCpuPct.toFixed(0)}% ` +
   `other ${r.foreignCpuPct.server.toFixed(0)}%/${r.foreignCpuPct.loader.toFixed(0)}%` +
-  (r.cold ? `  fresh tokens ${fmtInt(r.cold.used)}` : '');
+  (r.cold ? `  fresh tokens ${fmtInt(r.cold.used)}` : '') +
+  (r.phase === 'warm-up' && r.rotation
+    ? `  rotation tokens sent ${fmtInt(Math.min(r.rotation.sentSoFar, r.rotation.size))}/${fmtInt(r.rotation.size)}`
+    : '');
 
 const runs = [];
 try {
@@ -406,11 +428,20 @@ try {
   console.log('\nWarm-up');
   for (const variant of VARIANTS) {
     for (const workload of WORKLOADS) {
+      if (!runsWorkload(variant, workload)) continue;
       // Cold load still ahead of this variant: this warm-up and every measured round.
       const coldSecondsLeft = config.warmupS + config.rounds * config.durationS;
-      const r = await measure(variant, workload, config.warmupS, 'warm-up', coldSecondsLeft);
+      let r = await measure(variant, workload, config.warmupS, 'warm-up', coldSecondsLeft);
       runs.push(r);
       console.log(`  ${line(r)}`);
+      // Rotation: warm up until every one of its tokens reached this server once, so the measured
+      // rounds see the steady state (for the introspection variant the first pass through the
+      // rotation is 2,000 introspection calls, far slower than what follows).
+      while (workload === 'rotation' && r.rotation.sentSoFar < r.rotation.size) {
+        r = await measure(variant, workload, config.warmupS, 'warm-up');
+        runs.push(r);
+        console.log(`  ${line(r)}`);
+      }
     }
   }
 
@@ -419,6 +450,7 @@ try {
     console.log(`\nRound ${round + 1}/${config.rounds}`);
     for (const workload of rotate(WORKLOADS, round)) {
       for (const variant of rotate(VARIANTS, round)) {
+        if (!runsWorkload(variant, workload)) continue;
         await sleep(250); // let the previous run's sockets close
         const r = await measure(
           variant,
@@ -447,11 +479,35 @@ const jwksFetches = {};
 for (const variant of ['bearer-guard', 'peer'])
   jwksFetches[variant] = (await serverStats(variant)).jwksFetches;
 
+// What the stub introspection endpoint saw over the whole run (sanity checks, warm-up, rounds).
+// The cache is on throughout and holds every token for longer than the run, so each distinct token
+// must have been introspected exactly once: calls === distinct tokens. The run can present at most
+// this many distinct tokens to the variant: the sanity-check tokens, the repeated one, the rotation.
+const introspectionSeen = (await serverStats('introspection')).introspection;
+const introspection = {
+  calls: introspectionSeen.calls,
+  distinctTokens: introspectionSeen.distinctTokens,
+  inactive: introspectionSeen.inactive,
+  refusedClientAuthentication: introspectionSeen.refused,
+  presented: {
+    sanityChecks: new Set(Object.values(sanity)).size,
+    repeated: 1,
+    rotation: config.rotationSize,
+  },
+};
+introspection.presented.total =
+  introspection.presented.sanityChecks + introspection.presented.repeated + introspection.presented.rotation;
+introspection.pass = introspection.calls === introspection.distinctTokens;
+
 const measured = runs.filter((r) => r.phase === 'measure');
 const cells = {};
 for (const workload of WORKLOADS) {
   cells[workload] = {};
   for (const variant of VARIANTS) {
+    if (!runsWorkload(variant, workload)) {
+      cells[workload][variant] = { skipped: skipReason(variant, workload) };
+      continue;
+    }
     const mine = measured.filter((r) => r.variant === variant && r.workload === workload);
     cells[workload][variant] = {
       reqPerSec: median(mine.map((r) => r.reqPerSec)),
@@ -466,15 +522,25 @@ for (const workload of WORKLOADS) {
     };
   }
   const bare = cells[workload].bare.reqPerSec;
-  for (const variant of VARIANTS) cells[workload][variant].vsBare = cells[workload][variant].reqPerSec / bare;
+  for (const variant of VARIANTS) {
+    if (runsWorkload(variant, workload))
+      cells[workload][variant].vsBare = cells[workload][variant].reqPerSec / bare;
+  }
 }
 const ratio = (workload, of, over) => cells[workload][of].reqPerSec / cells[workload][over].reqPerSec;
+/** Ratios between auth variants, per workload, where both variants ran it. */
+const CROSS_RATIOS = [
+  ['bearerGuardVsPeer', 'bearer-guard / peer', 'bearer-guard', 'peer'],
+  ['bearerGuardVsJoseFloor', 'bearer-guard / jose floor', 'bearer-guard', 'jose-floor'],
+  ['introspectionVsBearerGuard', 'introspection / bearer-guard', 'introspection', 'bearer-guard'],
+];
 const crossRatios = {};
 for (const workload of WORKLOADS) {
-  crossRatios[workload] = {
-    bearerGuardVsPeer: ratio(workload, 'bearer-guard', 'peer'),
-    bearerGuardVsJoseFloor: ratio(workload, 'bearer-guard', 'jose-floor'),
-  };
+  crossRatios[workload] = {};
+  for (const [key, , of, over] of CROSS_RATIOS) {
+    if (runsWorkload(of, workload) && runsWorkload(over, workload))
+      crossRatios[workload][key] = ratio(workload, of, over);
+  }
 }
 /** JSON as the repository's Prettier would print it (so `npm run lint` passes), plain if it is absent. */
 async function formatJson(data) {
@@ -502,9 +568,9 @@ const verdicts = TARGETS.map((t) => {
   return { ...t, value, pass: value >= t.min, perRound: perRound(t.workload, t.of, t.over) };
 });
 
-// Cold-path token accounting: per auth variant, fresh tokens handed out vs the pool.
+// Cold-path token accounting: per variant that runs the cold path, fresh tokens handed out vs the pool.
 const coldUse = {};
-for (const variant of VARIANTS) {
+for (const variant of VARIANTS.filter((v) => runsWorkload(v, 'cold'))) {
   const mine = [...runs, ...discarded].filter((r) => r.variant === variant && r.workload === 'cold');
   coldUse[variant] = {
     used: mine.reduce((sum, r) => sum + r.cold.used, 0),
@@ -532,16 +598,22 @@ const cols = [
 const row = (values) =>
   values.map((v, i) => (i < 2 ? String(v).padEnd(cols[i][1]) : String(v).padStart(cols[i][1]))).join('  ');
 console.log(
-  `\nResults — medians of ${config.rounds} run(s) of ${config.durationS} s; ratios from this run\n`,
+  `\nResults — medians of ${config.rounds} run(s) of ${config.durationS} s; ratios from this run; ` +
+    '— = workload not run by that variant\n',
 );
 console.log(row(cols.map(([name]) => name)));
 console.log('-'.repeat(cols.reduce((n, [, w]) => n + w + 2, -2)));
 for (const workload of WORKLOADS) {
   for (const variant of VARIANTS) {
     const c = cells[workload][variant];
+    const label = variant === VARIANTS[0] ? WORKLOAD_LABEL[workload] : '';
+    if (c.skipped !== undefined) {
+      console.log(row([label, variant, ...cols.slice(2).map(() => '—')]));
+      continue;
+    }
     console.log(
       row([
-        variant === VARIANTS[0] ? WORKLOAD_LABEL[workload] : '',
+        label,
         variant,
         fmtInt(c.reqPerSec),
         `${fmtInt(c.reqPerSecMin)}–${fmtInt(c.reqPerSecMax)}`,
@@ -552,9 +624,27 @@ for (const workload of WORKLOADS) {
       ]),
     );
   }
+  const cross = CROSS_RATIOS.filter(([key]) => key in crossRatios[workload]).map(
+    ([key, label]) => `${label} = ${fmtRatio(crossRatios[workload][key])}`,
+  );
+  console.log(`${''.padEnd(20)}${cross.join('   ')}`);
+}
+
+const presented = introspection.presented;
+console.log(
+  `\nintrospection calls: ${fmtInt(introspection.calls)} for ${fmtInt(introspection.distinctTokens)} distinct tokens` +
+    (introspection.pass
+      ? ' (one call per distinct token: OK)'
+      : ' (MISMATCH: must be one call per distinct token)'),
+);
+console.log(
+  `  the run presented up to ${fmtInt(presented.total)} distinct tokens to it (${presented.sanityChecks} in the ` +
+    `sanity checks, ${presented.repeated} repeated, ${fmtInt(presented.rotation)} in rotation); ${introspection.inactive} answered inactive, ` +
+    `${introspection.refusedClientAuthentication} client authentication(s) refused`,
+);
+if (introspection.distinctTokens !== presented.total) {
   console.log(
-    `${''.padEnd(20)}bearer-guard / peer = ${fmtRatio(crossRatios[workload].bearerGuardVsPeer)}   ` +
-      `bearer-guard / jose floor = ${fmtRatio(crossRatios[workload].bearerGuardVsJoseFloor)}`,
+    `  WARNING: the endpoint saw ${fmtInt(introspection.distinctTokens)} distinct tokens, not ${fmtInt(presented.total)}`,
   );
 }
 
@@ -565,11 +655,15 @@ for (const v of verdicts) {
 }
 
 console.log('\nNotes');
-for (const variant of ['bearer-guard', 'jose-floor', 'peer']) {
+for (const variant of Object.keys(coldUse).filter((v) => v !== 'bare')) {
   const u = coldUse[variant];
   console.log(
     `  cold path, ${variant}: ${fmtInt(u.used)} fresh tokens used (${fmtInt(u.sent)} requests sent) of ${fmtInt(coldPool)} minted; none reused`,
   );
+}
+for (const [variant, workloads] of Object.entries(SKIPPED)) {
+  for (const [workload, reason] of Object.entries(workloads ?? {}))
+    console.log(`  ${variant} skips the ${workload} workload: ${reason}`);
 }
 console.log(
   `  cold-path tokens minted between runs: ${fmtInt(coldMint.tokens)} in ${coldMint.batches} batch(es), ${coldMint.seconds.toFixed(1)} s`,
@@ -607,32 +701,48 @@ if (loaderMax > 90)
   );
 if (!pinning.pinned) console.log(`  WARNING: unpinned run (${pinning.reason}).`);
 
-const file = await writeResults({ status: 'ok' });
+const report = {
+  disturbedRunsKept: disturbedKept.length,
+  summary: cells,
+  crossRatios,
+  targets: verdicts,
+  coldTokens: { minted: coldMint, perVariant: coldUse },
+  jwksFetches,
+  introspection,
+};
+if (!introspection.pass) {
+  const broken = new BrokenBenchmark(
+    `introspection: ${introspection.calls} calls for ${introspection.distinctTokens} distinct tokens; with the cache ` +
+      'on for the whole run every distinct token must be introspected exactly once ' +
+      `(${introspection.refusedClientAuthentication} call(s) refused for client authentication).`,
+  );
+  console.error(`\nFAILED: ${broken.message}`);
+  await writeResults({ status: 'broken', error: broken.message, report });
+  process.exit(1);
+}
+const file = await writeResults({ status: 'ok', report });
 console.log(`\nWritten to ${path.relative(process.cwd(), file)}`);
 if (config.enforce && verdicts.some((v) => !v.pass)) process.exit(2);
 process.exit(0);
 
-async function writeResults(extra) {
+/**
+ * Write bench/results/latest.json: the set-up and every run, plus `report` (summary, ratios,
+ * targets, token accounting) once the runs are done.
+ */
+async function writeResults({ status, error, report: summary = {} }) {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, 'latest.json');
   const data = {
     date: new Date().toISOString(),
-    ...extra,
+    status,
+    ...(error === undefined ? {} : { error }),
     code,
     machine,
     pinning,
     niceness: priority.niceness ?? 0,
     config,
-    ...(extra.status === 'ok'
-      ? {
-          disturbedRunsKept: runs.filter((r) => r.phase === 'measure' && r.disturbed).length,
-          summary: cells,
-          crossRatios,
-          targets: verdicts,
-          coldTokens: { minted: coldMint, perVariant: coldUse },
-          jwksFetches,
-        }
-      : {}),
+    skippedWorkloads: SKIPPED,
+    ...summary,
     runs,
     discardedRuns: discarded,
   };

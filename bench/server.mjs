@@ -8,10 +8,19 @@
 //   jose-floor   a minimal middleware calling jose.jwtVerify() with createLocalJWKSet on every
 //                request (no cache): the least work a correct verifier can do.
 //   peer         express-oauth2-jwt-bearer auth() + requiredScopes('read'), keys from a JWKS URL.
+//   introspection
+//                authenticate() with RFC 7662 introspection only (no key source) + requireScopes('read')
+//                + errorHandler(): every token is validated by the introspection endpoint, then cached.
 //
 // bearer-guard and the peer fetch their keys from a tiny JWKS server on 127.0.0.1 inside this same
 // process, so the key fetch is a real HTTP round trip; both cache the set for 10 minutes, longer
 // than the run, so it happens once. The number of fetches is reported back to run.mjs.
+//
+// The introspection variant calls a tiny RFC 7662 endpoint on 127.0.0.1, also inside this process
+// (so on the same pinned core): it checks the resource server's HTTP Basic credentials, verifies the
+// token with jose against the bench JWK Set and answers `{ active: true, ...claims }` or
+// `{ active: false }`. It counts the calls and the distinct tokens it saw; with the cache on for the
+// whole run, run.mjs requires one call per distinct token.
 //
 // The public JWK Set comes in the BENCH_JWKS environment variable (JSON).
 
@@ -49,6 +58,80 @@ function startJwksServer() {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}/jwks`));
+  });
+}
+
+/** The resource server's credentials at the stub introspection endpoint (client_secret_basic). */
+const INTROSPECTION_CLIENT = { id: 'bench-rs', secret: 'bench-rs-secret' };
+const introspection = { calls: 0, refused: 0, inactive: 0, tokens: new Set() };
+
+/** The client credentials of an `Authorization: Basic` header (RFC 6749 §2.3.1: form-encoded, then base64). */
+function basicCredentials(header) {
+  if (typeof header !== 'string' || !/^basic /i.test(header)) return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  const formDecode = (value) => decodeURIComponent(value.replace(/\+/g, ' '));
+  try {
+    return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
+  } catch {
+    return undefined; // malformed percent-encoding
+  }
+}
+
+/**
+ * A minimal RFC 7662 introspection endpoint on 127.0.0.1: `POST /introspect` with a form body
+ * holding `token`, the caller authenticated with HTTP Basic. Resolves to its URL. The bench tokens
+ * are JWTs, so "introspecting" one is verifying it with jose against the bench JWK Set.
+ */
+function startIntrospectionServer() {
+  const keySet = createLocalJWKSet(jwks);
+  const verifyOptions = { issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'], typ: 'at+jwt' };
+  const send = (res, status, body, headers = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+      ...headers,
+    });
+    res.end(text);
+  };
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'POST' || req.url !== '/introspect') {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      introspection.calls++;
+      const client = basicCredentials(req.headers.authorization);
+      if (client?.id !== INTROSPECTION_CLIENT.id || client.secret !== INTROSPECTION_CLIENT.secret) {
+        introspection.refused++;
+        send(res, 401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="introspection"' });
+        return;
+      }
+      const token = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('token');
+      if (!req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') || !token) {
+        send(res, 400, { error: 'invalid_request' });
+        return;
+      }
+      introspection.tokens.add(token);
+      jwtVerify(token, keySet, verifyOptions).then(
+        ({ payload }) => {
+          send(res, 200, { active: true, ...payload, token_type: 'Bearer' });
+        },
+        () => {
+          introspection.inactive++;
+          send(res, 200, { active: false });
+        },
+      );
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}/introspect`));
   });
 }
 
@@ -125,6 +208,29 @@ async function buildApp(name) {
       });
       break;
     }
+    case 'introspection': {
+      const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
+      const endpoint = await startIntrospectionServer();
+      // No jwksUri (no key source at all): with introspection alone, bearer-guard treats every
+      // token as opaque and never looks inside it. The bench tokens are JWT-shaped strings, but they
+      // take exactly the code path of a random opaque string: introspection call, then the cache
+      // (keyed by the token's SHA-256), kept for up to an hour here (`exp - now` bounds it anyway).
+      app.use(
+        authenticate({
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          introspection: {
+            clientId: INTROSPECTION_CLIENT.id,
+            clientSecret: INTROSPECTION_CLIENT.secret,
+            endpoint,
+            cache: { maxSeconds: 3600 },
+          },
+        }),
+      );
+      app.get('/hello', requireScopes('read'), hello);
+      app.use(errorHandler());
+      break;
+    }
     default:
       throw new Error(`unknown variant ${String(name)}`);
   }
@@ -138,8 +244,9 @@ const server = app.listen(0, '127.0.0.1', () => {
 server.keepAliveTimeout = 65_000; // autocannon keeps its 50 connections open for the whole run
 
 // run.mjs asks for CPU time before and after each measurement (to show the server core was the
-// bottleneck) and for the number of JWKS fetches. profile.mjs starts and stops the V8 CPU profiler
-// around a measurement (only then is the inspector session opened).
+// bottleneck), for the number of JWKS fetches and for the stub introspection endpoint's counts.
+// profile.mjs starts and stops the V8 CPU profiler around a measurement (only then is the inspector
+// session opened).
 let session;
 process.on('message', async (message) => {
   if (message?.type === 'profile-start') {
@@ -161,6 +268,12 @@ process.on('message', async (message) => {
       id: message.id,
       cpuMicros: cpu.user + cpu.system,
       jwksFetches,
+      introspection: {
+        calls: introspection.calls,
+        distinctTokens: introspection.tokens.size,
+        refused: introspection.refused,
+        inactive: introspection.inactive,
+      },
       rssBytes: process.memoryUsage.rss(),
     });
   }
