@@ -53,6 +53,12 @@ export interface IntrospectionOptions {
   jwtResponse?: boolean | undefined;
   /** Also introspect JWTs after local validation, to see revocation at once. Defaults to `false`. */
   introspectJwts?: boolean | undefined;
+  /**
+   * Validate this issuer's JWTs locally, with keys found by discovery, and introspect only the
+   * other tokens. Implied by an explicit key source (`jwksUri`, `jwks`, `publicKey`, `secret`).
+   * Useful with servers that refuse to introspect JWTs. Defaults to `false`.
+   */
+  localJwts?: boolean | undefined;
 }
 
 export interface ResolvedIntrospection {
@@ -66,6 +72,7 @@ export interface ResolvedIntrospection {
   acceptMissingAudience: boolean;
   jwtResponse: boolean;
   introspectJwts: boolean;
+  localJwts: boolean;
   clientAuthentication: () => Promise<oauth.ClientAuth>;
 }
 
@@ -73,6 +80,7 @@ const KEYS: KeysEnum<IntrospectionOptions> = {
   clientId: true, clientSecret: true, privateKey: true, privateKeyAlgorithm: true, privateKeyId: true,
   authMethod: true, endpoint: true, timeout: true, maxResponseBytes: true, cache: true, store: true,
   breaker: true, acceptMissingAudience: true, jwtResponse: true, introspectJwts: true,
+  localJwts: true,
 }; // prettier-ignore
 
 async function importPrivateKey(
@@ -215,6 +223,7 @@ export function resolveIntrospection(
     ),
     jwtResponse: booleanOption(`${path}.jwtResponse`, raw['jwtResponse'], false),
     introspectJwts: booleanOption(`${path}.introspectJwts`, raw['introspectJwts'], false),
+    localJwts: booleanOption(`${path}.localJwts`, raw['localJwts'], false),
     clientAuthentication: clientAuthentication(path, raw),
   };
 }

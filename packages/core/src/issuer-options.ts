@@ -150,8 +150,11 @@ export function resolveIssuer(
       ? undefined
       : resolveIntrospection(`${path}introspection`, raw['introspection'], allowHttp);
   let keySource: KeySource | undefined = resolveKeySource(path, raw, allowHttp);
-  // Introspection alone means "introspect everything"; local JWT validation needs an explicit key source then.
-  if (keySource.kind === 'discovery' && introspection !== undefined) keySource = undefined;
+  // Introspection alone means "introspect everything"; local JWT validation then needs an explicit
+  // key source, or `introspection.localJwts` for keys by discovery.
+  if (keySource.kind === 'discovery' && introspection !== undefined && !introspection.localJwts) {
+    keySource = undefined;
+  }
   const audiences =
     raw['audience'] === undefined ? fallbackAudience : stringList(`${path}audience`, raw['audience']);
   if (audiences === undefined) {

@@ -1,0 +1,50 @@
+// `node dist/main.js`: read the environment, start, stop on SIGINT/SIGTERM. A bad variable exits 1
+// with a message naming it.
+import { start, type RunningAuthorizationServer } from './app.js';
+import {
+  ConfigurationError,
+  devOnlySecretsInUse,
+  loadConfig,
+  type AuthorizationServerConfig,
+} from './config.js';
+
+let config: AuthorizationServerConfig;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (!(error instanceof ConfigurationError)) throw error;
+  console.error(`authorization-server: ${error.message}`);
+  process.exit(1);
+}
+
+const devSecrets = devOnlySecretsInUse(config);
+if (devSecrets.length > 0) {
+  console.warn(`authorization-server: using the published dev-only default for ${devSecrets.join(', ')}`);
+}
+
+let running: RunningAuthorizationServer;
+try {
+  running = await start(config);
+} catch (error) {
+  // e.g. EADDRINUSE, or a key file in AS_DATA_DIR that is corrupt or readable by others
+  console.error(
+    `authorization-server: could not start: ${error instanceof Error ? error.message : String(error)}`,
+  );
+  process.exit(1);
+}
+console.log(`authorization-server: issuer ${running.issuer}, listening on ${running.url}`);
+console.log(`  discovery: ${running.issuer}/.well-known/openid-configuration`);
+console.log(`  data dir:  ${config.dataDir}`);
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals): void => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`authorization-server: ${signal}, stopping`);
+  running.close().catch((error: unknown) => {
+    console.error('authorization-server: failed to stop cleanly:', error);
+    process.exitCode = 1;
+  });
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

@@ -1,0 +1,133 @@
+import { authenticate, requireSmartScope, type AuthenticateMiddleware } from '@bearer-guard/express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
+import { AuthorizationServerMetadataSource } from './authorization-server-metadata.js';
+import type { FhirConfig } from './config.js';
+import { OBSERVATIONS, observationPatient, PATIENTS } from './fhir-data.js';
+import { fhirErrorHandler, sendOutcome, sendResource } from './operation-outcome.js';
+import { fhirId, SearchError, searchObservations, searchPatients, searchsetBundle } from './search.js';
+import { capabilityStatement, smartConfiguration } from './smart-discovery.js';
+
+/** The app and what a caller may need besides it. */
+export interface FhirApp {
+  readonly app: Express;
+  /** The bearer-guard middleware (`auth.guard.on(…)` for operator events such as `introspection.failed`). */
+  readonly auth: AuthenticateMiddleware;
+  /**
+   * Discover the introspection endpoint and fetch the authorization server's metadata now; rejects
+   * when either cannot be had, so a misconfigured service fails at start-up.
+   */
+  readonly ready: () => Promise<void>;
+}
+
+/** Options of {@link createApp} beyond the configuration. */
+export interface FhirAppOptions {
+  /** Where unexpected errors and upstream failures are logged. Defaults to `console.error`. */
+  log?: ((message: string, error: unknown) => void) | undefined;
+}
+
+const searchErrors = (error: unknown, _req: Request, res: Response, next: NextFunction): void => {
+  if (error instanceof SearchError) sendOutcome(res, 400, error.code, error.message);
+  else next(error);
+};
+
+/**
+ * A FHIR R4-flavoured read-only API (`application/fhir+json`). Tokens are opaque to it: each one is
+ * checked by RFC 7662 introspection at `config.issuer` and must name `config.audience`, so a caller
+ * that goes around the gateway is refused just the same. Access follows SMART App Launch scopes:
+ * `patient/` scopes reach only the token's `patient`, `user/` and `system/` scopes any patient.
+ * `/health`, `/metadata` and `/.well-known/smart-configuration` are open. Every error is an
+ * OperationOutcome; bearer-guard's keep their status and `WWW-Authenticate` / `Retry-After`.
+ *
+ * Nothing listens here: see {@link start} (and `main.ts`).
+ */
+export function createApp(config: FhirConfig, options: FhirAppOptions = {}): FhirApp {
+  const auth = authenticate({
+    issuer: config.issuer,
+    audience: config.audience,
+    allowInsecureHttp: config.allowInsecureHttp,
+    introspection: {
+      clientId: config.introspectionClientId,
+      clientSecret: config.introspectionSecret,
+      endpoint: config.introspectionEndpoint,
+      cache: { maxSeconds: config.introspectionCacheSeconds },
+      // JWTs from the issuer (tokens for other APIs) are checked locally and refused for their
+      // audience; node-oidc-provider will not introspect them. Opaque tokens are introspected.
+      localJwts: true,
+    },
+  });
+  const metadata = new AuthorizationServerMetadataSource(config.issuer);
+  const { baseUrl, introspectionEndpoint } = config;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(helmet());
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: config.rateLimitPerMinute,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: (_req, res) => {
+        sendOutcome(res, 429, 'throttled', 'Too many requests. Try again later.');
+      },
+    }),
+  );
+
+  app.get('/metadata', async (_req, res) => {
+    sendResource(res, 200, capabilityStatement(baseUrl, await metadata.get(), introspectionEndpoint));
+  });
+  app.get('/.well-known/smart-configuration', async (_req, res) => {
+    res.json(smartConfiguration(await metadata.get(), introspectionEndpoint));
+  });
+
+  app.use(auth);
+
+  app.get('/Patient/:id', requireSmartScope('Patient', 'r'), (req, res) => {
+    const found = PATIENTS.find((resource) => resource.id === req.params['id']);
+    if (found === undefined) sendOutcome(res, 404, 'not-found', 'No Patient with this id.');
+    else sendResource(res, 200, found);
+  });
+  // A search by `_id` is in that patient's compartment; without `_id` only user/ and system/ scopes reach it.
+  const patientSearched = (req: Request): string | undefined => fhirId(req.query['_id']);
+  app.get('/Patient', requireSmartScope('Patient', 's', { patientId: patientSearched }), (req, res) => {
+    sendResource(res, 200, searchsetBundle(baseUrl, req, searchPatients(req, PATIENTS)));
+  });
+
+  // A read by id: the compartment is the Observation's subject. An unknown id has none, so a
+  // patient/ scope gets 403 rather than learning from a 404 which ids exist.
+  const observationOwner = (req: Request): string | undefined => {
+    const found = OBSERVATIONS.find((resource) => resource.id === req.params['id']);
+    return found === undefined ? undefined : observationPatient(found);
+  };
+  app.get(
+    '/Observation/:id',
+    requireSmartScope('Observation', 'r', { patientId: observationOwner }),
+    (req, res) => {
+      const found = OBSERVATIONS.find((resource) => resource.id === req.params['id']);
+      if (found === undefined) sendOutcome(res, 404, 'not-found', 'No Observation with this id.');
+      else sendResource(res, 200, found);
+    },
+  );
+  // The default compartment: `patient=123`, `patient=Patient/123` or `subject=Patient/123`.
+  app.get('/Observation', requireSmartScope('Observation', 's'), (req, res) => {
+    sendResource(res, 200, searchsetBundle(baseUrl, req, searchObservations(req, OBSERVATIONS)));
+  });
+
+  app.use(searchErrors);
+  app.use((_req, res) => {
+    sendOutcome(res, 404, 'not-found', 'There is no such resource type or operation here.');
+  });
+  app.use(fhirErrorHandler(options.log));
+  return {
+    app,
+    auth,
+    ready: async () => {
+      await auth.ready();
+      await metadata.get();
+    },
+  };
+}

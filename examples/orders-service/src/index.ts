@@ -1,0 +1,7 @@
+export { createApp } from './app.js';
+export type { OrdersApp } from './app.js';
+export { loadOrdersConfig, OrdersConfigError } from './config.js';
+export type { OrdersConfig } from './config.js';
+export type { NewOrder, Order, OrderItem, ValidationDetail } from './orders.js';
+export { start } from './server.js';
+export type { RunningOrdersService } from './server.js';

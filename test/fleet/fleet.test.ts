@@ -1,0 +1,217 @@
+// The whole fleet on ephemeral ports, as child processes (the command `npm start` and the containers
+// run), driven with real HTTP: the product's end-to-end proof.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTokenClient, type TokenClient } from '@bearer-guard/client';
+import { runSmartAuthorizationCodeFlow } from '@bearer-guard/example-authorization-server';
+import { AUDIENCES, DEV_SECRETS, freePorts, startFleet, type Fleet } from '@bearer-guard/example-fleet';
+
+const quiet = (): void => undefined;
+
+async function get(
+  url: string,
+  token?: string,
+): Promise<{ status: number; body: unknown; challenge: string | null }> {
+  const response = await fetch(url, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text) as unknown;
+  } catch {
+    // not JSON
+  }
+  return { status: response.status, body, challenge: response.headers.get('www-authenticate') };
+}
+
+async function tokenFor(client: TokenClient, scope: string, resource: string): Promise<string> {
+  return (await client.getToken({ scope, resource })).access_token;
+}
+
+describe('the example fleet, end to end', function () {
+  this.timeout(120_000);
+  let fleet: Fleet;
+  let dataDir: string;
+  let demo: TokenClient;
+  let gatewayClient: TokenClient;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'bearer-guard-fleet-'));
+    fleet = await startFleet({
+      ports: await freePorts(),
+      env: { AS_DATA_DIR: dataDir, FHIR_INTROSPECTION_CACHE_SECONDS: '2', NODE_ENV: 'test' },
+      log: quiet,
+    });
+    demo = createTokenClient({
+      issuer: fleet.issuer,
+      clientId: 'demo-client',
+      clientSecret: DEV_SECRETS.DEMO_CLIENT_SECRET,
+    });
+    gatewayClient = createTokenClient({
+      issuer: fleet.issuer,
+      clientId: 'gateway',
+      clientSecret: DEV_SECRETS.GATEWAY_CLIENT_SECRET,
+    });
+  });
+  after(async () => {
+    await fleet.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const summary = (id = '123'): string => `${fleet.urls.gateway}/patients/${id}/summary`;
+
+  it('answers the summary with data from both backends', async () => {
+    const token = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
+    const { status, body } = await get(summary(), token);
+    assert.equal(status, 200);
+    const merged = body as {
+      patient: { id: string };
+      observations: unknown[];
+      orders: unknown[];
+      partial: boolean;
+    };
+    assert.equal(merged.patient.id, '123');
+    assert.ok(merged.observations.length > 0, 'observations from the FHIR service');
+    assert.ok(merged.orders.length > 0, 'orders from the orders service');
+    assert.equal(merged.partial, false);
+  });
+
+  it('refuses a caller without a token (401, Bearer challenge) and without summary:read (403)', async () => {
+    const anonymous = await get(summary());
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.challenge, 'Bearer realm="api"');
+    const writer = await get(summary(), await tokenFor(demo, 'summary:write', AUDIENCES.gateway));
+    assert.equal(writer.status, 403);
+    assert.match(String(writer.challenge), /error="insufficient_scope".*scope="summary:read"$/);
+  });
+
+  it('refuses a caller who goes around the gateway: no token, or the gateway token (wrong audience)', async () => {
+    const callerToken = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
+    for (const url of [
+      `${fleet.urls['orders-service']}/orders?patient=123`,
+      `${fleet.urls['fhir-service']}/Observation?patient=123`,
+    ]) {
+      assert.equal((await get(url)).status, 401, url);
+      const wrongAudience = await get(url, callerToken);
+      assert.equal(wrongAudience.status, 401, url);
+      assert.match(String(wrongAudience.challenge), /error="invalid_token"/, url);
+    }
+  });
+
+  it("refuses the gateway's orders token at the FHIR service (each backend has its own audience)", async () => {
+    const ordersToken = await tokenFor(gatewayClient, 'orders:read', AUDIENCES.orders);
+    assert.equal((await get(`${fleet.urls['orders-service']}/orders?patient=123`, ordersToken)).status, 200);
+    assert.equal(
+      (await get(`${fleet.urls['fhir-service']}/Observation?patient=123`, ordersToken)).status,
+      401,
+    );
+  });
+
+  it('SMART: a patient-scoped token from the authorization-code + PKCE flow reads only its own patient', async () => {
+    const launch = await runSmartAuthorizationCodeFlow({
+      issuer: fleet.issuer,
+      clientId: 'smart-app',
+      redirectUri: 'http://127.0.0.1:4400/callback',
+      scope: 'launch/patient openid fhirUser patient/Patient.read patient/Observation.rs',
+      resource: AUDIENCES.fhir,
+      login: 'alice',
+    });
+    assert.equal(launch.patient, '123');
+    const own = await get(`${fleet.urls['fhir-service']}/Observation?patient=123`, launch.access_token);
+    assert.equal(own.status, 200);
+    assert.equal((own.body as { resourceType: string }).resourceType, 'Bundle');
+    const other = await get(`${fleet.urls['fhir-service']}/Observation?patient=456`, launch.access_token);
+    assert.equal(other.status, 403);
+    assert.equal((other.body as { resourceType: string }).resourceType, 'OperationOutcome');
+  });
+
+  it("sees the revocation of the gateway's FHIR token within the introspection cache bound", async () => {
+    // A client of its own, so the revoked token is not the one the other tests' gateway uses.
+    const client = createTokenClient({
+      issuer: fleet.issuer,
+      clientId: 'gateway',
+      clientSecret: DEV_SECRETS.GATEWAY_CLIENT_SECRET,
+    });
+    const token = await tokenFor(client, 'system/Observation.rs', AUDIENCES.fhir);
+    const url = `${fleet.urls['fhir-service']}/Observation?patient=123`;
+    assert.equal((await get(url, token)).status, 200);
+    const revoked = await fetch(`${fleet.issuer}/token/revocation`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`gateway:${DEV_SECRETS.GATEWAY_CLIENT_SECRET}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token }),
+    });
+    assert.equal(revoked.status, 200);
+    // FHIR_INTROSPECTION_CACHE_SECONDS is 2 in this fleet.
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    assert.equal((await get(url, token)).status, 401);
+  });
+
+  it('keeps validating JWTs from cached keys while the authorization server is down', async () => {
+    const ordersToken = await tokenFor(gatewayClient, 'orders:read', AUDIENCES.orders);
+    const callerToken = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
+    await fleet.stopService('authorization-server');
+    assert.equal((await get(`${fleet.urls['orders-service']}/orders?patient=123`, ordersToken)).status, 200);
+    // The gateway validates its caller locally too; its own backend tokens are cached.
+    const { status } = await get(summary(), callerToken);
+    assert.equal(status, 200);
+  });
+});
+
+describe('the example fleet with wrong FHIR introspection credentials', function () {
+  this.timeout(120_000);
+  let fleet: Fleet;
+  let dataDir: string;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'bearer-guard-fleet-'));
+    fleet = await startFleet({
+      ports: await freePorts(),
+      env: { AS_DATA_DIR: dataDir, NODE_ENV: 'test' },
+      serviceEnv: { 'fhir-service': { FHIR_INTROSPECTION_SECRET: 'a-wrong-secret-for-this-test' } },
+      log: quiet,
+    });
+  });
+  after(async () => {
+    await fleet.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 at the FHIR service, and the gateway degrades to a marked partial answer', async () => {
+    const gatewayClient = createTokenClient({
+      issuer: fleet.issuer,
+      clientId: 'gateway',
+      clientSecret: DEV_SECRETS.GATEWAY_CLIENT_SECRET,
+    });
+    const fhirToken = await tokenFor(gatewayClient, 'system/Observation.rs', AUDIENCES.fhir);
+    const direct = await get(`${fleet.urls['fhir-service']}/Observation?patient=123`, fhirToken);
+    assert.equal(direct.status, 503);
+    const demo = createTokenClient({
+      issuer: fleet.issuer,
+      clientId: 'demo-client',
+      clientSecret: DEV_SECRETS.DEMO_CLIENT_SECRET,
+    });
+    const { status, body } = await get(
+      `${fleet.urls.gateway}/patients/123/summary`,
+      await tokenFor(demo, 'summary:read', AUDIENCES.gateway),
+    );
+    assert.equal(status, 200);
+    const partial = body as {
+      partial: boolean;
+      unavailable: { service: string; status?: number }[];
+      orders: unknown[];
+    };
+    assert.equal(partial.partial, true);
+    assert.deepEqual(
+      partial.unavailable.map((entry) => entry.service),
+      ['fhir'],
+    );
+    assert.ok(partial.orders.length > 0);
+  });
+});
