@@ -1,7 +1,6 @@
 import { authenticate, requireSmartScope, type AuthenticateMiddleware } from '@bearer-guard/express';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import helmet from 'helmet';
+import { createServiceApp } from '@bearer-guard/example-shared';
+import type { Express, NextFunction, Request, Response } from 'express';
 import { AuthorizationServerMetadataSource } from './authorization-server-metadata.js';
 import type { FhirConfig } from './config.js';
 import { OBSERVATIONS, observationPatient, PATIENTS } from './fhir-data.js';
@@ -59,23 +58,14 @@ export function createApp(config: FhirConfig, options: FhirAppOptions = {}): Fhi
   });
   const metadata = new AuthorizationServerMetadataSource(config.issuer);
   const { baseUrl, introspectionEndpoint } = config;
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(helmet());
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.use(
-    rateLimit({
-      windowMs: 60_000,
-      limit: config.rateLimitPerMinute,
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
+  const app = createServiceApp({
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    rateLimited: {
       handler: (_req, res) => {
         sendOutcome(res, 429, 'throttled', 'Too many requests. Try again later.');
       },
-    }),
-  );
+    },
+  });
 
   app.get('/metadata', async (_req, res) => {
     sendResource(res, 200, capabilityStatement(baseUrl, await metadata.get(), introspectionEndpoint));

@@ -1,11 +1,7 @@
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createTokenClient } from '@bearer-guard/client';
+import { createServiceApp, listen, type RunningServer } from '@bearer-guard/example-shared';
 import { authenticate, errorHandler, requireScopes } from '@bearer-guard/express';
-import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import helmet from 'helmet';
+import type { ErrorRequestHandler, Express, Request, Response } from 'express';
 import { callBackend, type BackendClient, type BackendService, type GatewayLogger } from './backend-call.js';
 import type { GatewayConfig } from './config.js';
 import { mergeSummary } from './summary.js';
@@ -77,21 +73,12 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
   const fhir = deps.fhirClient ?? defaults().fhir;
   const timeoutMs = config.backendTimeoutMs;
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(helmet());
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.use(
-    rateLimit({
-      windowMs: 60_000,
-      limit: config.rateLimitPerMinute,
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
+  const app = createServiceApp({
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    rateLimited: {
       message: { error: 'too_many_requests', error_description: 'Too many requests; retry later.' },
-    }),
-  );
+    },
+  });
   app.use(
     authenticate({
       issuer: config.issuer,
@@ -162,13 +149,11 @@ function statusOf(error: unknown): number {
   return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
 }
 
-/** A running gateway. */
-export interface RunningGateway {
-  /** `http://host:port`, with the port actually bound. */
-  readonly url: string;
-  /** Stop accepting connections and close open ones. */
-  close(): Promise<void>;
-}
+/**
+ * A running gateway: `url` with the port actually bound; `close()` stops accepting connections and
+ * closes open ones.
+ */
+export type RunningGateway = RunningServer;
 
 /**
  * Build the gateway and listen on `config.host:config.port`.
@@ -178,24 +163,5 @@ export interface RunningGateway {
  * console.log(`gateway on ${gateway.url}`);
  */
 export async function start(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
-  const app = createApp(config, deps);
-  const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { address, port } = server.address() as AddressInfo;
-  const host = address.includes(':') ? `[${address}]` : address;
-  return {
-    url: `http://${host}:${String(port)}`,
-    async close() {
-      const closed = once(server, 'close');
-      server.close();
-      server.closeAllConnections();
-      await closed;
-    },
-  };
+  return listen(createApp(config, deps), { port: config.port, host: config.host, closeGraceMs: 0 });
 }

@@ -5,9 +5,8 @@ import {
   type AuthenticatedRequest,
   type AuthenticateMiddleware,
 } from '@bearer-guard/express';
+import { createServiceApp } from '@bearer-guard/example-shared';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
-import helmet from 'helmet';
 import type { OrdersConfig } from './config.js';
 import { OrderStore, validateNewOrder, type ValidationDetail } from './orders.js';
 
@@ -68,24 +67,15 @@ export function createApp(config: OrdersConfig): OrdersApp {
     allowInsecureHttp: config.allowInsecureHttp,
   });
   const orders = new OrderStore();
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(helmet());
-  app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  // Limit before authenticating, so a flood of junk tokens costs neither crypto nor JWKS fetches.
-  app.use(
-    rateLimit({
-      windowMs: 60_000,
-      limit: config.rateLimitPerMinute,
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
+  // The rate limit comes before authenticating: junk tokens cost neither crypto nor JWKS fetches.
+  const app = createServiceApp({
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    rateLimited: {
       handler: (_req, res) => {
         res.status(429).json({ error: 'rate_limited' });
       },
-    }),
-  );
+    },
+  });
   app.use(auth);
 
   app.get('/orders', requireScopes('orders:read'), (req, res) => {

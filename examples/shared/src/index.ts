@@ -1,0 +1,8 @@
+export { ConfigError, EnvReader, isLoopbackHost } from './env.js';
+export type { ConfigErrorClass, Env } from './env.js';
+export { runService } from './main.js';
+export type { ServiceMain } from './main.js';
+export { listen } from './server.js';
+export type { ListenOptions, RunningServer } from './server.js';
+export { createServiceApp } from './service-app.js';
+export type { ServiceAppOptions } from './service-app.js';

@@ -1,0 +1,35 @@
+import express, { type Express } from 'express';
+import { rateLimit, type Options as RateLimitOptions } from 'express-rate-limit';
+import helmet from 'helmet';
+
+export interface ServiceAppOptions {
+  /** Requests per client IP and minute, `/health` excepted. */
+  rateLimitPerMinute: number;
+  /** How a request over the limit is answered: a `handler`, or a `message` sent with status 429. */
+  rateLimited: Partial<Pick<RateLimitOptions, 'handler' | 'message'>>;
+}
+
+/**
+ * An Express app with what every example service starts with: no `X-Powered-By`, helmet's
+ * headers, an open `GET /health`, then a rate limit per client IP for everything after it (before
+ * authentication, so a flood of junk tokens costs neither crypto nor calls to the authorization
+ * server). The service adds its routes.
+ */
+export function createServiceApp({ rateLimitPerMinute, rateLimited }: ServiceAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(helmet());
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: rateLimitPerMinute,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      ...rateLimited,
+    }),
+  );
+  return app;
+}
