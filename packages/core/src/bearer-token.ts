@@ -24,7 +24,10 @@ export interface TokenLocations {
 // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 §11.1).
 const BEARER_HEADER = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-const SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: |$)/;
+// RFC 9110 §11.1: auth-scheme is a token, so the scheme is the leading run of tchars. What follows
+// it only decides whether the credential is well formed: "Bearer<TAB>t" or "Bearer,t" is a Bearer
+// credential that breaks §11.4's `auth-scheme [ 1*SP ( token68 / #auth-param ) ]`, not another scheme.
+const SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/;
 
 function fromHeader(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -33,8 +36,9 @@ function fromHeader(value: string | string[] | undefined): string | undefined {
   if (match) return match[1];
   const scheme = SCHEME.exec(value);
   // Another scheme (Basic, DPoP, …) is "no bearer credentials", not an error: RFC 6750 §3.1.
-  if (scheme?.[1]?.toLowerCase() !== 'bearer') return undefined;
-  // "Bearer", "Bearer ", "Bearer a b", "Bearer tök€n": a Bearer credential that is not one b64token.
+  if (scheme?.[0].toLowerCase() !== 'bearer') return undefined;
+  // "Bearer", "Bearer ", "Bearer a b", "Bearer tök€n", "Bearer\tt": a Bearer credential that is not
+  // one b64token after 1*SP.
   throw new BearerGuardError('ERR_BEARER_HEADER_MALFORMED');
 }
 

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import type { GuardEvents } from './events.js';
 import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
+import { displayUrl, URL_PROBLEMS, urlProblem } from './internal/validate.js';
 
 /** The authorization-server metadata fields bearer-guard reads. @see RFC 8414 §2 */
 export type AuthorizationServerMetadata = oauth.AuthorizationServer;
@@ -89,6 +90,33 @@ export async function discoverAuthorizationServer(
     }
   }
   throw toDiscoveryError(lastError, issuer);
+}
+
+/**
+ * The `jwks_uri` of an issuer's metadata, held to the rule a configured `jwksUri` follows: https,
+ * or http on loopback or with `allowInsecureHttp`; no user name, password or fragment. Metadata
+ * without one, or with one that breaks the rule, is invalid (a `DiscoveryError` of reason
+ * `'invalid'`): the keys of a tampered or misconfigured document must not be fetched in the clear.
+ *
+ * @see RFC 8414 §2 (`jwks_uri`), §6.1 (TLS)
+ */
+export function metadataJwksUri(
+  metadata: AuthorizationServerMetadata,
+  issuer: string,
+  allowHttp: boolean,
+): string {
+  const { jwks_uri: jwksUri } = metadata;
+  if (typeof jwksUri !== 'string') {
+    throw new DiscoveryError('invalid', `the metadata of ${issuer} has no jwks_uri`);
+  }
+  const problem = urlProblem(jwksUri, allowHttp);
+  if (problem !== undefined) {
+    throw new DiscoveryError(
+      'invalid',
+      `the jwks_uri ${displayUrl(jwksUri)} in the metadata of ${issuer} ${URL_PROBLEMS[problem]}`,
+    );
+  }
+  return jwksUri;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { BearerGuardError } from './errors.js';
+import { isBoundedExp } from './internal/numeric-date.js';
 
 export interface IntrospectionChecks {
   issuer: string;
@@ -18,7 +19,8 @@ function fail(code: ConstructorParameters<typeof BearerGuardError>[0], reason: s
  *
  * - `active` must be the boolean `true` (RFC 7662 §2.2); `"true"` or anything else is inactive.
  * - `exp` / `nbf`, when present, are checked with the same tolerance as JWTs: the server's word
- *   may have been cached, and a token must never outlive its `exp`.
+ *   may have been cached, and a token must never outlive its `exp`. An `exp` beyond the range of
+ *   a Date (e.g. `1e308`) is an invalid claim, as for JWTs (RFC 7519 §4.1.4 NumericDate).
  * - `iss`, when present, must be the configured issuer.
  * - `aud` must contain a configured audience (RFC 7662 §4: the resource server must check the
  *   token is meant for it); a response without `aud` is refused unless `acceptMissingAudience`.
@@ -39,6 +41,8 @@ export function checkIntrospectionClaims(
   if (exp !== undefined) {
     if (typeof exp !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'exp is not a number');
     if (nowSeconds - checks.clockTolerance >= exp) fail('ERR_BEARER_TOKEN_EXPIRED', 'exp passed');
+    // The same order and rule as for JWTs: past is expired, beyond the range of a Date (or NaN) is invalid.
+    if (!isBoundedExp(exp)) fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'exp is beyond the range of a date');
   }
   if (nbf !== undefined) {
     if (typeof nbf !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'nbf is not a number');

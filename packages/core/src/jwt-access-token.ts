@@ -2,6 +2,7 @@ import { createPublicKey, KeyObject, type JsonWebKeyInput } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
+import { isBoundedExp } from './internal/numeric-date.js';
 import type { ResolvedIssuer } from './options.js';
 
 /** RFC 9068 §2.2: claims a JWT access token must carry. */
@@ -103,8 +104,8 @@ function fitsKey(alg: string, key: KeyObject): boolean {
 /**
  * Build the verifier for one issuer: signature with the allowed algorithms, `iss` exact, `aud`
  * containing a configured audience, `exp` required and numeric, `nbf`/`iat` honoured with the
- * tolerance, optional `maxTokenAge`, and `typ`. All of it is jose's `jwtVerify`; this picks the
- * options and the key.
+ * tolerance, optional `maxTokenAge`, and `typ`. All of it is jose's `jwtVerify`, which this gives
+ * the options and the key; only `typ` leniency and the range of `exp` are checked here.
  *
  * Does NOT check scopes (routes do), nor revocation (use introspection for that).
  *
@@ -131,6 +132,13 @@ export function createJwtVerifier(
   const verify = async (token: string): Promise<JWTPayload> => {
     const { payload, protectedHeader } =
       typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+    // jose has checked that `exp` is present, a number and not past (RFC 7519 §4.1.4); it does not
+    // check that it is within the range of a Date.
+    if (payload.exp === undefined || !isBoundedExp(payload.exp)) {
+      throw new BearerGuardError('ERR_BEARER_TOKEN_CLAIM_INVALID', {
+        cause: new Error(`exp ${String(payload.exp)} is beyond the range of a date`),
+      });
+    }
     const typ = protectedHeader.typ;
     // `typ` is whatever JSON the header holds: a number must be TYPE_INVALID, not a TypeError here.
     if (!strict && typ !== undefined && (typeof typ !== 'string' || !LENIENT_TYPES.has(typ.toLowerCase()))) {

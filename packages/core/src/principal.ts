@@ -17,7 +17,10 @@ export interface Principal {
   readonly audience: readonly string[];
   /** The granted scopes, from the configured scope claims. */
   readonly scopes: readonly string[];
-  /** `exp`; always set for JWTs, `undefined` only for an introspection answer without `exp`. */
+  /**
+   * `exp`; always set for JWTs, `undefined` only for an introspection answer without `exp`. Never an
+   * Invalid Date: an `exp` beyond the range of a Date is refused at verification.
+   */
   readonly expiresAt: Date | undefined;
   /** The verified JWT claims set, or the introspection response. */
   readonly claims: Readonly<Record<string, unknown>>;

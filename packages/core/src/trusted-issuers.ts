@@ -1,4 +1,4 @@
-import { DiscoveryError, MetadataCache } from './discovery.js';
+import { MetadataCache, metadataJwksUri } from './discovery.js';
 import { ConfigurationError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import { Introspector } from './introspection.js';
@@ -51,13 +51,8 @@ function remoteKeySet(
   const uri =
     source.kind === 'jwksUri'
       ? () => Promise.resolve(source.jwksUri)
-      : async () => {
-          const { jwks_uri: jwksUri } = await metadata.get(config.issuer);
-          if (typeof jwksUri !== 'string') {
-            throw new DiscoveryError('invalid', `the metadata of ${config.issuer} has no jwks_uri`);
-          }
-          return jwksUri;
-        };
+      : async () =>
+          metadataJwksUri(await metadata.get(config.issuer), config.issuer, options.allowInsecureHttp);
   return new RemoteKeySet({
     issuer: config.issuer,
     uri,

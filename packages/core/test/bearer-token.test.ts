@@ -58,6 +58,9 @@ describe('extractBearerToken (RFC 6750 §2)', function () {
         'DPoP eyJhbGciOi.x.y',
         'Digest username="a"',
         'Bearertok',
+        'Bearer-Token abc',
+        'Basic\tdXNlcjpwYXNz',
+        'DPoP\teyJhbGciOi.x.y',
         '',
       ]) {
         assert.equal(extractBearerToken(withHeader(value), HEADER_ONLY), undefined, value);
@@ -78,6 +81,24 @@ describe('extractBearerToken (RFC 6750 §2)', function () {
         'Bearer =abc',
         'Bearer a;b',
         'Bearer a\tb',
+      ]) {
+        malformed(withHeader(value));
+      }
+    });
+
+    // RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ], and auth-scheme
+    // is a token. A header whose scheme is Bearer but whose separator is not SP is a malformed Bearer
+    // credential (400), not "no bearer credentials" (401).
+    it('refuses "Bearer" followed by a tab or another non-token character with 400 ERR_BEARER_HEADER_MALFORMED', function () {
+      for (const value of [
+        'Bearer\ttok',
+        'Bearer\t tok',
+        'Bearer \ttok',
+        'bearer\ttok',
+        'BEARER\t\ttok',
+        'Bearer\t',
+        'Bearer,tok',
+        'Bearer\u00a0tok',
       ]) {
         malformed(withHeader(value));
       }

@@ -184,6 +184,62 @@ describe('discovery: RFC 8414 / OpenID Connect metadata', function () {
       assertConfigError(await rejection(guardFor(as).ready()), 'ERR_BEARER_CONFIG_ISSUER_UNUSABLE');
     });
 
+    // RFC 8414 §2 makes jwks_uri a URL and §6.1 requires TLS: a discovered jwks_uri passes the same
+    // check as a configured `jwksUri`, and one that fails it is invalid metadata, like a missing one.
+    // (Plain http on loopback passes: every other test here discovers the stub's http://127.0.0.1 URL.)
+    describe('a jwks_uri that a configured `jwksUri` could not be', function () {
+      const cases = [
+        { label: 'plain http beyond loopback', jwksUri: 'http://jwks.example/jwks', shown: 'http://jwks.example/jwks', why: 'allowInsecureHttp' },
+        { label: 'another scheme', jwksUri: 'ftp://jwks.example/jwks', shown: 'ftp://jwks.example/jwks', why: 'https' },
+        { label: 'a relative URL', jwksUri: '/jwks', shown: '"/jwks"', why: 'absolute' },
+        { label: 'a fragment', jwksUri: 'https://jwks.example/jwks#k', shown: 'https://jwks.example/jwks#k', why: 'fragment' },
+        { label: 'a user name and password', jwksUri: 'https://user:s3cret@jwks.example/jwks', shown: 'https://jwks.example/jwks', why: 'user name or password' },
+      ]; // prettier-ignore
+      for (const { label, jwksUri, shown, why } of cases) {
+        it(`${label} → 503 ERR_BEARER_DISCOVERY_UNAVAILABLE (invalid metadata), and ready() names it`, async function () {
+          const as = await start({ metadata: { jwks_uri: jwksUri } });
+          const error = await rejectsWith(
+            guardFor(as).verify(await as.sign()),
+            'ERR_BEARER_DISCOVERY_UNAVAILABLE',
+            503,
+          );
+          assert.equal(error.error, 'temporarily_unavailable');
+          assert.equal(error.headers['WWW-Authenticate'], undefined);
+          assert.ok(error.cause instanceof DiscoveryError);
+          assert.equal(error.cause.reason, 'invalid');
+          assert.deepEqual(discoveryCounters(as), {
+            jwks: 0,
+            oauthMetadata: 1,
+            openidConfiguration: 0,
+            attackerJwks: 0,
+          });
+
+          const readyError = assertConfigError(
+            await rejection(guardFor(as).ready()),
+            'ERR_BEARER_CONFIG_ISSUER_UNUSABLE',
+            as.issuer,
+            'jwks_uri',
+            shown,
+            why,
+          );
+          assert.ok(readyError.cause instanceof DiscoveryError);
+          assert.equal(readyError.cause.reason, 'invalid');
+          assert.ok(!readyError.message.includes('s3cret'), 'a password in the URL is never repeated');
+        });
+      }
+
+      it('accepts plain http beyond loopback with allowInsecureHttp, as for `jwksUri`', async function () {
+        // RFC 6761 §6.4: `.invalid` never resolves, so the key set is unreachable (503 JWKS), not refused.
+        const as = await start({ metadata: { jwks_uri: 'http://jwks.invalid/jwks' } });
+        const error = await rejectsWith(
+          guardFor(as, { allowInsecureHttp: true, timeout: 1000 }).verify(await as.sign()),
+          'ERR_BEARER_JWKS_UNAVAILABLE',
+          503,
+        );
+        assert.ok(!(error.cause instanceof DiscoveryError));
+      });
+    });
+
     for (const mode of ['fail', 'hang', 'garbage', 'html'] as const) {
       it(`discovery down (${mode}) → 503 ERR_BEARER_DISCOVERY_UNAVAILABLE, never 401`, async function () {
         const as = await start();

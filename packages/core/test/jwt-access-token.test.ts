@@ -243,6 +243,55 @@ describe('jwt-access-token: validating JWT access tokens (RFC 9068 §4, RFC 8725
     });
   });
 
+  // RFC 7519 §4.1.4: `exp` is a NumericDate. One past what a Date can hold (8.64e15 ms) bounds
+  // nothing and has no `expiresAt`: refused as an invalid claim. A past one is expired, however far.
+  describe('exp beyond the range of a Date', function () {
+    const MAX_EXP = 8.64e12;
+
+    it('refuses exp 1e308 and exp just past the largest Date with ERR_BEARER_TOKEN_CLAIM_INVALID', async function () {
+      const guard = guardFor();
+      for (const exp of [1e308, MAX_EXP + 1, Number.MAX_SAFE_INTEGER]) {
+        const error = await rejectsWith(
+          guard.verify(await stub.sign({ exp })),
+          'ERR_BEARER_TOKEN_CLAIM_INVALID',
+          401,
+        );
+        assert.equal(
+          error.headers['WWW-Authenticate'],
+          'Bearer realm="api", error="invalid_token", error_description="The access token has a missing or invalid claim."',
+        );
+      }
+    });
+
+    it('accepts the largest Date, with a valid expiresAt, from the cache too', async function () {
+      const guard = guardFor();
+      const token = await stub.sign({ exp: MAX_EXP });
+      for (let i = 0; i < 2; i++) {
+        const principal = await guard.verify(token);
+        assert.equal(principal.expiresAt?.getTime(), MAX_EXP * 1000);
+      }
+    });
+
+    it('refuses a non-finite exp (1e999 parses as Infinity) as invalid, and a negative one as expired', async function () {
+      const secret = randomBytes(32);
+      const guard = guardFor({ jwksUri: undefined, secret });
+      // JSON.stringify cannot write Infinity, so the claims set is written by hand.
+      const sign = (exp: string): Promise<string> =>
+        new CompactSign(
+          new TextEncoder().encode(
+            `{"iss":${JSON.stringify(stub.issuer)},"aud":${JSON.stringify(stub.audience)},"exp":${exp}}`,
+          ),
+        )
+          .setProtectedHeader({ alg: 'HS256' })
+          .sign(secret);
+      await guard.verify(await sign(String(nowSeconds() + 60)));
+      await rejectsWith(guard.verify(await sign('1e999')), 'ERR_BEARER_TOKEN_CLAIM_INVALID', 401);
+      for (const exp of ['-1e999', '-1', '-8640000000001', '0']) {
+        await rejectsWith(guard.verify(await sign(exp)), 'ERR_BEARER_TOKEN_EXPIRED', 401);
+      }
+    });
+  });
+
   describe('issuer and audience', function () {
     it('compares iss exactly', async function () {
       const guard = guardFor();

@@ -241,6 +241,24 @@ describe('options: resolveOptions / createGuard validation', function () {
       throwsConfig(() => createGuard(opts({ issuer: 42 })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`issuer`');
     });
 
+    it('refuses a URL with a user name or password, without repeating the password', function () {
+      // fetch() refuses such a URL on every call; say so at start-up instead.
+      for (const [option, url] of [
+        ['issuer', 'https://admin:s3cret@as.example.com'],
+        ['jwksUri', 'https://admin:s3cret@as.example.com/jwks'],
+        ['jwksUri', 'http://admin@127.0.0.1:8080/jwks'],
+        ['resourceMetadata', 'https://:s3cret@api.example.com/.well-known/oauth-protected-resource'],
+      ] as const) {
+        const error = throwsConfig(
+          () => createGuard(opts({ [option]: url })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          `\`${option}\``,
+          'user name or password',
+        );
+        assert.ok(!error.message.includes('s3cret'), error.message);
+      }
+    });
+
     it('refuses an issuer with a query or a fragment (RFC 8414 §2)', function () {
       throwsConfig(
         () => createGuard(opts({ issuer: 'https://as.example.com/?tenant=a' })),

@@ -122,10 +122,66 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 // 127.0.0.0/8 as the URL parser normalises IPv4 hosts; a DNS name such as `127.0.0.1.nip.io` is not loopback.
 const LOOPBACK_IPV4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
+/** Why a URL may not be used for keys, metadata or tokens. */
+export type UrlProblem = 'not-absolute' | 'not-https' | 'plain-http' | 'userinfo' | 'fragment' | 'query';
+
+/** Each {@link UrlProblem} as the end of a sentence about the URL. */
+export const URL_PROBLEMS: Readonly<Record<UrlProblem, string>> = {
+  'not-absolute': 'is not an absolute URL',
+  'not-https': 'is not an https URL',
+  'plain-http':
+    'is a plain http URL; keys and tokens must travel over https (`allowInsecureHttp: true` allows it for a test setup)',
+  userinfo: 'contains a user name or password',
+  fragment: 'has a fragment',
+  query: 'has a query',
+};
+
 /**
- * An absolute https URL, or http on loopback (or anywhere when `allowHttp`). Fragments are refused,
- * and for issuers queries too (RFC 8414 §2: "no query or fragment components").
+ * The rule every URL bearer-guard fetches or advertises follows: absolute; https, or http on
+ * loopback (or anywhere when `allowHttp`); no user name or password (fetch() refuses them, and
+ * they would end up in logs); no fragment, and for issuers no query (RFC 8414 §2: "no query or
+ * fragment components"). Returns the first problem, or `undefined` when the URL may be used.
  */
+export function urlProblem(
+  text: string,
+  allowHttp: boolean,
+  { allowQuery = true } = {},
+): UrlProblem | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'not-absolute';
+  }
+  // First, so that no other message repeats a password.
+  if (url.username !== '' || url.password !== '') return 'userinfo';
+  if (url.protocol === 'http:') {
+    if (!allowHttp && !LOOPBACK.has(url.hostname) && !LOOPBACK_IPV4.test(url.hostname)) return 'plain-http';
+  } else if (url.protocol !== 'https:') {
+    return 'not-https';
+  }
+  if (url.hash !== '') return 'fragment';
+  if (!allowQuery && url.search !== '') return 'query';
+  return undefined;
+}
+
+/** `text` for a message: without any user name or password, and cut to 200 characters. */
+export function displayUrl(text: string): string {
+  let shown = text;
+  try {
+    const url = new URL(text);
+    if (url.username !== '' || url.password !== '') {
+      url.username = '';
+      url.password = '';
+      shown = url.href;
+    }
+  } catch {
+    // Not a URL: shown as it is.
+  }
+  return JSON.stringify(shown.length > 200 ? `${shown.slice(0, 200)}…` : shown);
+}
+
+/** An absolute URL that passes {@link urlProblem}, or a `ConfigurationError` naming the option. */
 export function urlOption(
   path: string,
   value: unknown,
@@ -133,25 +189,28 @@ export function urlOption(
   { allowQuery = true } = {},
 ): string {
   const text = nonEmptyString(path, value);
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid(path, value, 'an absolute URL such as "https://as.example.com"');
-  }
-  if (url.protocol === 'http:') {
-    if (!allowHttp && !LOOPBACK.has(url.hostname) && !LOOPBACK_IPV4.test(url.hostname)) {
+  const problem = urlProblem(text, allowHttp, { allowQuery });
+  switch (problem) {
+    case undefined:
+      return text;
+    case 'not-absolute':
+      throw invalid(path, value, 'an absolute URL such as "https://as.example.com"');
+    case 'not-https':
+      throw invalid(path, value, 'an https URL');
+    case 'plain-http':
       throw new ConfigurationError(
         'ERR_BEARER_CONFIG_INVALID_OPTION',
         `bearer-guard: option \`${path}\` is a plain http URL (${text}). Tokens and keys must travel over https; ` +
           'use an https URL, or set `allowInsecureHttp: true` for a test setup.',
       );
-    }
-  } else if (url.protocol !== 'https:') {
-    throw invalid(path, value, 'an https URL');
+    case 'userinfo':
+      throw new ConfigurationError(
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        `bearer-guard: option \`${path}\` must not contain a user name or password: fetch() refuses ` +
+          'such a URL, and a password in it would reach every log line.',
+      );
+    case 'fragment':
+    case 'query':
+      throw invalid(path, value, `a URL without ${allowQuery ? 'a fragment' : 'a query or fragment'}`);
   }
-  if (url.hash !== '' || (!allowQuery && url.search !== '')) {
-    throw invalid(path, value, `a URL without ${allowQuery ? 'a fragment' : 'a query or fragment'}`);
-  }
-  return text;
 }

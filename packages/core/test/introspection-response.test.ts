@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+
+import { checkIntrospectionClaims, createGuard } from '@bearer-guard/core';
+import type { BearerErrorCode, BearerGuard } from '@bearer-guard/core';
+import { startAuthorizationServer } from '@bearer-guard/testkit';
+import type { AuthorizationServerStub } from '@bearer-guard/testkit';
+
+import { assertBearerError, nowSeconds, rejectsWith, thrown } from './helpers.js';
+
+const ISSUER = 'https://as.example';
+const AUDIENCE = 'https://api.example';
+const CHECKS = { issuer: ISSUER, audiences: [AUDIENCE], acceptMissingAudience: false, clockTolerance: 5 };
+/** The largest `exp` a Date can hold: 8.64e15 ms. */
+const MAX_EXP = 8.64e12;
+
+describe('introspection-response: checkIntrospectionClaims (RFC 7662 §2.2, §4)', function () {
+  const now = nowSeconds();
+  const check = (claims: Record<string, unknown>): void => {
+    checkIntrospectionClaims({ active: true, iss: ISSUER, aud: AUDIENCE, ...claims }, CHECKS, now);
+  };
+  const refused = (claims: Record<string, unknown>, code: BearerErrorCode): void => {
+    assertBearerError(
+      thrown(() => {
+        check(claims);
+      }),
+      code,
+      401,
+    );
+  };
+
+  describe('exp', function () {
+    it('accepts a future exp, no exp, and exp at the largest Date', function () {
+      check({ exp: now + 60 });
+      check({});
+      check({ exp: MAX_EXP });
+    });
+
+    // RFC 7519 §4.1.4 (which RFC 7662 §2.2 refers to): `exp` is a NumericDate. The same rule as for
+    // JWTs: beyond the range of a Date (or NaN) it is an invalid claim, in the past it is expired.
+    it('refuses an exp beyond the range of a Date, infinite or NaN with ERR_BEARER_TOKEN_CLAIM_INVALID', function () {
+      for (const exp of [1e308, MAX_EXP + 1, Number.POSITIVE_INFINITY, Number.NaN]) {
+        refused({ exp }, 'ERR_BEARER_TOKEN_CLAIM_INVALID');
+      }
+    });
+
+    it('refuses a past exp, however negative, with ERR_BEARER_TOKEN_EXPIRED', function () {
+      for (const exp of [now - 60, 0, -1, -(MAX_EXP + 1), Number.NEGATIVE_INFINITY]) {
+        refused({ exp }, 'ERR_BEARER_TOKEN_EXPIRED');
+      }
+    });
+
+    it('refuses an exp that is not a number with ERR_BEARER_TOKEN_CLAIM_INVALID', function () {
+      for (const exp of ['1700000000', null, [now + 60]]) {
+        refused({ exp }, 'ERR_BEARER_TOKEN_CLAIM_INVALID');
+      }
+    });
+  });
+
+  describe('through a guard and the testkit introspection endpoint', function () {
+    let as: AuthorizationServerStub;
+
+    before(async function () {
+      as = await startAuthorizationServer({ algorithms: ['ES256'] });
+    });
+
+    after(async function () {
+      await as.close();
+    });
+
+    afterEach(function () {
+      as.setBehaviour('introspection', { mode: 'ok' });
+    });
+
+    function guard(): BearerGuard {
+      return createGuard({
+        issuer: as.issuer,
+        audience: as.audience,
+        timeout: 2000,
+        introspection: { ...as.introspectionClient, endpoint: as.introspectionEndpoint, timeout: 2000 },
+      });
+    }
+
+    it('refuses an active answer with exp 1e308 with 401 ERR_BEARER_TOKEN_CLAIM_INVALID, cached or not', async function () {
+      const g = guard();
+      const token = as.issueOpaqueToken({ exp: 1e308 });
+      for (let i = 0; i < 2; i++) {
+        const error = await rejectsWith(g.verify(token), 'ERR_BEARER_TOKEN_CLAIM_INVALID', 401);
+        assert.equal(error.error, 'invalid_token');
+      }
+    });
+
+    it('refuses an active answer with exp 1e999 (Infinity once parsed)', async function () {
+      as.setBehaviour('introspection', {
+        mode: 'json',
+        body: `{"active":true,"iss":${JSON.stringify(as.issuer)},"aud":${JSON.stringify(as.audience)},"exp":1e999}`,
+      });
+      await rejectsWith(guard().verify('opaque-token'), 'ERR_BEARER_TOKEN_CLAIM_INVALID', 401);
+    });
+
+    it('accepts exp at the largest Date, with a valid expiresAt', async function () {
+      const principal = await guard().verify(as.issueOpaqueToken({ exp: MAX_EXP }));
+      assert.equal(principal.source, 'introspection');
+      assert.equal(principal.expiresAt?.getTime(), MAX_EXP * 1000);
+    });
+  });
+});
