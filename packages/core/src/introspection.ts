@@ -12,6 +12,7 @@ import {
 } from './introspection-cache.js';
 import { checkIntrospectionClaims, type IntrospectionChecks } from './introspection-response.js';
 import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
+import { displayUrl, URL_PROBLEMS, urlProblem } from './internal/validate.js';
 import type { ResolvedIntrospection } from './introspection-options.js';
 import { createPrincipal, type Principal } from './principal.js';
 import { readScopes } from './scope.js';
@@ -29,6 +30,8 @@ export interface IntrospectorContext {
   /** The issuer's keys and allowed algorithms, for RFC 9701 JWT responses. */
   keys: JWTVerifyGetKey | KeyObject | Uint8Array | undefined;
   algorithms: readonly string[];
+  /** `allowInsecureHttp`: whether a discovered http endpoint off loopback is acceptable. */
+  allowInsecureHttp: boolean;
 }
 
 const epochSeconds = (): number => Math.floor(Date.now() / 1000);
@@ -131,9 +134,22 @@ export class Introspector {
       };
     }
     const metadata = await this.#context.metadata();
-    if (typeof metadata.introspection_endpoint !== 'string') {
+    const { issuer } = this.#context.checks;
+    const discovered = metadata.introspection_endpoint;
+    if (typeof discovered !== 'string') {
       throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', {
-        cause: new Error(`the metadata of ${this.#context.checks.issuer} has no introspection_endpoint`),
+        cause: new Error(`the metadata of ${issuer} has no introspection_endpoint`),
+      });
+    }
+    // The resource server's client credentials go to this URL, so it is held to the rule of a
+    // configured `endpoint` (https, or http on loopback / when allowed): a tampered or careless
+    // document must not get them sent in the clear. RFC 8414 §2, RFC 7662 §4 (TLS).
+    const problem = urlProblem(discovered, this.#context.allowInsecureHttp);
+    if (problem !== undefined) {
+      throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', {
+        cause: new Error(
+          `the introspection_endpoint ${displayUrl(discovered)} in the metadata of ${issuer} ${URL_PROBLEMS[problem]}`,
+        ),
       });
     }
     return metadata;

@@ -93,6 +93,7 @@ export function trustIssuers(options: ResolvedOptions, events: GuardEvents): Tru
         metadata: () => metadata.get(config.issuer),
         keys: key,
         algorithms: config.algorithms,
+        allowInsecureHttp: options.allowInsecureHttp,
       });
     }
   }

@@ -405,6 +405,67 @@ describe('authenticate() with token introspection', function () {
     });
   });
 
+  describe('the endpoint from discovery', function () {
+    function discoveringApi(issuer: AuthorizationServerStub) {
+      const route = probe();
+      const app = express();
+      app.set('env', 'test');
+      const auth = authenticate({
+        issuer: issuer.issuer,
+        audience: issuer.audience,
+        timeout: TIMEOUT,
+        introspection: {
+          clientId: issuer.introspectionClient.clientId,
+          clientSecret: issuer.introspectionClient.clientSecret,
+          timeout: TIMEOUT,
+        },
+      });
+      app.use(auth);
+      app.get('/orders', route.handler);
+      app.use(errorHandler());
+      return { app, route, auth };
+    }
+
+    it('introspects at the introspection_endpoint of the metadata', async function () {
+      const { app, route } = discoveringApi(as);
+      const before = as.counters.introspection;
+
+      const res = await get(app, as.issueOpaqueToken({ sub: 'discovered' }));
+
+      assert.equal(res.status, 200);
+      assert.equal(route.principals[0]?.subject, 'discovered');
+      assert.equal(as.counters.introspection - before, 1);
+    });
+
+    it('never sends its credentials to a discovered plain-http endpoint off loopback: 503, and ready() names it', async function () {
+      const tampered = await startAuthorizationServer({
+        metadata: { introspection_endpoint: 'http://introspection.example/introspect' },
+      });
+      try {
+        const { app, route, auth } = discoveringApi(tampered);
+
+        const res = await get(app, tampered.issueOpaqueToken());
+
+        assert.equal(res.status, 503);
+        assert.equal(res.headers['www-authenticate'], undefined);
+        assertErrorBody(
+          res.body,
+          'temporarily_unavailable',
+          'The authorization server metadata cannot be retrieved. Try again later.',
+        );
+        assert.equal(route.calls, 0);
+        assert.equal(tampered.counters.introspection, 0);
+        await assert.rejects(auth.ready(), (error: Error) => {
+          assert.match(error.message, /"http:\/\/introspection\.example\/introspect"/);
+          assert.match(error.message, /plain http URL/);
+          return true;
+        });
+      } finally {
+        await tampered.close();
+      }
+    });
+  });
+
   describe('JWTs and opaque tokens in one app', function () {
     it('validates stub JWTs locally and introspects only opaque tokens', async function () {
       const { app, route } = api({}, { jwksUri: as.jwksUri });
