@@ -4,6 +4,8 @@
 // Every variant serves the same tiny route, `GET /hello` -> `res.json({ ok: true })`, on
 // 127.0.0.1 and an ephemeral port:
 //   bare         Express 5 alone (no auth): the baseline.
+//   bare-2       the same again, in its own process: the noise-floor control (its ratio to `bare`
+//                shows how far two measurements of identical code stray apart on this machine).
 //   bearer-guard authenticate() + requireScopes('read') + errorHandler(), keys from a JWKS URL.
 //   jose-floor   a minimal middleware calling jose.jwtVerify() with createLocalJWKSet on every
 //                request (no cache): the least work a correct verifier can do.
@@ -143,7 +145,8 @@ const hello = (_req, res) => {
 async function buildApp(name) {
   const app = express();
   switch (name) {
-    case 'bare': {
+    case 'bare':
+    case 'bare-2': {
       app.get('/hello', hello);
       break;
     }

@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt, type JWTPayload } from 'jose';
 import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
@@ -44,7 +44,7 @@ export class BearerGuard {
         : undefined;
     this.#cache =
       this.options.tokenCacheMax > 0
-        ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options)
+        ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options, this.options.tokenCacheAdmission)
         : undefined;
   }
 
@@ -91,19 +91,13 @@ export class BearerGuard {
    * Rejects with a {@link BearerGuardError}.
    */
   async authenticate(request: ResourceRequest): Promise<Principal | undefined> {
-    const token = this.#extract(request);
-    if (token === undefined) {
-      if (!this.options.credentialsRequired) return undefined;
-      throw this.missingCredentials();
-    }
-    return this.verify(token);
+    return await this.authenticateNow(request);
   }
 
   /**
    * The synchronous fast path: the principal when the request's token was validated before and
    * its cached result still holds, else `undefined` (call {@link authenticate}). It throws as
-   * `authenticate()` does for a malformed request or a cached token that has expired. Adapters use
-   * it so a repeated token costs no promise at all.
+   * `authenticate()` does for a malformed request or a cached token that has expired.
    */
   authenticateCached(request: ResourceRequest): Principal | undefined {
     const token = this.#extract(request);
@@ -115,17 +109,53 @@ export class BearerGuard {
     }
   }
 
-  /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
-  async verify(token: string): Promise<Principal> {
+  /**
+   * {@link authenticate} for adapters that want no promise where none is needed: the principal
+   * itself when the token's cached result holds; `undefined` for a request without a token when
+   * `credentialsRequired` is off; otherwise a promise of the principal. What can be refused without
+   * I/O (a malformed request, no token, a cached token that has expired) throws at once; anything
+   * else rejects. The token is read and hashed once either way.
+   */
+  authenticateNow(request: ResourceRequest): Principal | undefined | Promise<Principal> {
+    const token = this.#extract(request);
+    if (token === undefined) {
+      if (!this.options.credentialsRequired) return undefined;
+      throw this.missingCredentials();
+    }
+    let digest: string;
     try {
-      const digest = this.#digest(token);
+      digest = this.#digest(token);
       const cached = this.#fromCache(token, digest);
       if (cached !== undefined) return cached;
-      if (this.#introspector === undefined)
-        return await this.#verifyJwt(token, this.#selectIssuer(token), digest);
+    } catch (error) {
+      throw this.#challenge(error);
+    }
+    return this.#validate(token, digest);
+  }
+
+  /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
+  async verify(token: string): Promise<Principal> {
+    let digest: string;
+    try {
+      digest = this.#digest(token);
+      const cached = this.#fromCache(token, digest);
+      if (cached !== undefined) return cached;
+    } catch (error) {
+      throw this.#challenge(error);
+    }
+    return await this.#validate(token, digest);
+  }
+
+  /** Validate a token the caches could not answer for. Rejects with a {@link BearerGuardError}. */
+  async #validate(token: string, digest: string): Promise<Principal> {
+    try {
+      if (this.#introspector === undefined) {
+        const issuer = this.#selectIssuer(token);
+        return this.#remember(token, await issuer.verify(token), digest);
+      }
       const local = this.#localIssuer(token);
       if (local === undefined) return await this.#introspector.introspect(token, digest);
-      const principal = await this.#verifyJwt(token, local, digest);
+      const principal = this.#remember(token, await local.verify(token), digest);
       // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
       if (this.#introspectJwts) await this.#introspector.introspect(token, digest);
       return principal;
@@ -158,8 +188,8 @@ export class BearerGuard {
     return this.#introspector?.cached(token, digest);
   }
 
-  async #verifyJwt(token: string, issuer: TrustedIssuer, digest: string): Promise<Principal> {
-    const payload = await issuer.verify(token);
+  /** The principal of a verified JWT, offered to the token cache. */
+  #remember(token: string, payload: JWTPayload, digest: string): Principal {
     const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
     this.#cache?.set(digest, principal, epochSeconds());
     return principal;

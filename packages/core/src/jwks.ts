@@ -78,25 +78,44 @@ export class RemoteKeySet {
   }
 
   /** jose key resolver: `jwtVerify(token, keySet.getKey, …)`. */
-  readonly getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> => {
+  readonly getKey = (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> => {
+    // Fresh keys (nearly every call): straight to jose's lookup, no async frame of ours around it;
+    // the cold path pays for every promise on the way.
+    const lookup = this.#lookup;
+    if (lookup !== undefined && this.#now() - this.#loadedAt < this.#options.cacheMaxAge) {
+      return lookup(header, input).catch((error: unknown) => this.#afterMiss(error, header, input));
+    }
+    return this.#getKeyLoading(header, input);
+  };
+
+  async #getKeyLoading(header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> {
     const lookup = await this.#currentLookup();
     try {
       return await lookup(header, input);
     } catch (error) {
-      if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
-      // A token that names another issuer must never cost a fetch (nor use up the immediate
-      // refetch a genuinely new key of ours needs).
-      if (!this.#namesOurIssuer(input)) {
-        throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', { cause: error });
-      }
-      if (!this.#mayRefetchOnMiss()) throw error;
+      return await this.#afterMiss(error, header, input);
     }
+  }
+
+  /** A lookup failed: for an unknown `kid` of ours, refetch (rate-limited) and look again. */
+  async #afterMiss(
+    error: unknown,
+    header: JWSHeaderParameters,
+    input: FlattenedJWSInput,
+  ): Promise<ResolvedKey> {
+    if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+    // A token that names another issuer must never cost a fetch (nor use up the immediate
+    // refetch a genuinely new key of ours needs).
+    if (!this.#namesOurIssuer(input)) {
+      throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', { cause: error });
+    }
+    if (!this.#mayRefetchOnMiss()) throw error;
     const failed = await this.#reload('unknown-kid');
     // The set could not be refreshed: the key may be a new one we cannot see yet, so this is an
     // outage (503), not a bad token (401).
     if (failed || this.#lookup === undefined) throw this.#unavailable();
     return this.#lookup(header, input);
-  };
+  }
 
   /** The configured issuer this key set belongs to. */
   get issuer(): string {

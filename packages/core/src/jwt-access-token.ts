@@ -129,28 +129,32 @@ export function createJwtVerifier(
   };
   if (checks.maxTokenAge !== undefined) options.maxTokenAge = checks.maxTokenAge;
   if (strict) options.typ = 'at+jwt'; // jose compares with the "application/" prefix removed
-  const verify = async (token: string): Promise<JWTPayload> => {
-    const { payload, protectedHeader } =
-      typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
-    // jose has checked that `exp` is present, a number and not past (RFC 7519 §4.1.4); it does not
-    // check that it is within the range of a Date.
-    if (payload.exp === undefined || !isBoundedExp(payload.exp)) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_CLAIM_INVALID', {
-        cause: new Error(`exp ${String(payload.exp)} is beyond the range of a date`),
-      });
-    }
-    const typ = protectedHeader.typ;
-    // `typ` is whatever JSON the header holds: a number must be TYPE_INVALID, not a TypeError here.
-    if (!strict && typ !== undefined && (typeof typ !== 'string' || !LENIENT_TYPES.has(typ.toLowerCase()))) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_TYPE_INVALID', {
-        cause: new Error(`typ ${JSON.stringify(typ)}`),
-      });
-    }
-    return payload;
-  };
+  // One async frame around jose's: the cold path pays for every promise on the way.
   return async (token) => {
     try {
-      return await verify(token);
+      const { payload, protectedHeader } =
+        typeof key === 'function'
+          ? await jwtVerify(token, key, options)
+          : await jwtVerify(token, key, options);
+      // jose has checked that `exp` is present, a number and not past (RFC 7519 §4.1.4); it does not
+      // check that it is within the range of a Date.
+      if (payload.exp === undefined || !isBoundedExp(payload.exp)) {
+        throw new BearerGuardError('ERR_BEARER_TOKEN_CLAIM_INVALID', {
+          cause: new Error(`exp ${String(payload.exp)} is beyond the range of a date`),
+        });
+      }
+      const typ = protectedHeader.typ;
+      // `typ` is whatever JSON the header holds: a number must be TYPE_INVALID, not a TypeError here.
+      if (
+        !strict &&
+        typ !== undefined &&
+        (typeof typ !== 'string' || !LENIENT_TYPES.has(typ.toLowerCase()))
+      ) {
+        throw new BearerGuardError('ERR_BEARER_TOKEN_TYPE_INVALID', {
+          cause: new Error(`typ ${JSON.stringify(typ)}`),
+        });
+      }
+      return payload;
     } catch (error) {
       throw classifyJoseError(error);
     }

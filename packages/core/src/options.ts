@@ -41,8 +41,14 @@ export interface GuardOptions extends Partial<IssuerOptions> {
   realm?: string | undefined;
   /** RFC 9728 protected-resource metadata URL, advertised in challenges as `resource_metadata`. */
   resourceMetadata?: string | undefined;
-  /** Verified-token cache: `false` turns it off. Defaults to `{ max: 10_000 }` entries. */
-  tokenCache?: false | { max?: number | undefined } | undefined;
+  /**
+   * Verified-token cache: `false` turns it off. Defaults to `{ max: 10_000, admission: 'second-use' }`:
+   * a token is cached the second time it is verified, so tokens seen once (a flood of fresh tokens,
+   * a scan) cost no cache churn and never evict the tokens callers reuse; `'first-use'` caches every
+   * verified token at once.
+   */
+  tokenCache?:
+    false | { max?: number | undefined; admission?: 'first-use' | 'second-use' | undefined } | undefined;
   /** Remote JWK Set caching (ms): `cacheMaxAge` 600 000, `cooldown` 30 000, `staleMaxAge` 3 600 000. */
   jwksCache?:
     | { cacheMaxAge?: number | undefined; cooldown?: number | undefined; staleMaxAge?: number | undefined }
@@ -66,6 +72,7 @@ export interface ResolvedOptions {
   realm: string;
   resourceMetadata: string | undefined;
   tokenCacheMax: number;
+  tokenCacheAdmission: 'first-use' | 'second-use';
   jwksCache: { cacheMaxAge: number; cooldown: number; staleMaxAge: number };
   timeout: number;
   maxResponseBytes: number;
@@ -127,10 +134,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     tokenCache !== false &&
     objectOption('tokenCache', tokenCache) === undefined
   ) {
-    throw invalid('tokenCache', tokenCache, '`false` or { max }');
+    throw invalid('tokenCache', tokenCache, '`false` or { max, admission }');
   }
   const cacheObject = tokenCache === false ? { max: 0 } : (objectOption('tokenCache', tokenCache) ?? {});
-  rejectUnknownKeys('tokenCache', cacheObject, { max: true });
+  rejectUnknownKeys('tokenCache', cacheObject, { max: true, admission: true });
+  const admission = cacheObject['admission'] === undefined ? 'second-use' : cacheObject['admission'];
+  if (admission !== 'first-use' && admission !== 'second-use')
+    throw invalid('tokenCache.admission', admission, "'second-use' (the default) or 'first-use'");
   const jwksCache = objectOption('jwksCache', raw['jwksCache']) ?? {};
   rejectUnknownKeys('jwksCache', jwksCache, { cacheMaxAge: true, cooldown: true, staleMaxAge: true });
   const realm = raw['realm'] ?? 'api';
@@ -159,6 +169,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       tokenCache === false
         ? 0
         : numberOption('tokenCache.max', cacheObject['max'], 10_000, { min: 1, max: 10_000_000 }),
+    tokenCacheAdmission: admission,
     jwksCache: {
       cacheMaxAge: numberOption('jwksCache.cacheMaxAge', jwksCache['cacheMaxAge'], 600_000, {
         min: 1000,

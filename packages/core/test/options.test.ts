@@ -38,6 +38,7 @@ describe('options: resolveOptions / createGuard validation', function () {
       assert.equal(resolved.realm, 'api');
       assert.equal(resolved.resourceMetadata, undefined);
       assert.equal(resolved.tokenCacheMax, 10_000);
+      assert.equal(resolved.tokenCacheAdmission, 'second-use');
       assert.deepEqual(resolved.jwksCache, {
         cacheMaxAge: 600_000,
         cooldown: 30_000,
@@ -68,6 +69,19 @@ describe('options: resolveOptions / createGuard validation', function () {
       assert.equal(resolveOptions(opts({ tokenCache: false })).tokenCacheMax, 0);
       assert.equal(resolveOptions(opts({ tokenCache: { max: 5 } })).tokenCacheMax, 5);
       assert.ok(createGuard(opts({ tokenCache: false })));
+    });
+
+    it("takes tokenCache.admission 'first-use' or 'second-use' and nothing else", function () {
+      const admission = (tokenCache: unknown) => resolveOptions(opts({ tokenCache })).tokenCacheAdmission;
+      assert.equal(admission({ admission: 'first-use' }), 'first-use');
+      assert.equal(admission({ admission: 'second-use', max: 5 }), 'second-use');
+      for (const value of ['firstUse', 'always', 1, true, null]) {
+        throwsConfig(
+          () => createGuard(opts({ tokenCache: { admission: value } })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`tokenCache.admission`',
+        );
+      }
     });
 
     it('refuses something that is not an options object', function () {

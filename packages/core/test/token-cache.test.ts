@@ -18,130 +18,171 @@ async function sleepUntilSecond(seconds: number, marginMs = 50): Promise<void> {
   await sleep(Math.max(0, seconds * 1000 - Date.now() + marginMs));
 }
 
-describe('token-cache: the verified-token cache', function () {
-  let stub: AuthorizationServerStub;
+for (const admission of ['second-use', 'first-use'] as const)
+  describe(`token-cache: the verified-token cache (admission: ${admission})`, function () {
+    let stub: AuthorizationServerStub;
 
-  function guardFor(extra: Partial<GuardOptions> = {}): BearerGuard {
-    return createGuard({
-      issuer: stub.issuer,
-      audience: stub.audience,
-      jwksUri: stub.jwksUri,
-      timeout: 2000,
-      jwksCache: { cooldown: 200, cacheMaxAge: 1000 },
-      ...extra,
+    function guardFor(extra: Partial<GuardOptions> = {}): BearerGuard {
+      const { tokenCache, ...rest } = extra;
+      return createGuard({
+        issuer: stub.issuer,
+        audience: stub.audience,
+        jwksUri: stub.jwksUri,
+        timeout: 2000,
+        jwksCache: { cooldown: 200, cacheMaxAge: 1000 },
+        tokenCache: tokenCache === false ? false : { admission, ...tokenCache },
+        ...rest,
+      });
+    }
+
+    /** Verify `token` until the cache holds it: once with 'first-use', twice with 'second-use'. */
+    async function cacheIt(guard: BearerGuard, token: string) {
+      if (admission === 'second-use') await guard.verify(token);
+      return guard.verify(token);
+    }
+
+    beforeEach(async function () {
+      stub = await startAuthorizationServer({ algorithms: ['ES256'] });
     });
-  }
 
-  beforeEach(async function () {
-    stub = await startAuthorizationServer({ algorithms: ['ES256'] });
+    afterEach(async function () {
+      await stub.close();
+    });
+
+    it('answers a token seen before with the same frozen principal', async function () {
+      const guard = guardFor();
+      const token = await stub.sign();
+      const first = await cacheIt(guard, token);
+      const second = await guard.verify(token);
+      assert.equal(second, first, 'the very same object: no second verification');
+      assert.ok(Object.isFrozen(first));
+      assert.ok(Object.isFrozen(first.claims));
+      assert.ok(Object.isFrozen(first.scopes));
+      assert.equal(
+        Reflect.set(first.claims, 'scope', 'admin'),
+        false,
+        'a cached principal cannot be altered',
+      );
+      assert.equal(first.claims['scope'], 'read write');
+    });
+
+    it('tokenCache: false verifies every time', async function () {
+      const guard = guardFor({ tokenCache: false });
+      const token = await stub.sign();
+      const first = await guard.verify(token);
+      const second = await guard.verify(token);
+      assert.notEqual(second, first);
+      assert.deepEqual(second, first);
+    });
+
+    it('skips the signature check on a hit: a cached token passes while its keys cannot be loaded', async function () {
+      const jwksCache = { cooldown: 200, cacheMaxAge: 1000, staleMaxAge: 0 };
+      const cached = guardFor({ jwksCache });
+      const uncached = guardFor({ jwksCache, tokenCache: false });
+      const token = await stub.sign({ sub: 'cached' });
+      await cacheIt(cached, token);
+      await uncached.verify(token);
+
+      stub.setBehaviour('jwks', { mode: 'fail' });
+      await sleep(1100); // past cacheMaxAge, and staleMaxAge is 0: no key is usable any more
+      // Verifying anything needs the keys now…
+      await rejectsWith(cached.verify(await stub.sign()), 'ERR_BEARER_JWKS_UNAVAILABLE', 503);
+      await rejectsWith(uncached.verify(token), 'ERR_BEARER_JWKS_UNAVAILABLE', 503);
+      // …but the cached token is answered from the cache.
+      const principal = await cached.verify(token);
+      assert.equal(principal.subject, 'cached');
+    });
+
+    it('never serves a token past its exp', async function () {
+      const guard = guardFor({ clockTolerance: 0 });
+      await earlyInSecond();
+      const exp = nowSeconds() + 1;
+      const token = await stub.sign({ exp });
+      await cacheIt(guard, token);
+      await guard.verify(token);
+      await sleepUntilSecond(exp);
+      await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
+      await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
+    });
+
+    it('applies clockTolerance on hits as on the first verification', async function () {
+      const guard = guardFor({ clockTolerance: 1 });
+      await earlyInSecond();
+      const exp = nowSeconds();
+      const token = await stub.sign({ exp });
+      await cacheIt(guard, token); // exp is now: expired, but within the tolerance
+      await guard.verify(token);
+      await sleepUntilSecond(exp + 1);
+      await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
+    });
+
+    it('re-checks maxTokenAge on hits', async function () {
+      const guard = guardFor({ clockTolerance: 0, maxTokenAge: 1 });
+      await earlyInSecond();
+      const iat = nowSeconds() - 1;
+      const token = await stub.sign({}, { issuedAt: iat });
+      await cacheIt(guard, token);
+      await sleepUntilSecond(iat + 2);
+      await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_TOO_OLD', 401);
+    });
+
+    it('does not cache failures: a token refused for an unknown key passes once its key is published', async function () {
+      const guard = guardFor();
+      await guard.ready();
+      const kid = await stub.addKey('ES256', { publish: false });
+      const token = await stub.sign({}, { kid });
+      await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_KEY_UNKNOWN', 401);
+      stub.publishKey(kid);
+      await sleep(250); // the cooldown
+      await guard.verify(token);
+    });
+
+    it('is bounded by tokenCache.max (LRU)', async function () {
+      const guard = guardFor({ tokenCache: { max: 1 } });
+      const a = await stub.sign({ sub: 'a' });
+      const b = await stub.sign({ sub: 'b' });
+      const first = await cacheIt(guard, a);
+      assert.equal(await guard.verify(a), first);
+      await cacheIt(guard, b); // evicts a
+      const again = await guard.verify(a);
+      assert.notEqual(again, first);
+      assert.equal(again.subject, 'a');
+    });
+
+    it('keys entries by the whole token: another token of the same claims is verified on its own', async function () {
+      const guard = guardFor();
+      const token = await stub.sign({ jti: 'same' });
+      await cacheIt(guard, token);
+      // Same header and claims, broken signature: must not be answered from the cache.
+      const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(86)}`;
+      await rejectsWith(guard.verify(forged), 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
+    });
+    if (admission === 'second-use') {
+      it('caches a token on its second verification, not its first', async function () {
+        const jwksCache = { cooldown: 200, cacheMaxAge: 1000, staleMaxAge: 0 };
+        const guard = guardFor({ jwksCache });
+        const once = await stub.sign({ sub: 'once' });
+        const twice = await stub.sign({ sub: 'twice' });
+        const first = await guard.verify(once);
+        assert.notEqual(
+          await guard.verify(twice),
+          await guard.verify(twice),
+          'verified twice: two principals',
+        );
+        assert.notEqual(first, undefined);
+
+        stub.setBehaviour('jwks', { mode: 'fail' });
+        await sleep(1100); // no key is usable any more: only the cache can answer
+        await rejectsWith(guard.verify(once), 'ERR_BEARER_JWKS_UNAVAILABLE', 503);
+        assert.equal((await guard.verify(twice)).subject, 'twice');
+      });
+
+      it('a burst of tokens used once does not evict a token in use', async function () {
+        const guard = guardFor({ tokenCache: { max: 1 } });
+        const reused = await stub.sign({ sub: 'reused' });
+        const cached = await cacheIt(guard, reused);
+        for (let i = 0; i < 5; i++) await guard.verify(await stub.sign({ sub: `one-off-${String(i)}` }));
+        assert.equal(await guard.verify(reused), cached, 'still the cached principal');
+      });
+    }
   });
-
-  afterEach(async function () {
-    await stub.close();
-  });
-
-  it('answers a token seen before with the same frozen principal', async function () {
-    const guard = guardFor();
-    const token = await stub.sign();
-    const first = await guard.verify(token);
-    const second = await guard.verify(token);
-    assert.equal(second, first, 'the very same object: no second verification');
-    assert.ok(Object.isFrozen(first));
-    assert.ok(Object.isFrozen(first.claims));
-    assert.ok(Object.isFrozen(first.scopes));
-    assert.equal(Reflect.set(first.claims, 'scope', 'admin'), false, 'a cached principal cannot be altered');
-    assert.equal(first.claims['scope'], 'read write');
-  });
-
-  it('tokenCache: false verifies every time', async function () {
-    const guard = guardFor({ tokenCache: false });
-    const token = await stub.sign();
-    const first = await guard.verify(token);
-    const second = await guard.verify(token);
-    assert.notEqual(second, first);
-    assert.deepEqual(second, first);
-  });
-
-  it('skips the signature check on a hit: a cached token passes while its keys cannot be loaded', async function () {
-    const jwksCache = { cooldown: 200, cacheMaxAge: 1000, staleMaxAge: 0 };
-    const cached = guardFor({ jwksCache });
-    const uncached = guardFor({ jwksCache, tokenCache: false });
-    const token = await stub.sign({ sub: 'cached' });
-    await cached.verify(token);
-    await uncached.verify(token);
-
-    stub.setBehaviour('jwks', { mode: 'fail' });
-    await sleep(1100); // past cacheMaxAge, and staleMaxAge is 0: no key is usable any more
-    // Verifying anything needs the keys now…
-    await rejectsWith(cached.verify(await stub.sign()), 'ERR_BEARER_JWKS_UNAVAILABLE', 503);
-    await rejectsWith(uncached.verify(token), 'ERR_BEARER_JWKS_UNAVAILABLE', 503);
-    // …but the cached token is answered from the cache.
-    const principal = await cached.verify(token);
-    assert.equal(principal.subject, 'cached');
-  });
-
-  it('never serves a token past its exp', async function () {
-    const guard = guardFor({ clockTolerance: 0 });
-    await earlyInSecond();
-    const exp = nowSeconds() + 1;
-    const token = await stub.sign({ exp });
-    await guard.verify(token);
-    await guard.verify(token);
-    await sleepUntilSecond(exp);
-    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
-    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
-  });
-
-  it('applies clockTolerance on hits as on the first verification', async function () {
-    const guard = guardFor({ clockTolerance: 1 });
-    await earlyInSecond();
-    const exp = nowSeconds();
-    const token = await stub.sign({ exp });
-    await guard.verify(token); // exp is now: expired, but within the tolerance
-    await guard.verify(token);
-    await sleepUntilSecond(exp + 1);
-    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
-  });
-
-  it('re-checks maxTokenAge on hits', async function () {
-    const guard = guardFor({ clockTolerance: 0, maxTokenAge: 1 });
-    await earlyInSecond();
-    const iat = nowSeconds() - 1;
-    const token = await stub.sign({}, { issuedAt: iat });
-    await guard.verify(token);
-    await sleepUntilSecond(iat + 2);
-    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_TOO_OLD', 401);
-  });
-
-  it('does not cache failures: a token refused for an unknown key passes once its key is published', async function () {
-    const guard = guardFor();
-    await guard.ready();
-    const kid = await stub.addKey('ES256', { publish: false });
-    const token = await stub.sign({}, { kid });
-    await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_KEY_UNKNOWN', 401);
-    stub.publishKey(kid);
-    await sleep(250); // the cooldown
-    await guard.verify(token);
-  });
-
-  it('is bounded by tokenCache.max (LRU)', async function () {
-    const guard = guardFor({ tokenCache: { max: 1 } });
-    const a = await stub.sign({ sub: 'a' });
-    const b = await stub.sign({ sub: 'b' });
-    const first = await guard.verify(a);
-    assert.equal(await guard.verify(a), first);
-    await guard.verify(b); // evicts a
-    const again = await guard.verify(a);
-    assert.notEqual(again, first);
-    assert.equal(again.subject, 'a');
-  });
-
-  it('keys entries by the whole token: another token of the same claims is verified on its own', async function () {
-    const guard = guardFor();
-    const token = await stub.sign({ jti: 'same' });
-    await guard.verify(token);
-    // Same header and claims, broken signature: must not be answered from the cache.
-    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(86)}`;
-    await rejectsWith(guard.verify(forged), 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
-  });
-});

@@ -59,22 +59,21 @@ export function authenticate(options: GuardOptions | BearerGuard): AuthenticateM
     next: NextFunction,
   ): void {
     req[GUARD] = guard;
-    const request = resourceRequest(req);
-    let principal;
+    let result;
     try {
       // A token seen before is answered synchronously: no promise, no microtask.
-      principal = guard.authenticateCached(request);
+      result = guard.authenticateNow(resourceRequest(req));
     } catch (error) {
       next(error);
       return;
     }
-    if (principal !== undefined) {
-      req.auth = principal;
+    if (!(result instanceof Promise)) {
+      if (result !== undefined) req.auth = result;
       next();
       return;
     }
-    guard.authenticate(request).then((authenticated) => {
-      if (authenticated !== undefined) req.auth = authenticated;
+    result.then((principal) => {
+      req.auth = principal;
       next();
     }, next);
   };
