@@ -137,6 +137,15 @@ export function installCleanup(extra) {
   return cleanup;
 }
 
+/** Stop a child started by {@link startChild} on purpose (not a crash); resolves once it exited. */
+export function stopChild(child) {
+  children.delete(child);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  return exited;
+}
+
 /**
  * Start `node <script> …args` with an IPC channel, pinned to `core` through taskset when
  * `pinned` (taskset execs node, so the channel's file descriptor and env pass through).

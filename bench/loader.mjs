@@ -166,6 +166,11 @@ process.on('message', async (message) => {
     } else if (message.type === 'cold') {
       for (const token of readFileSync(message.file, 'utf8').split('\n')) if (token) cold.push(token);
       process.send({ type: 'cold-loaded', count: cold.length });
+    } else if (message.type === 'reset-rotation') {
+      // A fresh server process for this variant: it starts the rotation from its first token again.
+      rotationIndex.delete(message.variant);
+      rotationSent.delete(message.variant);
+      process.send({ type: 'rotation-reset', id: message.id });
     } else if (message.type === 'run') {
       process.send(await runOnce(message));
     }

@@ -26,7 +26,7 @@
 //
 // Environment:
 //   BENCH_DURATION     seconds per measured run (default 2)
-//   BENCH_ROUNDS       rounds (default 8)
+//   BENCH_ROUNDS       rounds, each with fresh server processes (default 6)
 //   BENCH_WARMUP       seconds per variant × workload warm-up (default 2)
 //   BENCH_CONNECTIONS  concurrent connections (default 50); pipelining is always 1
 //   BENCH_COLD_TOKENS  size of the cold-path pool (default: sized from the measured bare rate)
@@ -63,6 +63,7 @@ import {
   SKIPPED,
   sleep,
   startChild,
+  stopChild,
   UNAUTHENTICATED,
   VARIANTS,
   waitForQuiet,
@@ -72,8 +73,8 @@ import { createSigningKey, mintMany, mintToken } from './tokens.mjs';
 
 const config = {
   durationS: envNumber('BENCH_DURATION', 2),
-  rounds: Math.round(envNumber('BENCH_ROUNDS', 8)),
-  warmupS: envNumber('BENCH_WARMUP', 2),
+  rounds: Math.round(envNumber('BENCH_ROUNDS', 6)),
+  warmupS: envNumber('BENCH_WARMUP', 1),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
   pipelining: 1,
   rotationSize: 2_000,
@@ -204,7 +205,13 @@ const sanity = {
 
 // --- 3. servers (core 0) and the sanity checks -------------------------------------------------
 const servers = {};
-for (const variant of VARIANTS) {
+/** What retired server processes counted (JWKS fetches, introspection calls), summed per variant. */
+const retired = {};
+
+/** Start a fresh server process for every variant (stopping the previous ones first). */
+async function startServers() {
+  await stopServers();
+  for (const variant of VARIANTS) {
   const { child, port } = await startChild({
     script: path.join(BENCH_DIR, 'server.mjs'),
     args: [variant],
@@ -215,7 +222,26 @@ for (const variant of VARIANTS) {
     name: `server ${variant}`,
   });
   servers[variant] = { child, port };
+  }
 }
+
+/** Stop every server process, keeping its counts. */
+async function stopServers() {
+  for (const [variant, { child }] of Object.entries(servers)) {
+    const stats = await serverStats(variant);
+    const sum = (retired[variant] ??= {
+      processes: 0,
+      jwksFetches: 0,
+      introspection: { calls: 0, distinctTokens: 0, refused: 0, inactive: 0 },
+    });
+    sum.processes++;
+    sum.jwksFetches += stats.jwksFetches;
+    for (const key of Object.keys(sum.introspection)) sum.introspection[key] += stats.introspection[key];
+    await stopChild(child);
+    delete servers[variant];
+  }
+}
+await startServers();
 
 /** Each variant must answer as configured, or the numbers would mean nothing. */
 async function sanityCheck(variant, port) {
@@ -242,12 +268,16 @@ async function sanityCheck(variant, port) {
     }
   }
 }
-try {
-  for (const variant of VARIANTS) await sanityCheck(variant, servers[variant].port);
-} catch (error) {
-  console.error(`\nFAILED sanity check: ${error.message}`);
-  process.exit(1);
+/** Sanity-check every (fresh) server; a failure ends the benchmark. */
+async function checkServers() {
+  try {
+    for (const variant of VARIANTS) await sanityCheck(variant, servers[variant].port);
+  } catch (error) {
+    console.error(`\nFAILED sanity check: ${error.message}`);
+    process.exit(1);
+  }
 }
+await checkServers();
 console.log(
   '  sanity checks passed: every auth variant answers 200 / 401 (no token, bad signature) / 403 (no read scope)',
 );
@@ -424,14 +454,14 @@ const line = (r) =>
     : '');
 
 const runs = [];
-try {
-  // --- 5. warm-up: every variant on every workload ---------------------------------------------
-  console.log('\nWarm-up');
+
+/** Warm up every variant on every workload it runs (fresh processes: JIT, caches, key set). */
+async function warmUp(roundsLeft) {
   for (const variant of VARIANTS) {
     for (const workload of WORKLOADS) {
       if (!runsWorkload(variant, workload)) continue;
-      // Cold load still ahead of this variant: this warm-up and every measured round.
-      const coldSecondsLeft = config.warmupS + config.rounds * config.durationS;
+      // Cold load still ahead of this variant: this warm-up and every measured round left.
+      const coldSecondsLeft = config.warmupS + roundsLeft * (config.warmupS + config.durationS);
       let r = await measure(variant, workload, config.warmupS, 'warm-up', coldSecondsLeft);
       runs.push(r);
       console.log(`  ${line(r)}`);
@@ -446,12 +476,35 @@ try {
       }
     }
   }
+}
 
-  // --- 6. measured rounds, order rotated ----------------------------------------------------------
+/** A shuffled copy (Fisher-Yates). */
+function shuffle(list) {
+  const copy = [...list];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy;
+}
+
+try {
+  // --- 5./6. rounds: fresh server processes, a warm-up, then every variant x workload once ------
+  // The same code in two processes can run 10-25 % apart for a whole process lifetime (see the
+  // noise floor), so every round starts new server processes: a fast or slow process then moves
+  // one round, which the median of the rounds discounts.
   for (let round = 0; round < config.rounds; round++) {
-    console.log(`\nRound ${round + 1}/${config.rounds}`);
+    if (round > 0) {
+      await startServers();
+      await checkServers();
+      for (const variant of VARIANTS) await request(loader, { type: 'reset-rotation', variant }, 'rotation-reset');
+    }
+    console.log(`\nRound ${round + 1}/${config.rounds}: warm-up (fresh server processes)`);
+    await warmUp(config.rounds - round);
+    console.log(`Round ${round + 1}/${config.rounds}: measured`);
     for (const workload of rotate(WORKLOADS, round)) {
-      for (const variant of rotate(VARIANTS, round)) {
+      // A new order every round: no variant always runs right after the same other one.
+      for (const variant of shuffle(VARIANTS)) {
         if (!runsWorkload(variant, workload)) continue;
         await sleep(250); // let the previous run's sockets close
         const r = await measure(
@@ -477,16 +530,19 @@ try {
 }
 
 // --- 7. summary --------------------------------------------------------------------------------
+await stopServers(); // every server process's counts are now in `retired`
+const serverProcesses = retired['bare']?.processes ?? 0;
 const jwksFetches = {};
-for (const variant of ['bearer-guard', 'peer'])
-  jwksFetches[variant] = (await serverStats(variant)).jwksFetches;
+for (const variant of ['bearer-guard', 'peer']) jwksFetches[variant] = retired[variant].jwksFetches;
 
-// What the stub introspection endpoint saw over the whole run (sanity checks, warm-up, rounds).
-// The cache is on throughout and holds every token for longer than the run, so each distinct token
-// must have been introspected exactly once: calls === distinct tokens. The run can present at most
-// this many distinct tokens to the variant: the sanity-check tokens, the repeated one, the rotation.
-const introspectionSeen = (await serverStats('introspection')).introspection;
+// What the stub introspection endpoints saw (one per server process: sanity checks, warm-up, its
+// round). The cache is on throughout and holds every token for longer than a process lives, so in
+// each process every distinct token must have been introspected exactly once: calls === distinct
+// tokens, summed over the processes. Each process can be presented at most this many distinct
+// tokens: the sanity-check tokens, the repeated one, the rotation.
+const introspectionSeen = retired.introspection.introspection;
 const introspection = {
+  processes: serverProcesses,
   calls: introspectionSeen.calls,
   distinctTokens: introspectionSeen.distinctTokens,
   inactive: introspectionSeen.inactive,
@@ -498,7 +554,8 @@ const introspection = {
   },
 };
 introspection.presented.total =
-  introspection.presented.sanityChecks + introspection.presented.repeated + introspection.presented.rotation;
+  serverProcesses *
+  (introspection.presented.sanityChecks + introspection.presented.repeated + introspection.presented.rotation);
 introspection.pass = introspection.calls === introspection.distinctTokens;
 
 const measured = runs.filter((r) => r.phase === 'measure');
@@ -674,7 +731,7 @@ console.log(
       : ' (MISMATCH: must be one call per distinct token)'),
 );
 console.log(
-  `  the run presented up to ${fmtInt(presented.total)} distinct tokens to it (${presented.sanityChecks} in the ` +
+  `  the run presented up to ${fmtInt(presented.total)} distinct tokens to its ${serverProcesses} processes (each: ${presented.sanityChecks} in the ` +
     `sanity checks, ${presented.repeated} repeated, ${fmtInt(presented.rotation)} in rotation); ${introspection.inactive} answered inactive, ` +
     `${introspection.refusedClientAuthentication} client authentication(s) refused`,
 );
@@ -721,7 +778,8 @@ console.log(
 if (coldUse.bare.wrapped)
   console.log('  cold path, bare: wrapped around the pool (allowed: bare Express ignores the header)');
 console.log(
-  `  JWKS fetches: bearer-guard ${jwksFetches['bearer-guard']}, peer ${jwksFetches.peer} (expected 1 each)`,
+  `  JWKS fetches: bearer-guard ${jwksFetches['bearer-guard']}, peer ${jwksFetches.peer} ` +
+    `(expected 1 per server process: ${serverProcesses})`,
 );
 const loaderMax = Math.max(...measured.map((r) => r.loaderCpuPct));
 const serverMin = Math.min(...measured.map((r) => r.serverCpuPct));

@@ -24,33 +24,51 @@ function fnv1a(text: string, from: number, to: number): number {
 }
 
 /**
- * The admission filter of a cache that takes a token on its second verification: a fixed table of
- * 32-bit fingerprints of the digests verified once (no object per token, so nothing for the
- * garbage collector). A slot is overwritten by a later token that lands on it; such a token is
- * then simply admitted one verification later. A fingerprint collision admits a token on its
- * first verification. Neither changes what is accepted: only verified tokens reach the cache.
+ * The admission filter of a cache that takes a token on its second verification: a Bloom filter
+ * of the digests verified once (three bits per digest in a fixed bit array: no object per token,
+ * nothing for the garbage collector). Bits are never overwritten, so two tokens that share a bit
+ * never keep each other out; the filter is cleared after `capacity` new digests, so a flood of
+ * one-off tokens cannot fill it (TinyLFU's "reset"). A false positive (under 1 % at the reset
+ * point) admits a token on its first verification. Neither changes what is accepted: only
+ * verified tokens reach the cache.
  */
 class SeenOnce {
-  readonly #slots: Uint32Array;
+  readonly #bits: Uint32Array;
   readonly #mask: number;
+  readonly #resetAfter: number;
+  #added = 0;
 
   constructor(capacity: number) {
-    let size = 1024;
-    while (size < capacity && size < 1 << 24) size *= 2;
-    this.#slots = new Uint32Array(size);
-    this.#mask = size - 1;
+    let bits = 1 << 14;
+    while (bits < capacity * 16 && bits < 2 ** 28) bits *= 2; // 16 bits per entry: ~0.5 % false positives
+    this.#bits = new Uint32Array(bits / 32);
+    this.#mask = bits - 1;
+    this.#resetAfter = capacity;
   }
 
-  /** True when `digest` was seen before (and forget it); otherwise remember it and return false. */
+  /** True when `digest` was seen before; otherwise remember it and return false. */
   secondSighting(digest: string): boolean {
-    const slot = fnv1a(digest, 0, 8) & this.#mask;
-    const fingerprint = (fnv1a(digest, 8, 16) | 1) >>> 0; // never 0 (the empty slot); unsigned, as stored
-    if (this.#slots[slot] === fingerprint) {
-      this.#slots[slot] = 0;
-      return true;
+    // The digest is uniformly random: three slices of it are three independent hashes.
+    const a = fnv1a(digest, 0, 8) & this.#mask;
+    const b = fnv1a(digest, 8, 16) & this.#mask;
+    const c = fnv1a(digest, 16, 24) & this.#mask;
+    if (this.#has(a) && this.#has(b) && this.#has(c)) return true;
+    if (++this.#added > this.#resetAfter) {
+      this.#bits.fill(0);
+      this.#added = 1;
     }
-    this.#slots[slot] = fingerprint;
+    this.#add(a);
+    this.#add(b);
+    this.#add(c);
     return false;
+  }
+
+  #has(bit: number): boolean {
+    return ((this.#bits[bit >>> 5] ?? 0) & (1 << (bit & 31))) !== 0;
+  }
+
+  #add(bit: number): void {
+    this.#bits[bit >>> 5] = (this.#bits[bit >>> 5] ?? 0) | (1 << (bit & 31));
   }
 }
 

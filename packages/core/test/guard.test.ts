@@ -198,6 +198,39 @@ describe('guard: createGuard / BearerGuard', function () {
     });
   });
 
+  describe('authenticateNow(request): synchronous where no I/O is needed', function () {
+    it('answers a cached token with the principal itself, an uncached one with a promise', async function () {
+      const guard = guardFor({ tokenCache: { admission: 'first-use' } });
+      const request = bearer(await stub.sign({ sub: 'now' }));
+      const first = guard.authenticateNow(request);
+      assert.ok(first instanceof Promise, 'not verified yet: a promise');
+      const principal = await first;
+      const again = guard.authenticateNow(request);
+      assert.equal(again, principal, 'cached: the very principal, synchronously');
+      assert.equal(guard.authenticateCached(request), principal);
+    });
+
+    it('throws at once for no token or a malformed header, and rejects a bad signature', async function () {
+      const guard = guardFor();
+      assert.equal(guardFor({ credentialsRequired: false }).authenticateNow({ headers: {} }), undefined);
+      assertBearerError(
+        thrown(() => guard.authenticateNow({ headers: {} })),
+        'ERR_BEARER_TOKEN_MISSING',
+        401,
+      );
+      const malformed = assertBearerError(
+        thrown(() => guard.authenticateNow({ headers: { authorization: 'Bearer a b' } })),
+        'ERR_BEARER_HEADER_MALFORMED',
+        400,
+      );
+      assert.deepEqual(malformed.headers, { 'WWW-Authenticate': MALFORMED_CHALLENGE });
+      const forged = await stub.bad.tampered();
+      const pending = guard.authenticateNow(bearer(forged));
+      assert.ok(pending instanceof Promise);
+      await rejectsWith(pending, 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
+    });
+  });
+
   describe('requireScopes / requireAudience', function () {
     let principal: Principal;
 

@@ -177,6 +177,28 @@ for (const admission of ['second-use', 'first-use'] as const)
         assert.equal((await guard.verify(twice)).subject, 'twice');
       });
 
+      it('admits every token of a rotation on its second pass (no two tokens keep each other out)', async function () {
+        const jwksCache = { cooldown: 200, cacheMaxAge: 1000, staleMaxAge: 0 };
+        const guard = guardFor({ jwksCache, tokenCache: { max: 400 } });
+        const tokens = await Promise.all(
+          Array.from({ length: 400 }, (_, i) => stub.sign({ sub: `rotation-${String(i)}` })),
+        );
+        for (let pass = 0; pass < 2; pass++) for (const token of tokens) await guard.verify(token);
+
+        stub.setBehaviour('jwks', { mode: 'fail' });
+        await sleep(1100); // no key is usable any more: only the cache can answer
+        let cached = 0;
+        for (const token of tokens) {
+          try {
+            await guard.verify(token);
+            cached++;
+          } catch {
+            // not in the cache
+          }
+        }
+        assert.equal(cached, tokens.length);
+      });
+
       it('a burst of tokens used once does not evict a token in use', async function () {
         const guard = guardFor({ tokenCache: { max: 1 } });
         const reused = await stub.sign({ sub: 'reused' });
