@@ -212,16 +212,16 @@ const retired = {};
 async function startServers() {
   await stopServers();
   for (const variant of VARIANTS) {
-  const { child, port } = await startChild({
-    script: path.join(BENCH_DIR, 'server.mjs'),
-    args: [variant],
-    core: 0,
-    pinned: pinning.pinned,
-    niceness: priority.niceness,
-    env: { BENCH_JWKS: JSON.stringify(jwks), NODE_ENV: 'production' },
-    name: `server ${variant}`,
-  });
-  servers[variant] = { child, port };
+    const { child, port } = await startChild({
+      script: path.join(BENCH_DIR, 'server.mjs'),
+      args: [variant],
+      core: 0,
+      pinned: pinning.pinned,
+      niceness: priority.niceness,
+      env: { BENCH_JWKS: JSON.stringify(jwks), NODE_ENV: 'production' },
+      name: `server ${variant}`,
+    });
+    servers[variant] = { child, port };
   }
 }
 
@@ -238,7 +238,7 @@ async function stopServers() {
     sum.jwksFetches += stats.jwksFetches;
     for (const key of Object.keys(sum.introspection)) sum.introspection[key] += stats.introspection[key];
     await stopChild(child);
-    delete servers[variant];
+    Reflect.deleteProperty(servers, variant);
   }
 }
 await startServers();
@@ -497,7 +497,8 @@ try {
     if (round > 0) {
       await startServers();
       await checkServers();
-      for (const variant of VARIANTS) await request(loader, { type: 'reset-rotation', variant }, 'rotation-reset');
+      for (const variant of VARIANTS)
+        await request(loader, { type: 'reset-rotation', variant }, 'rotation-reset');
     }
     console.log(`\nRound ${round + 1}/${config.rounds}: warm-up (fresh server processes)`);
     await warmUp(config.rounds - round);
@@ -555,7 +556,9 @@ const introspection = {
 };
 introspection.presented.total =
   serverProcesses *
-  (introspection.presented.sanityChecks + introspection.presented.repeated + introspection.presented.rotation);
+  (introspection.presented.sanityChecks +
+    introspection.presented.repeated +
+    introspection.presented.rotation);
 introspection.pass = introspection.calls === introspection.distinctTokens;
 
 const measured = runs.filter((r) => r.phase === 'measure');

@@ -1,0 +1,17 @@
+import http from 'node:http';
+import { BearerGuard } from '@bearer-guard/core';
+import { createSigningKey, mintToken, ISSUER, AUDIENCE } from '../tokens.mjs';
+const { privateKey, jwks } = await createSigningKey();
+const token = await mintToken(privateKey, { jti: 'x' });
+const body = JSON.stringify(jwks);
+const js = http.createServer((q, r) => { r.writeHead(200, {'content-type':'application/json'}); r.end(body); });
+await new Promise(r => js.listen(0, '127.0.0.1', r));
+const g = new BearerGuard({ issuer: ISSUER, audience: AUDIENCE, jwksUri: `http://127.0.0.1:${js.address().port}/jwks`, algorithms: ['ES256'] });
+const req = { method: 'GET', headers: { authorization: 'Bearer ' + token } };
+console.log('cached before', g.authenticateCached(req));
+await g.authenticate(req);
+console.log('cached after', !!g.authenticateCached(req));
+let t = process.hrtime.bigint();
+for (let i = 0; i < 200000; i++) g.authenticateCached({ method: 'GET', headers: { authorization: ('Bearer ' + token + ' ').trim() } });
+console.log('ns', Number(process.hrtime.bigint() - t) / 200000);
+process.exit(0);
