@@ -14,11 +14,12 @@
 // Its stub endpoint counts the calls it gets: with the cache on for the whole run, there must be
 // exactly one per distinct token (sanity-check tokens included), or the benchmark fails (exit 1).
 //
-// Procedure: sanity checks (each auth variant really answers 200 / 401 / 403), a warm-up of every
-// variant on every workload it runs (on the rotation, until every rotation token reached the
-// server once), then BENCH_ROUNDS rounds; in each round every variant × workload runs
-// once for BENCH_DURATION seconds, the order rotated from round to round. Reported per cell: median
-// req/s and median p99 latency over the rounds, and ratios of medians from this same run.
+// Procedure: BENCH_ROUNDS rounds. Each round starts fresh server processes, checks them (each auth
+// variant really answers 200 / 401 / 403), warms every variant up on every workload it runs (on the
+// rotation, until every rotation token reached the server twice), then runs every variant ×
+// workload once for BENCH_DURATION seconds, the runs of one workload back to back in a random
+// order. Reported per cell: median req/s and median p99 latency over the rounds, the ratio of the
+// medians, and the median of the per-round ratios, on which the targets are judged.
 //
 // Any run with more than 0.1 % non-2xx responses (or connection errors/timeouts) means a broken
 // benchmark: it stops at once with exit code 1. So does an introspection call count that is not
@@ -27,7 +28,7 @@
 // Environment:
 //   BENCH_DURATION     seconds per measured run (default 2)
 //   BENCH_ROUNDS       rounds, each with fresh server processes (default 6)
-//   BENCH_WARMUP       seconds per variant × workload warm-up (default 2)
+//   BENCH_WARMUP       seconds of warm-up per variant × workload and round (default 1.5)
 //   BENCH_CONNECTIONS  concurrent connections (default 50); pipelining is always 1
 //   BENCH_COLD_TOKENS  size of the cold-path pool (default: sized from the measured bare rate)
 //   BENCH_ENFORCE=1    exit with code 2 when a target is missed (default: report only)
@@ -74,7 +75,7 @@ import { createSigningKey, mintMany, mintToken } from './tokens.mjs';
 const config = {
   durationS: envNumber('BENCH_DURATION', 2),
   rounds: Math.round(envNumber('BENCH_ROUNDS', 6)),
-  warmupS: envNumber('BENCH_WARMUP', 1),
+  warmupS: envNumber('BENCH_WARMUP', 1.5),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
   pipelining: 1,
   rotationSize: 2_000,
@@ -458,11 +459,14 @@ const runs = [];
 /** Warm up every variant on every workload it runs (fresh processes: JIT, caches, key set). */
 async function warmUp(roundsLeft) {
   for (const variant of VARIANTS) {
-    for (const workload of WORKLOADS) {
-      if (!runsWorkload(variant, workload)) continue;
+    const workloads = WORKLOADS.filter((workload) => runsWorkload(variant, workload));
+    // Every process gets the same warm-up time in all (the JIT's tiering depends on it): a variant
+    // that skips workloads warms up longer on the ones it runs.
+    const warmupS = (config.warmupS * WORKLOADS.length) / workloads.length;
+    for (const workload of workloads) {
       // Cold load still ahead of this variant: this warm-up and every measured round left.
-      const coldSecondsLeft = config.warmupS + roundsLeft * (config.warmupS + config.durationS);
-      let r = await measure(variant, workload, config.warmupS, 'warm-up', coldSecondsLeft);
+      const coldSecondsLeft = warmupS + roundsLeft * (warmupS + config.durationS);
+      let r = await measure(variant, workload, warmupS, 'warm-up', coldSecondsLeft);
       runs.push(r);
       console.log(`  ${line(r)}`);
       // Rotation: warm up until every one of its tokens reached this server twice, so the measured
@@ -470,7 +474,7 @@ async function warmUp(roundsLeft) {
       // verification, and for the introspection variant the first pass through the rotation is
       // 2,000 introspection calls, far slower than what follows.
       while (workload === 'rotation' && r.rotation.sentSoFar < 2 * r.rotation.size) {
-        r = await measure(variant, workload, config.warmupS, 'warm-up');
+        r = await measure(variant, workload, warmupS, 'warm-up');
         runs.push(r);
         console.log(`  ${line(r)}`);
       }
