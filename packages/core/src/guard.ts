@@ -122,6 +122,16 @@ export class BearerGuard {
       if (!this.options.credentialsRequired) return undefined;
       throw this.missingCredentials();
     }
+    return this.#answer(token);
+  }
+
+  /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
+  async verify(token: string): Promise<Principal> {
+    return await this.#answer(token);
+  }
+
+  /** The cached principal of `token` (hashed once), else a promise of its validation. */
+  #answer(token: string): Principal | Promise<Principal> {
     let digest: string;
     try {
       digest = this.#digest(token);
@@ -131,19 +141,6 @@ export class BearerGuard {
       throw this.#challenge(error);
     }
     return this.#validate(token, digest);
-  }
-
-  /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
-  async verify(token: string): Promise<Principal> {
-    let digest: string;
-    try {
-      digest = this.#digest(token);
-      const cached = this.#fromCache(token, digest);
-      if (cached !== undefined) return cached;
-    } catch (error) {
-      throw this.#challenge(error);
-    }
-    return await this.#validate(token, digest);
   }
 
   /** Validate a token the caches could not answer for. Rejects with a {@link BearerGuardError}. */
