@@ -93,30 +93,32 @@ export async function discoverAuthorizationServer(
 }
 
 /**
- * The `jwks_uri` of an issuer's metadata, held to the rule a configured `jwksUri` follows: https,
- * or http on loopback or with `allowInsecureHttp`; no user name, password or fragment. Metadata
- * without one, or with one that breaks the rule, is invalid (a `DiscoveryError` of reason
- * `'invalid'`): the keys of a tampered or misconfigured document must not be fetched in the clear.
+ * An endpoint of an issuer's metadata (`jwks_uri`, `introspection_endpoint`), held to the rule the
+ * matching option follows: https, or http on loopback or with `allowInsecureHttp`; no user name,
+ * password or fragment. Metadata without it, or with one that breaks the rule, is invalid (a
+ * `DiscoveryError` of reason `'invalid'`): a tampered or misconfigured document must not get keys
+ * fetched, or our client credentials sent, in the clear.
  *
- * @see RFC 8414 §2 (`jwks_uri`), §6.1 (TLS)
+ * @see RFC 8414 §2, §6.1 (TLS); RFC 7662 §4 (TLS for introspection)
  */
-export function metadataJwksUri(
+export function metadataEndpoint(
   metadata: AuthorizationServerMetadata,
+  field: 'jwks_uri' | 'introspection_endpoint',
   issuer: string,
   allowHttp: boolean,
 ): string {
-  const { jwks_uri: jwksUri } = metadata;
-  if (typeof jwksUri !== 'string') {
-    throw new DiscoveryError('invalid', `the metadata of ${issuer} has no jwks_uri`);
+  const url = metadata[field];
+  if (typeof url !== 'string') {
+    throw new DiscoveryError('invalid', `the metadata of ${issuer} has no ${field}`);
   }
-  const problem = urlProblem(jwksUri, allowHttp);
+  const problem = urlProblem(url, allowHttp);
   if (problem !== undefined) {
     throw new DiscoveryError(
       'invalid',
-      `the jwks_uri ${displayUrl(jwksUri)} in the metadata of ${issuer} ${URL_PROBLEMS[problem]}`,
+      `the ${field} ${displayUrl(url)} in the metadata of ${issuer} ${URL_PROBLEMS[problem]}`,
     );
   }
-  return jwksUri;
+  return url;
 }
 
 /**

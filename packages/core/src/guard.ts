@@ -101,12 +101,7 @@ export class BearerGuard {
    */
   authenticateCached(request: ResourceRequest): Principal | undefined {
     const token = this.#extract(request);
-    if (token === undefined) return undefined;
-    try {
-      return this.#fromCache(token, this.#digest(token));
-    } catch (error) {
-      throw this.#challenge(error);
-    }
+    return token === undefined ? undefined : this.#cached(token, this.#digest(token));
   }
 
   /**
@@ -132,15 +127,17 @@ export class BearerGuard {
 
   /** The cached principal of `token` (hashed once), else a promise of its validation. */
   #answer(token: string): Principal | Promise<Principal> {
-    let digest: string;
+    const digest = this.#digest(token);
+    return this.#cached(token, digest) ?? this.#validate(token, digest);
+  }
+
+  /** {@link #fromCache}, its refusals (a cached token past `exp`) turned into challenges. */
+  #cached(token: string, digest: string): Principal | undefined {
     try {
-      digest = this.#digest(token);
-      const cached = this.#fromCache(token, digest);
-      if (cached !== undefined) return cached;
+      return this.#fromCache(token, digest);
     } catch (error) {
       throw this.#challenge(error);
     }
-    return this.#validate(token, digest);
   }
 
   /** Validate a token the caches could not answer for. Rejects with a {@link BearerGuardError}. */

@@ -2,7 +2,7 @@ import { compactVerify, type JWTVerifyGetKey } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { CircuitBreaker } from './circuit-breaker.js';
-import type { AuthorizationServerMetadata } from './discovery.js';
+import { metadataEndpoint, type AuthorizationServerMetadata } from './discovery.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import {
@@ -12,7 +12,6 @@ import {
 } from './introspection-cache.js';
 import { checkIntrospectionClaims, type IntrospectionChecks } from './introspection-response.js';
 import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
-import { displayUrl, URL_PROBLEMS, urlProblem } from './internal/validate.js';
 import type { ResolvedIntrospection } from './introspection-options.js';
 import { createPrincipal, type Principal } from './principal.js';
 import { readScopes } from './scope.js';
@@ -134,23 +133,16 @@ export class Introspector {
       };
     }
     const metadata = await this.#context.metadata();
-    const { issuer } = this.#context.checks;
-    const discovered = metadata.introspection_endpoint;
-    if (typeof discovered !== 'string') {
-      throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', {
-        cause: new Error(`the metadata of ${issuer} has no introspection_endpoint`),
-      });
-    }
-    // The resource server's client credentials go to this URL, so it is held to the rule of a
-    // configured `endpoint` (https, or http on loopback / when allowed): a tampered or careless
-    // document must not get them sent in the clear. RFC 8414 §2, RFC 7662 §4 (TLS).
-    const problem = urlProblem(discovered, this.#context.allowInsecureHttp);
-    if (problem !== undefined) {
-      throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', {
-        cause: new Error(
-          `the introspection_endpoint ${displayUrl(discovered)} in the metadata of ${issuer} ${URL_PROBLEMS[problem]}`,
-        ),
-      });
+    try {
+      // Our client credentials go to this URL: it is held to the rule of a configured `endpoint`.
+      metadataEndpoint(
+        metadata,
+        'introspection_endpoint',
+        this.#context.checks.issuer,
+        this.#context.allowInsecureHttp,
+      );
+    } catch (cause) {
+      throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', { cause });
     }
     return metadata;
   }

@@ -81,12 +81,17 @@ export class RemoteKeySet {
   readonly getKey = (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> => {
     // Fresh keys (nearly every call): straight to jose's lookup, no async frame of ours around it;
     // the cold path pays for every promise on the way.
-    const lookup = this.#lookup;
-    if (lookup !== undefined && this.#now() - this.#loadedAt < this.#options.cacheMaxAge) {
+    const lookup = this.#freshLookup(this.#now());
+    if (lookup !== undefined) {
       return lookup(header, input).catch((error: unknown) => this.#afterMiss(error, header, input));
     }
     return this.#getKeyLoading(header, input);
   };
+
+  /** The loaded keys while they are fresh (younger than `cacheMaxAge`), else `undefined`. */
+  #freshLookup(now: number): KeyLookup | undefined {
+    return now - this.#loadedAt < this.#options.cacheMaxAge ? this.#lookup : undefined;
+  }
 
   async #getKeyLoading(header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> {
     const lookup = await this.#currentLookup();
@@ -139,8 +144,9 @@ export class RemoteKeySet {
 
   async #currentLookup(): Promise<KeyLookup> {
     const now = this.#now();
+    const fresh = this.#freshLookup(now);
+    if (fresh !== undefined) return fresh;
     const age = now - this.#loadedAt;
-    if (this.#lookup !== undefined && age < this.#options.cacheMaxAge) return this.#lookup;
     // Stale-if-error: known keys keep working for staleMaxAge past their freshness.
     const stale = age < this.#options.cacheMaxAge + this.#options.staleMaxAge ? this.#lookup : undefined;
     // While the set is failing, retry at most every RETRY_AFTER_FAILURE ms instead of on every request.

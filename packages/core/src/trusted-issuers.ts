@@ -1,4 +1,4 @@
-import { MetadataCache, metadataJwksUri } from './discovery.js';
+import { MetadataCache, metadataEndpoint } from './discovery.js';
 import { ConfigurationError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import { Introspector } from './introspection.js';
@@ -52,7 +52,12 @@ function remoteKeySet(
     source.kind === 'jwksUri'
       ? () => Promise.resolve(source.jwksUri)
       : async () =>
-          metadataJwksUri(await metadata.get(config.issuer), config.issuer, options.allowInsecureHttp);
+          metadataEndpoint(
+            await metadata.get(config.issuer),
+            'jwks_uri',
+            config.issuer,
+            options.allowInsecureHttp,
+          );
   return new RemoteKeySet({
     issuer: config.issuer,
     uri,

@@ -62,21 +62,28 @@ describe('authenticate() with token introspection', function () {
     as.setBehaviour('introspection', { mode: 'ok' });
   });
 
-  /** A fresh guard (own cache and breaker) in front of GET /orders and GET /admin (scope `admin`). */
-  function api(introspection: Partial<IntrospectionOptions> = {}, options: Partial<GuardOptions> = {}) {
+  /**
+   * A fresh guard (own cache and breaker) in front of GET /orders and GET /admin (scope `admin`),
+   * trusting `server` (the shared stub unless another is given).
+   */
+  function api(
+    introspection: Partial<IntrospectionOptions> = {},
+    options: Partial<GuardOptions> = {},
+    server: AuthorizationServerStub = as,
+  ) {
     const route = probe();
     const failures: GuardEventMap['introspection.failed'][] = [];
     const states: string[] = [];
     const app = express();
     app.set('env', 'test');
     const auth = authenticate({
-      issuer: as.issuer,
-      audience: as.audience,
+      issuer: server.issuer,
+      audience: server.audience,
       timeout: TIMEOUT,
       introspection: {
-        clientId: as.introspectionClient.clientId,
-        clientSecret: as.introspectionClient.clientSecret,
-        endpoint: as.introspectionEndpoint,
+        clientId: server.introspectionClient.clientId,
+        clientSecret: server.introspectionClient.clientSecret,
+        endpoint: server.introspectionEndpoint,
         timeout: TIMEOUT,
         ...introspection,
       },
@@ -92,7 +99,7 @@ describe('authenticate() with token introspection', function () {
     app.get('/orders', route.handler);
     app.get('/admin', requireScopes('admin'), route.handler);
     app.use(errorHandler());
-    return { app, route, failures, states };
+    return { app, route, failures, states, auth };
   }
 
   const get = (app: express.Express, token: string, path = '/orders') =>
@@ -406,28 +413,11 @@ describe('authenticate() with token introspection', function () {
   });
 
   describe('the endpoint from discovery', function () {
-    function discoveringApi(issuer: AuthorizationServerStub) {
-      const route = probe();
-      const app = express();
-      app.set('env', 'test');
-      const auth = authenticate({
-        issuer: issuer.issuer,
-        audience: issuer.audience,
-        timeout: TIMEOUT,
-        introspection: {
-          clientId: issuer.introspectionClient.clientId,
-          clientSecret: issuer.introspectionClient.clientSecret,
-          timeout: TIMEOUT,
-        },
-      });
-      app.use(auth);
-      app.get('/orders', route.handler);
-      app.use(errorHandler());
-      return { app, route, auth };
-    }
+    /** No `endpoint`: the guard takes the introspection endpoint from the server's metadata. */
+    const discovering = (server: AuthorizationServerStub = as) => api({ endpoint: undefined }, {}, server);
 
     it('introspects at the introspection_endpoint of the metadata', async function () {
-      const { app, route } = discoveringApi(as);
+      const { app, route } = discovering();
       const before = as.counters.introspection;
 
       const res = await get(app, as.issueOpaqueToken({ sub: 'discovered' }));
@@ -442,7 +432,7 @@ describe('authenticate() with token introspection', function () {
         metadata: { introspection_endpoint: 'http://introspection.example/introspect' },
       });
       try {
-        const { app, route, auth } = discoveringApi(tampered);
+        const { app, route, auth } = discovering(tampered);
 
         const res = await get(app, tampered.issueOpaqueToken());
 
