@@ -84,7 +84,7 @@ function runOnce({ id, port, variant, workload, duration, connections }) {
     if (cold.length === 0) throw new Error('no cold-path tokens loaded');
     coldStart = coldCursor.get(variant) ?? 0;
     coldCursorNow = coldStart;
-    const mayWrap = variant === 'bare';
+    const mayWrap = variant === 'bare' || variant === 'bare-2'; // they ignore the header
     options.requests = dynamicRequest(() => {
       if (coldCursorNow >= cold.length) {
         // Out of fresh tokens. The bare server ignores the header, so it may wrap around; for an

@@ -18,8 +18,11 @@
 // variant really answers 200 / 401 / 403), warms every variant up on every workload it runs (on the
 // rotation, until every rotation token reached the server twice), then runs every variant ×
 // workload once for BENCH_DURATION seconds, the runs of one workload back to back in a random
-// order. Reported per cell: median req/s and median p99 latency over the rounds, the ratio of the
-// medians, and the median of the per-round ratios, on which the targets are judged.
+// order. Then, still in the round, the two servers of every target (and bare Express against
+// itself, the noise floor) run at the same time, as concurrent pairs (PAIRS below). Reported per
+// cell: median req/s and median p99 latency over the rounds, the ratio of the medians, and the
+// median of the per-round ratios. The targets are judged on the concurrent pairs: on this shared
+// machine they stray about 3 % from identical code, the sequential runs 10-30 %.
 //
 // Any run with more than 0.1 % non-2xx responses (or connection errors/timeouts) means a broken
 // benchmark: it stops at once with exit code 1. So does an introspection call count that is not
@@ -87,7 +90,7 @@ const config = {
   maxForeignPct: 10,
 };
 
-/** Targets from the issue: ratios of medians measured in this run. */
+/** Targets from the issue: ratios of throughput measured in this run (see PAIRS). */
 const TARGETS = [
   {
     id: 'repeated-vs-bare',
@@ -130,6 +133,23 @@ const TARGETS = [
     min: 0.9,
   },
 ];
+
+/**
+ * Concurrent pairs: the two servers of a target run at the same time, both on core 0, each loaded
+ * with half the connections. A shared host that speeds up or slows down then moves both alike, which
+ * the sequential runs (seconds apart) cannot promise: there, bare Express measured twice strays
+ * 10-30 % from itself per round. The figure is requests per second of the server's own CPU time
+ * (all its threads: JIT, GC, libuv's pool doing WebCrypto), so a process that got a larger share of
+ * the core is not favoured. The noise floor pair runs identical code.
+ */
+const NOISE_PAIR = {
+  id: 'noise-floor',
+  label: 'noise floor: bare-2 / bare (the same code twice)',
+  workload: 'repeated',
+  of: 'bare-2',
+  over: 'bare',
+};
+const PAIRS = [NOISE_PAIR, ...TARGETS];
 
 const RESULTS_DIR = path.join(BENCH_DIR, 'results');
 const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'bearer-guard-bench-'));
@@ -380,6 +400,13 @@ async function measureOnce(variant, workload, durationS, phase) {
         loader: Math.max(0, (share[1] ?? 0) * 100 - (result.loaderCpuMs / wallMs) * 100),
       }
     : { server: 0, loader: 0 };
+  checkAnswers(result, phase);
+  return result;
+}
+
+/** Every answer must be 2xx and no cold token reused; otherwise the benchmark is broken. */
+function checkAnswers(result, phase) {
+  const { variant, workload } = result;
   const bad = result.non2xx + result.errors + result.timeouts;
   const total = Math.max(1, result.requestsTotal);
   if (result.requestsTotal === 0 || bad / total > config.maxBadFraction) {
@@ -390,13 +417,61 @@ async function measureOnce(variant, workload, durationS, phase) {
     );
   }
   if (result.cold) coldCursor.set(variant, result.cold.end);
-  if (result.cold?.exhausted && variant !== 'bare') {
+  if (result.cold?.exhausted && !UNAUTHENTICATED.has(variant)) {
     throw new BrokenBenchmark(
       `${variant} / cold: the pool of ${result.cold.pool} fresh tokens ran out, tokens would be reused. ` +
         'Set BENCH_COLD_TOKENS higher.',
     );
   }
-  return result;
+}
+
+/**
+ * One concurrent pair (see PAIRS): both servers loaded at once, half the connections each. Returns
+ * each side's req/s and requests per second of its own CPU time, and their ratio (`of` / `over`).
+ */
+async function measurePair(pair, durationS) {
+  const sides = [pair.of, pair.over];
+  if (pair.workload === 'cold') for (const variant of sides) await ensureColdTokens(variant, durationS);
+  const before = await Promise.all(sides.map(serverStats));
+  const cpuBefore = readCpuTimes();
+  const wallBefore = performance.now();
+  const results = await Promise.all(
+    sides.map((variant) =>
+      request(
+        loader,
+        {
+          type: 'run',
+          port: servers[variant].port,
+          variant,
+          workload: pair.workload,
+          duration: durationS,
+          connections: Math.max(1, Math.round(config.connections / 2)),
+        },
+        'result',
+        (durationS + 60) * 1000,
+      ),
+    ),
+  );
+  const wallMs = performance.now() - wallBefore;
+  const share = busyShare(cpuBefore, readCpuTimes());
+  const after = await Promise.all(sides.map(serverStats));
+  const cpuS = sides.map((_, i) => (after[i].cpuMicros - before[i].cpuMicros) / 1e6);
+  for (const result of results) checkAnswers(result, 'pair');
+  const perCpuSecond = results.map((r, i) => r.requestsTotal / cpuS[i]);
+  const serversCpuMs = (cpuS[0] + cpuS[1]) * 1000;
+  return {
+    id: pair.id,
+    workload: pair.workload,
+    of: pair.of,
+    over: pair.over,
+    reqPerSec: results.map((r) => r.reqPerSec),
+    latencyP99Ms: results.map((r) => r.latencyP99Ms),
+    serverCpuS: cpuS,
+    perCpuSecond,
+    ratio: perCpuSecond[0] / perCpuSecond[1],
+    // Busy time of core 0 not explained by the two servers (kernel loopback work counts here too).
+    foreignCpuPct: share ? Math.max(0, share[0] * 100 - (serversCpuMs / wallMs) * 100) : 0,
+  };
 }
 
 /**
@@ -414,7 +489,7 @@ let coldPool = 0;
 const coldCursor = new Map();
 const coldMint = { tokens: 0, seconds: 0, batches: 0 };
 async function ensureColdTokens(variant, secondsLeft) {
-  if (variant === 'bare' && coldPool > 0) return;
+  if (UNAUTHENTICATED.has(variant) && coldPool > 0) return;
   const fastest = Math.max(1000, ...runs.map((r) => r.reqPerSec), ...discarded.map((r) => r.reqPerSec));
   const cursor = coldCursor.get(variant) ?? 0;
   const wanted = cursor + Math.ceil(fastest * 1.3 * secondsLeft);
@@ -455,17 +530,26 @@ const line = (r) =>
     : '');
 
 const runs = [];
+/** Concurrent pairs, every round (see PAIRS). */
+const pairs = [];
+const pairLine = (p) =>
+  `${p.workload.padEnd(8)} ${`${p.of} / ${p.over}`.padEnd(28)} ${fmtInt(p.reqPerSec[0]).padStart(6)} / ${fmtInt(p.reqPerSec[1]).padStart(6)} req/s  ` +
+  `per CPU-second ${fmtInt(p.perCpuSecond[0])} / ${fmtInt(p.perCpuSecond[1])} = ${fmtRatio(p.ratio)}  other ${p.foreignCpuPct.toFixed(0)}%`;
 
 /** Warm up every variant on every workload it runs (fresh processes: JIT, caches, key set). */
 async function warmUp(roundsLeft) {
   for (const variant of VARIANTS) {
-    const workloads = WORKLOADS.filter((workload) => runsWorkload(variant, workload));
+    // The noise-floor control (bare-2) is measured on one workload but warmed up exactly as bare:
+    // a control must have the same history as what it is compared with.
+    const workloads =
+      variant === 'bare-2' ? WORKLOADS : WORKLOADS.filter((workload) => runsWorkload(variant, workload));
     // Every process gets the same warm-up time in all (the JIT's tiering depends on it): a variant
     // that skips workloads warms up longer on the ones it runs.
     const warmupS = (config.warmupS * WORKLOADS.length) / workloads.length;
     for (const workload of workloads) {
       // Cold load still ahead of this variant: this warm-up and every measured round left.
-      const coldSecondsLeft = warmupS + roundsLeft * (warmupS + config.durationS);
+      // (A measured run and a concurrent pair per round.)
+      const coldSecondsLeft = warmupS + roundsLeft * (warmupS + 2 * config.durationS);
       let r = await measure(variant, workload, warmupS, 'warm-up', coldSecondsLeft);
       runs.push(r);
       console.log(`  ${line(r)}`);
@@ -523,6 +607,14 @@ try {
         runs.push(r);
         console.log(`  ${line(r)}`);
       }
+    }
+    console.log(`Round ${round + 1}/${config.rounds}: concurrent pairs`);
+    for (const pair of shuffle(PAIRS)) {
+      await sleep(250);
+      const p = await measurePair(pair, config.durationS);
+      p.round = round + 1;
+      pairs.push(p);
+      console.log(`  ${pairLine(p)}`);
     }
   }
 } catch (error) {
@@ -639,6 +731,21 @@ async function formatJson(data) {
   }
 }
 
+/** The concurrent pairs' ratios of one pair id, one per round, with their median and range. */
+const pairStats = (id) => {
+  const perRound = pairs.filter((p) => p.id === id).map((p) => p.ratio);
+  return {
+    median: perRound.length > 0 ? median(perRound) : Number.NaN,
+    min: Math.min(...perRound),
+    max: Math.max(...perRound),
+    perRound,
+  };
+};
+const pairNoise = pairStats(NOISE_PAIR.id);
+const pairVerdicts = TARGETS.map((t) => {
+  const { median: value, perRound } = pairStats(t.id);
+  return { ...t, value, pass: value >= t.min, perRound };
+});
 const verdicts = TARGETS.map((t) => {
   const rounds = perRound(t.workload, t.of, t.over);
   const value = pairedRatio(t.workload, t.of, t.over);
@@ -749,15 +856,28 @@ if (introspection.distinctTokens !== presented.total) {
 }
 
 console.log(
-  `\nNoise floor: bare-2 / bare (the same code measured twice) = ${fmtRatio(noiseFloor.median)} ` +
+  `\nNoise floor, sequential runs: bare-2 / bare (the same code measured twice) = ${fmtRatio(noiseFloor.median)} ` +
     `(per round ${fmtRatio(noiseFloor.min)}–${fmtRatio(noiseFloor.max)})`,
 );
+console.log(
+  `Noise floor, concurrent pairs: bare-2 / bare = ${fmtRatio(pairNoise.median)} ` +
+    `(per round ${fmtRatio(pairNoise.min)}–${fmtRatio(pairNoise.max)})`,
+);
 
-console.log('\nTargets (median of the per-round ratios; the ratio of the medians in brackets)');
+const spreadOf = (perRound) =>
+  perRound.length > 1 ? `  per round: ${perRound.map(fmtRatio).join(', ')}` : '';
+console.log(
+  '\nTargets, judged on the concurrent pairs (median of the per-round ratios of requests per server CPU-second)',
+);
+for (const v of pairVerdicts) {
+  console.log(`  [${v.pass ? 'PASS' : 'MISS'}] ${v.label}: ${fmtRatio(v.value)}${spreadOf(v.perRound)}`);
+}
+console.log(
+  '\nThe same targets on the sequential runs, for reference (median of the per-round ratios; the ratio of the medians in brackets)',
+);
 for (const v of verdicts) {
-  const spread = v.perRound.length > 1 ? `  per round: ${v.perRound.map(fmtRatio).join(', ')}` : '';
   console.log(
-    `  [${v.pass ? 'PASS' : 'MISS'}] ${v.label}: ${fmtRatio(v.value)} (${fmtRatio(v.ratioOfMedians)})${spread}`,
+    `  [${v.pass ? 'pass' : 'miss'}] ${v.label}: ${fmtRatio(v.value)} (${fmtRatio(v.ratioOfMedians)})${spreadOf(v.perRound)}`,
   );
 }
 // The ceiling of a "x the peer" target: bare Express (no auth at all) against the peer, same rounds.
@@ -769,7 +889,7 @@ for (const v of verdicts.filter((t) => t.over === 'peer')) {
 }
 
 console.log('\nNotes');
-for (const variant of Object.keys(coldUse).filter((v) => v !== 'bare')) {
+for (const variant of Object.keys(coldUse).filter((v) => !UNAUTHENTICATED.has(v))) {
   const u = coldUse[variant];
   console.log(
     `  cold path, ${variant}: ${fmtInt(u.used)} fresh tokens used (${fmtInt(u.sent)} requests sent) of ${fmtInt(coldPool)} minted; none reused`,
@@ -821,7 +941,9 @@ const report = {
   summary: cells,
   crossRatios,
   noiseFloor,
-  targets: verdicts,
+  targets: pairVerdicts,
+  concurrentPairsNoiseFloor: pairNoise,
+  sequentialTargets: verdicts,
   coldTokens: { minted: coldMint, perVariant: coldUse },
   jwksFetches,
   introspection,
@@ -838,7 +960,7 @@ if (!introspection.pass) {
 }
 const file = await writeResults({ status: 'ok', report });
 console.log(`\nWritten to ${path.relative(process.cwd(), file)}`);
-if (config.enforce && verdicts.some((v) => !v.pass)) process.exit(2);
+if (config.enforce && pairVerdicts.some((v) => !v.pass)) process.exit(2);
 process.exit(0);
 
 /**
@@ -860,6 +982,7 @@ async function writeResults({ status, error, report: summary = {} }) {
     skippedWorkloads: SKIPPED,
     ...summary,
     runs,
+    pairs,
     discardedRuns: discarded,
   };
   writeFileSync(file, await formatJson(data));
