@@ -145,11 +145,11 @@ export class BearerGuard {
     try {
       if (this.#introspector === undefined) {
         const issuer = this.#selectIssuer(token);
-        return this.#remember(token, await issuer.verify(token), digest);
+        return this.#remember(token, await issuer.verify(token));
       }
       const local = this.#localIssuer(token);
       if (local === undefined) return await this.#introspector.introspect(token, digest);
-      const principal = this.#remember(token, await local.verify(token), digest);
+      const principal = this.#remember(token, await local.verify(token));
       // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
       if (this.#introspectJwts) await this.#introspector.introspect(token, digest);
       return principal;
@@ -158,9 +158,9 @@ export class BearerGuard {
     }
   }
 
-  /** The cache key; not computed at all when nothing is cached. */
+  /** The introspection cache's key (SHA-256); not computed at all without introspection. */
   #digest(token: string): string {
-    return this.#cache === undefined && this.#introspector === undefined ? '' : tokenDigest(token);
+    return this.#introspector === undefined ? '' : tokenDigest(token);
   }
 
   #extract(request: ResourceRequest): string | undefined {
@@ -173,7 +173,7 @@ export class BearerGuard {
 
   /** A still-valid cached result: a verified JWT (and, with `introspectJwts`, its cached introspection), or a cached introspection answer. */
   #fromCache(token: string, digest: string): Principal | undefined {
-    const jwt = this.#cache?.get(digest, epochSeconds());
+    const jwt = this.#cache?.get(token, epochSeconds());
     if (jwt !== undefined) {
       return !this.#introspectJwts || this.#introspector?.cached(token, digest) !== undefined
         ? jwt
@@ -183,9 +183,9 @@ export class BearerGuard {
   }
 
   /** The principal of a verified JWT, offered to the token cache. */
-  #remember(token: string, payload: JWTPayload, digest: string): Principal {
+  #remember(token: string, payload: JWTPayload): Principal {
     const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
-    this.#cache?.set(digest, principal, epochSeconds());
+    this.#cache?.set(principal, epochSeconds());
     return principal;
   }
 

@@ -16,18 +16,18 @@ export interface TimeChecks {
   maxTokenAge: number | undefined;
 }
 
-/** 32-bit FNV-1a over `text[from, to)`: spreads the (uniformly random) digest characters. */
-function fnv1a(text: string, from: number, to: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = from; i < to; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+/** 32-bit FNV-1a of `text`, from offset basis `seed`. */
+function fnv1a(text: string, seed: number): number {
+  let hash = seed;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return hash >>> 0;
 }
 
 /**
  * The admission filter of a cache that takes a token on its second verification: a Bloom filter
- * of the digests verified once (three bits per digest in a fixed bit array: no object per token,
+ * of the keys of tokens verified once (three bits per key in a fixed bit array: no object per token,
  * nothing for the garbage collector). Bits are never overwritten, so two tokens that share a bit
- * never keep each other out; the filter is cleared after `capacity` new digests, so a flood of
+ * never keep each other out; the filter is cleared after `capacity` new keys, so a flood of
  * one-off tokens cannot fill it (TinyLFU's "reset"). A false positive (under 1 % at the reset
  * point) admits a token on its first verification. Neither changes what is accepted: only
  * verified tokens reach the cache.
@@ -46,12 +46,14 @@ class SeenOnce {
     this.#resetAfter = capacity;
   }
 
-  /** True when `digest` was seen before; otherwise remember it and return false. */
-  secondSighting(digest: string): boolean {
-    // The digest is uniformly random: three slices of it are three independent hashes.
-    const a = fnv1a(digest, 0, 8) & this.#mask;
-    const b = fnv1a(digest, 8, 16) & this.#mask;
-    const c = fnv1a(digest, 16, 24) & this.#mask;
+  /** True when `key` was seen before; otherwise remember it and return false. */
+  secondSighting(key: string): boolean {
+    // Three bit positions from two hashes (Kirsch and Mitzenmacher's double hashing).
+    const h1 = fnv1a(key, 0x811c9dc5);
+    const h2 = fnv1a(key, 0x6b43a9b5) | 1;
+    const a = h1 & this.#mask;
+    const b = (h1 + h2) & this.#mask;
+    const c = (h1 + 2 * h2) & this.#mask;
     if (this.#has(a) && this.#has(b) && this.#has(c)) return true;
     if (++this.#added > this.#resetAfter) {
       this.#bits.fill(0);
@@ -72,10 +74,22 @@ class SeenOnce {
   }
 }
 
-/** SHA-256 of the token: the cache never holds a usable token as a key. */
+/** SHA-256 of the token: the introspection cache (and any store behind it) never holds a usable token as a key. */
 export function tokenDigest(token: string): string {
   // The one-shot form: no Hash object per request on the hot path.
   return hash('sha256', token, 'base64url');
+}
+
+/**
+ * The cache key of a JWT: its JWS signature (RFC 7515 §7.1: the third segment), a value the issuer
+ * computed over a SHA-2 digest (or an HMAC) of the token's header and claims. It is as unique to
+ * the token as a digest of our own, of a size fixed by the algorithm, and costs no hashing per
+ * request: the cached path is then a lookup and a comparison. A key alone is not a usable token, and
+ * a hit also requires the cached token to equal the presented one, character for character, so a
+ * token that merely ends like a cached one is never taken for it.
+ */
+function cacheKey(token: string): string {
+  return token.slice(token.lastIndexOf('.') + 1);
 }
 
 function numeric(value: unknown): number | undefined {
@@ -108,13 +122,14 @@ export class VerifiedTokenCache {
     return this.#lru.size;
   }
 
-  /** The cached principal, or `undefined`. Throws when a cached token's time has run out. */
-  get(digest: string, nowSeconds: number): Principal | undefined {
-    const entry = this.#lru.get(digest);
-    if (entry === undefined) return undefined;
+  /** The cached principal of `token`, or `undefined`. Throws when a cached token's time has run out. */
+  get(token: string, nowSeconds: number): Principal | undefined {
+    const key = cacheKey(token);
+    const entry = this.#lru.get(key);
+    if (entry?.principal.token !== token) return undefined;
     const { clockTolerance, maxTokenAge } = this.#checks;
     if (nowSeconds - clockTolerance >= entry.exp) {
-      this.#lru.delete(digest);
+      this.#lru.delete(key);
       throw new BearerGuardError('ERR_BEARER_TOKEN_EXPIRED', { cause: new Error('cached token passed exp') });
     }
     if (
@@ -122,7 +137,7 @@ export class VerifiedTokenCache {
       entry.iat !== undefined &&
       nowSeconds - clockTolerance - entry.iat > maxTokenAge
     ) {
-      this.#lru.delete(digest);
+      this.#lru.delete(key);
       throw new BearerGuardError('ERR_BEARER_TOKEN_TOO_OLD', {
         cause: new Error('cached token passed maxTokenAge'),
       });
@@ -136,18 +151,16 @@ export class VerifiedTokenCache {
     return entry.principal;
   }
 
-  set(digest: string, principal: Principal, nowSeconds: number): void {
+  /** Offer the principal of a token that passed full verification. */
+  set(principal: Principal, nowSeconds: number): void {
     const { claims } = principal;
     const exp = numeric(claims['exp']);
     if (exp === undefined) return;
     const ttl = Math.floor((exp + this.#checks.clockTolerance - nowSeconds) * 1000);
     if (ttl <= 0) return;
-    if (this.#seenOnce !== undefined && !this.#seenOnce.secondSighting(digest)) return;
-    this.#lru.set(
-      digest,
-      { principal, exp, nbf: numeric(claims['nbf']), iat: numeric(claims['iat']) },
-      { ttl },
-    );
+    const key = cacheKey(principal.token);
+    if (this.#seenOnce !== undefined && !this.#seenOnce.secondSighting(key)) return;
+    this.#lru.set(key, { principal, exp, nbf: numeric(claims['nbf']), iat: numeric(claims['iat']) }, { ttl });
   }
 
   clear(): void {

@@ -157,6 +157,19 @@ for (const admission of ['second-use', 'first-use'] as const)
       const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(86)}`;
       await rejectsWith(guard.verify(forged), 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
     });
+
+    it("a token that ends with a cached token's signature is not taken for it, nor evicts it", async function () {
+      const guard = guardFor();
+      const token = await stub.sign({ sub: 'alice', scope: 'read' });
+      const cached = await cacheIt(guard, token);
+      const [header = '', , signature = ''] = token.split('.');
+      // Other claims under the cached token's signature (the cache's key), and the signature alone.
+      const claims = Buffer.from(JSON.stringify({ ...cached.claims, sub: 'mallory', scope: 'admin' }));
+      const forged = `${header}.${claims.toString('base64url')}.${signature}`;
+      await rejectsWith(guard.verify(forged), 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
+      await rejectsWith(guard.verify(signature), 'ERR_BEARER_TOKEN_MALFORMED', 401);
+      assert.equal(await guard.verify(token), cached, 'the cached principal still answers');
+    });
     if (admission === 'second-use') {
       it('caches a token on its second verification, not its first', async function () {
         const jwksCache = { cooldown: 200, cacheMaxAge: 1000, staleMaxAge: 0 };
