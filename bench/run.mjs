@@ -232,7 +232,8 @@ const retired = {};
 /** Start a fresh server process for every variant (stopping the previous ones first). */
 async function startServers() {
   await stopServers();
-  for (const variant of VARIANTS) {
+  // In a new order every round: no variant is always the first process started.
+  for (const variant of shuffle(VARIANTS)) {
     const { child, port } = await startChild({
       script: path.join(BENCH_DIR, 'server.mjs'),
       args: [variant],
@@ -435,23 +436,24 @@ async function measurePair(pair, durationS) {
   const before = await Promise.all(sides.map(serverStats));
   const cpuBefore = readCpuTimes();
   const wallBefore = performance.now();
-  const results = await Promise.all(
-    sides.map((variant) =>
-      request(
-        loader,
-        {
-          type: 'run',
-          port: servers[variant].port,
-          variant,
-          workload: pair.workload,
-          duration: durationS,
-          connections: Math.max(1, Math.round(config.connections / 2)),
-        },
-        'result',
-        (durationS + 60) * 1000,
-      ),
-    ),
-  );
+  // The load starts on the two sides in a random order: neither side is always first.
+  const launched = [];
+  for (const i of shuffle([0, 1])) {
+    launched[i] = request(
+      loader,
+      {
+        type: 'run',
+        port: servers[sides[i]].port,
+        variant: sides[i],
+        workload: pair.workload,
+        duration: durationS,
+        connections: Math.max(1, Math.round(config.connections / 2)),
+      },
+      'result',
+      (durationS + 60) * 1000,
+    );
+  }
+  const results = await Promise.all(launched);
   const wallMs = performance.now() - wallBefore;
   const share = busyShare(cpuBefore, readCpuTimes());
   const after = await Promise.all(sides.map(serverStats));
@@ -539,10 +541,7 @@ const pairLine = (p) =>
 /** Warm up every variant on every workload it runs (fresh processes: JIT, caches, key set). */
 async function warmUp(roundsLeft) {
   for (const variant of VARIANTS) {
-    // The noise-floor control (bare-2) is measured on one workload but warmed up exactly as bare:
-    // a control must have the same history as what it is compared with.
-    const workloads =
-      variant === 'bare-2' ? WORKLOADS : WORKLOADS.filter((workload) => runsWorkload(variant, workload));
+    const workloads = WORKLOADS.filter((workload) => runsWorkload(variant, workload));
     // Every process gets the same warm-up time in all (the JIT's tiering depends on it): a variant
     // that skips workloads warms up longer on the ones it runs.
     const warmupS = (config.warmupS * WORKLOADS.length) / workloads.length;
