@@ -42,8 +42,9 @@ export class BearerGuard {
       this.#issuers.size === 1 && trusted.introspector === undefined
         ? this.#issuers.values().next().value
         : undefined;
+    // Without an issuer whose JWTs are verified here the cache could never hold anything.
     this.#cache =
-      this.options.tokenCacheMax > 0
+      this.options.tokenCacheMax > 0 && this.#issuers.size > 0
         ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options, this.options.tokenCacheAdmission)
         : undefined;
   }

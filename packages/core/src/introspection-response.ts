@@ -14,6 +14,28 @@ function fail(code: ConstructorParameters<typeof BearerGuardError>[0], reason: s
 }
 
 /**
+ * The checks of an introspection response that time can change: `exp` and `nbf`, when present,
+ * with the same tolerance as JWTs. Throws a 401 `BearerGuardError` when the token is not valid now.
+ */
+export function checkIntrospectionTimes(
+  claims: Readonly<Record<string, unknown>>,
+  clockTolerance: number,
+  nowSeconds: number,
+): void {
+  const { exp, nbf } = claims;
+  if (exp !== undefined) {
+    if (typeof exp !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'exp is not a number');
+    if (nowSeconds - clockTolerance >= exp) fail('ERR_BEARER_TOKEN_EXPIRED', 'exp passed');
+    // The same order and rule as for JWTs: past is expired, beyond the range of a Date (or NaN) is invalid.
+    if (!isBoundedExp(exp)) fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'exp is beyond the range of a date');
+  }
+  if (nbf !== undefined) {
+    if (typeof nbf !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'nbf is not a number');
+    if (nbf > nowSeconds + clockTolerance) fail('ERR_BEARER_TOKEN_NOT_YET_VALID', 'nbf in the future');
+  }
+}
+
+/**
  * Decide whether an introspection response makes the token valid here. Throws a 401
  * `BearerGuardError` when it does not.
  *
@@ -37,17 +59,8 @@ export function checkIntrospectionClaims(
   nowSeconds: number,
 ): void {
   if (claims['active'] !== true) fail('ERR_BEARER_TOKEN_INACTIVE', 'active is not true');
-  const { exp, nbf, iss, aud, token_type: tokenType, cnf } = claims;
-  if (exp !== undefined) {
-    if (typeof exp !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'exp is not a number');
-    if (nowSeconds - checks.clockTolerance >= exp) fail('ERR_BEARER_TOKEN_EXPIRED', 'exp passed');
-    // The same order and rule as for JWTs: past is expired, beyond the range of a Date (or NaN) is invalid.
-    if (!isBoundedExp(exp)) fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'exp is beyond the range of a date');
-  }
-  if (nbf !== undefined) {
-    if (typeof nbf !== 'number') fail('ERR_BEARER_TOKEN_CLAIM_INVALID', 'nbf is not a number');
-    if (nbf > nowSeconds + checks.clockTolerance) fail('ERR_BEARER_TOKEN_NOT_YET_VALID', 'nbf in the future');
-  }
+  checkIntrospectionTimes(claims, checks.clockTolerance, nowSeconds);
+  const { iss, aud, token_type: tokenType, cnf } = claims;
   if (iss !== undefined && iss !== checks.issuer)
     fail('ERR_BEARER_TOKEN_ISSUER_INVALID', `iss ${JSON.stringify(iss)}`);
   if (aud === undefined) {

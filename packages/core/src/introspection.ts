@@ -10,7 +10,11 @@ import {
   type IntrospectionCacheEntry,
   type IntrospectionStore,
 } from './introspection-cache.js';
-import { checkIntrospectionClaims, type IntrospectionChecks } from './introspection-response.js';
+import {
+  checkIntrospectionClaims,
+  checkIntrospectionTimes,
+  type IntrospectionChecks,
+} from './introspection-response.js';
 import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
 import type { ResolvedIntrospection } from './introspection-options.js';
 import { createPrincipal, type Principal } from './principal.js';
@@ -100,7 +104,16 @@ export class Introspector {
   cached(token: string, digest: string): Principal | undefined {
     if (!(this.#store instanceof MemoryIntrospectionStore)) return undefined;
     const entry = this.#store.get(digest);
-    return entry === undefined ? undefined : this.#accept(token, entry);
+    if (entry === undefined) return undefined;
+    // An entry of our own in-process store whose principal is built passed every check when it
+    // was built, and its claims cannot have changed since: only the time checks can fail now. The
+    // entry's TTL already ends at `exp`, but on the monotonic clock: a wall clock stepped forward
+    // (NTP) is caught here.
+    if (entry.active && entry.principal !== undefined) {
+      checkIntrospectionTimes(entry.claims, this.#context.checks.clockTolerance, epochSeconds());
+      return entry.principal;
+    }
+    return this.#accept(token, entry);
   }
 
   #accept(token: string, entry: IntrospectionCacheEntry): Principal {
