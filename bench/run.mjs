@@ -22,7 +22,7 @@
 // itself, the noise floor) run at the same time, as concurrent pairs (PAIRS below). Reported per
 // cell: median req/s and median p99 latency over the rounds, the ratio of the medians, and the
 // median of the per-round ratios. The targets are judged on the concurrent pairs: on this shared
-// machine they stray about 3 % from identical code, the sequential runs 10-30 %.
+// machine identical code measured 1.00 x itself (per round 0.95-1.11) in them, 0.66-1.15 sequentially.
 //
 // Any run with more than 0.1 % non-2xx responses (or connection errors/timeouts) means a broken
 // benchmark: it stops at once with exit code 1. So does an introspection call count that is not
@@ -461,6 +461,9 @@ async function measurePair(pair, durationS) {
   for (const result of results) checkAnswers(result, 'pair');
   const perCpuSecond = results.map((r, i) => r.requestsTotal / cpuS[i]);
   const serversCpuMs = (cpuS[0] + cpuS[1]) * 1000;
+  // Both servers must have kept core 0 busy between them, or the cheaper one idled waiting for
+  // requests (fixed wake-up costs then spread over fewer requests): such a pair is flagged.
+  const cpuSharePct = cpuS.map((c) => ((c * 1000) / wallMs) * 100);
   return {
     id: pair.id,
     workload: pair.workload,
@@ -471,6 +474,11 @@ async function measurePair(pair, durationS) {
     serverCpuS: cpuS,
     perCpuSecond,
     ratio: perCpuSecond[0] / perCpuSecond[1],
+    cpuSharePct,
+    unsaturated: cpuSharePct[0] + cpuSharePct[1] < 90 || Math.min(...cpuSharePct) < 35,
+    loaderCpuPct: Math.max(...results.map((r) => r.loaderCpuPct)),
+    cold: results.map((r) => r.cold),
+    requestsSent: results.map((r) => r.requestsSent),
     // Busy time of core 0 not explained by the two servers (kernel loopback work counts here too).
     foreignCpuPct: share ? Math.max(0, share[0] * 100 - (serversCpuMs / wallMs) * 100) : 0,
   };
@@ -536,7 +544,9 @@ const runs = [];
 const pairs = [];
 const pairLine = (p) =>
   `${p.workload.padEnd(8)} ${`${p.of} / ${p.over}`.padEnd(28)} ${fmtInt(p.reqPerSec[0]).padStart(6)} / ${fmtInt(p.reqPerSec[1]).padStart(6)} req/s  ` +
-  `per CPU-second ${fmtInt(p.perCpuSecond[0])} / ${fmtInt(p.perCpuSecond[1])} = ${fmtRatio(p.ratio)}  other ${p.foreignCpuPct.toFixed(0)}%`;
+  `per CPU-second ${fmtInt(p.perCpuSecond[0])} / ${fmtInt(p.perCpuSecond[1])} = ${fmtRatio(p.ratio)}  ` +
+  `CPU ${p.cpuSharePct.map((c) => c.toFixed(0)).join('%/')}%  other ${p.foreignCpuPct.toFixed(0)}%` +
+  (p.unsaturated ? '  <- core 0 not saturated' : '');
 
 /** Warm up every variant on every workload it runs (fresh processes: JIT, caches, key set). */
 async function warmUp(roundsLeft) {
@@ -775,6 +785,11 @@ const noiseFloor = {
 const coldUse = {};
 for (const variant of VARIANTS.filter((v) => runsWorkload(v, 'cold'))) {
   const mine = [...runs, ...discarded].filter((r) => r.variant === variant && r.workload === 'cold');
+  // The concurrent pairs' cold runs too (one side each).
+  for (const p of pairs.filter((pair) => pair.workload === 'cold')) {
+    const side = [p.of, p.over].indexOf(variant);
+    if (side >= 0) mine.push({ cold: p.cold[side], requestsSent: p.requestsSent[side] });
+  }
   coldUse[variant] = {
     used: mine.reduce((sum, r) => sum + r.cold.used, 0),
     sent: mine.reduce((sum, r) => sum + r.requestsSent, 0),
@@ -901,8 +916,14 @@ for (const [variant, workloads] of Object.entries(SKIPPED)) {
 console.log(
   `  cold-path tokens minted between runs: ${fmtInt(coldMint.tokens)} in ${coldMint.batches} batch(es), ${coldMint.seconds.toFixed(1)} s`,
 );
-if (coldUse.bare.wrapped)
-  console.log('  cold path, bare: wrapped around the pool (allowed: bare Express ignores the header)');
+for (const variant of [...UNAUTHENTICATED].filter((v) => coldUse[v]?.wrapped))
+  console.log(`  cold path, ${variant}: wrapped around the pool (allowed: bare Express ignores the header)`);
+const unsaturated = pairs.filter((p) => p.unsaturated);
+console.log(
+  `  concurrent pairs: ${unsaturated.length} of ${pairs.length} left core 0 partly idle (the two servers below 90 % of it, or one below 35 %)` +
+    (unsaturated.length ? `: ${unsaturated.map((p) => `${p.id}#${p.round}`).join(', ')}` : '') +
+    `; load generator CPU in the pairs peaked at ${Math.max(...pairs.map((p) => p.loaderCpuPct)).toFixed(0)}% of its core`,
+);
 console.log(
   `  JWKS fetches: bearer-guard ${jwksFetches['bearer-guard']}, peer ${jwksFetches.peer} ` +
     `(expected 1 per server process: ${serverProcesses})`,

@@ -110,7 +110,7 @@ export class BearerGuard {
    * itself when the token's cached result holds; `undefined` for a request without a token when
    * `credentialsRequired` is off; otherwise a promise of the principal. What can be refused without
    * I/O (a malformed request, no token, a cached token that has expired) throws at once; anything
-   * else rejects. The token is read and hashed once either way.
+   * else rejects. The token is read once either way (and hashed at most once, for introspection).
    */
   authenticateNow(request: ResourceRequest): Principal | undefined | Promise<Principal> {
     const token = this.#extract(request);
@@ -126,7 +126,7 @@ export class BearerGuard {
     return await this.#answer(token);
   }
 
-  /** The cached principal of `token` (hashed once), else a promise of its validation. */
+  /** The cached principal of `token`, else a promise of its validation. */
   #answer(token: string): Principal | Promise<Principal> {
     const digest = this.#digest(token);
     return this.#cached(token, digest) ?? this.#validate(token, digest);

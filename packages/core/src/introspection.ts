@@ -58,6 +58,9 @@ export class Introspector {
   readonly #store: IntrospectionStore | undefined;
   #clientAuth: Promise<oauth.ClientAuth> | undefined;
 
+  /** Principals this introspector built, after every check of its own (see `cached`). */
+  readonly #built = new WeakSet<Principal>();
+
   constructor(options: ResolvedIntrospection, context: IntrospectorContext) {
     this.#options = options;
     this.#context = context;
@@ -97,19 +100,20 @@ export class Introspector {
   }
 
   /**
-   * The cached answer for `digest` when the store answers synchronously (the in-memory default),
-   * checked as on every hit; `undefined` when not cached or the store is asynchronous. Throws for
-   * a cached inactive answer or claims that no longer hold.
+   * The cached answer for `digest` when the store answers synchronously (the in-memory default);
+   * `undefined` when not cached or the store is asynchronous. Throws for a cached inactive answer
+   * or claims that no longer hold.
    */
   cached(token: string, digest: string): Principal | undefined {
     if (!(this.#store instanceof MemoryIntrospectionStore)) return undefined;
     const entry = this.#store.get(digest);
     if (entry === undefined) return undefined;
-    // An entry of our own in-process store whose principal is built passed every check when it
-    // was built, and its claims cannot have changed since: only the time checks can fail now. The
-    // entry's TTL already ends at `exp`, but on the monotonic clock: a wall clock stepped forward
-    // (NTP) is caught here.
-    if (entry.active && entry.principal !== undefined) {
+    // A principal this introspector built passed all of its checks (audience, issuer, token type)
+    // when it was built, from claims that cannot have changed since: only time can fail it now.
+    // The entry's TTL already ends at `exp`, but on the monotonic clock: a wall clock stepped
+    // forward (NTP) is caught here. A principal built by another guard sharing the store is not
+    // ours to trust: its answer goes through every check below, against our audiences.
+    if (entry.active && entry.principal !== undefined && this.#built.has(entry.principal)) {
       checkIntrospectionTimes(entry.claims, this.#context.checks.clockTolerance, epochSeconds());
       return entry.principal;
     }
@@ -118,15 +122,19 @@ export class Introspector {
 
   #accept(token: string, entry: IntrospectionCacheEntry): Principal {
     if (!entry.active) throw new BearerGuardError('ERR_BEARER_TOKEN_INACTIVE');
-    // Re-checked on every hit: a cached answer must never outlive `exp` or skip the audience check.
+    // Every check, on every answer not already vetted by this introspector: a cached answer must
+    // never outlive `exp` or skip the audience check.
     checkIntrospectionClaims(entry.claims, this.#context.checks, epochSeconds());
-    entry.principal ??= createPrincipal(
+    if (entry.principal !== undefined && this.#built.has(entry.principal)) return entry.principal;
+    const principal = createPrincipal(
       token,
       'introspection',
       { iss: this.#context.checks.issuer, ...entry.claims },
       readScopes(entry.claims, this.#context.scopeClaims),
     );
-    return entry.principal;
+    this.#built.add(principal);
+    entry.principal = principal;
+    return principal;
   }
 
   /** Warm up: resolve the endpoint (discovery) and the client credentials. */

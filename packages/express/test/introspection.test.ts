@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 
-import { authenticate, errorHandler, requireScopes } from '@bearer-guard/express';
+import { authenticate, errorHandler, MemoryIntrospectionStore, requireScopes } from '@bearer-guard/express';
 import type {
   GuardEventMap,
   GuardOptions,
@@ -273,6 +273,23 @@ describe('authenticate() with token introspection', function () {
       );
       assert.equal(as.counters.introspection - before, 1);
       assert.equal(route.calls, 30);
+    });
+
+    it('a store shared by two services: an answer vetted by one is checked again by the other', async function () {
+      const store = new MemoryIntrospectionStore(100);
+      const orders = api({ store });
+      const billing = api({ store }, { audience: 'https://billing.example' });
+      const token = as.issueOpaqueToken({ sub: 'alice' }); // aud: the orders API only
+
+      assert.equal((await get(orders.app, token)).status, 200);
+      assert.equal((await get(orders.app, token)).status, 200, 'a hit for the service it is meant for');
+      for (let i = 0; i < 2; i++) {
+        const res = await get(billing.app, token);
+        assert.equal(res.status, 401, 'not meant for billing, though cached by orders');
+        assert.equal(res.headers['www-authenticate'], invalidToken(DESCRIPTION.audienceInvalid));
+      }
+      assert.equal((await get(orders.app, token)).status, 200);
+      assert.equal(billing.route.calls, 0);
     });
 
     it('caches an inactive answer for negativeSeconds', async function () {
