@@ -163,6 +163,13 @@ const median = (values) => {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
+/** Per-round values with their median (NaN when there are none), minimum and maximum. */
+const spread = (perRound) => ({
+  median: perRound.length > 0 ? median(perRound) : Number.NaN,
+  min: Math.min(...perRound),
+  max: Math.max(...perRound),
+  perRound,
+});
 const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
 /** Whether `variant` runs `workload` (see SKIPPED in harness.mjs). */
 const runsWorkload = (variant, workload) => skipReason(variant, workload) === undefined;
@@ -365,24 +372,22 @@ async function measure(variant, workload, durationS, phase, coldSecondsLeft = du
 const worstForeign = (r) =>
   r.foreignCpuPct.server + (!raisedPriority && r.coreBusyPct.loader > 95 ? r.foreignCpuPct.loader : 0);
 
+/** Ask the load generator for one autocannon run against `variant`; resolves to its result. */
+function loadRun(variant, workload, durationS, connections) {
+  return request(
+    loader,
+    { type: 'run', port: servers[variant].port, variant, workload, duration: durationS, connections },
+    'result',
+    (durationS + 60) * 1000,
+  );
+}
+
 /** One autocannon run against one variant; checks the answers and adds the server's CPU use. */
 async function measureOnce(variant, workload, durationS, phase) {
   const before = await serverStats(variant);
   const cpuBefore = readCpuTimes();
   const wallBefore = performance.now();
-  const result = await request(
-    loader,
-    {
-      type: 'run',
-      port: servers[variant].port,
-      variant,
-      workload,
-      duration: durationS,
-      connections: config.connections,
-    },
-    'result',
-    (durationS + 60) * 1000,
-  );
+  const result = await loadRun(variant, workload, durationS, config.connections);
   const wallMs = performance.now() - wallBefore;
   const share = busyShare(cpuBefore, readCpuTimes());
   const after = await serverStats(variant);
@@ -438,21 +443,8 @@ async function measurePair(pair, durationS) {
   const wallBefore = performance.now();
   // The load starts on the two sides in a random order: neither side is always first.
   const launched = [];
-  for (const i of shuffle([0, 1])) {
-    launched[i] = request(
-      loader,
-      {
-        type: 'run',
-        port: servers[sides[i]].port,
-        variant: sides[i],
-        workload: pair.workload,
-        duration: durationS,
-        connections: Math.max(1, Math.round(config.connections / 2)),
-      },
-      'result',
-      (durationS + 60) * 1000,
-    );
-  }
+  const connections = Math.max(1, Math.round(config.connections / 2));
+  for (const i of shuffle([0, 1])) launched[i] = loadRun(sides[i], pair.workload, durationS, connections);
   const results = await Promise.all(launched);
   const wallMs = performance.now() - wallBefore;
   const share = busyShare(cpuBefore, readCpuTimes());
@@ -711,10 +703,7 @@ const perRound = (workload, of, over) => {
   return values;
 };
 /** Median of the per-round ratios (NaN when no round ran both). */
-const pairedRatio = (workload, of, over) => {
-  const values = perRound(workload, of, over);
-  return values.length > 0 ? median(values) : Number.NaN;
-};
+const pairedRatio = (workload, of, over) => spread(perRound(workload, of, over)).median;
 /** Ratios between auth variants, per workload, where both variants ran it (paired, as the targets). */
 const CROSS_RATIOS = [
   ['bearerGuardVsPeer', 'bearer-guard / peer', 'bearer-guard', 'peer'],
@@ -741,15 +730,7 @@ async function formatJson(data) {
 }
 
 /** The concurrent pairs' ratios of one pair id, one per round, with their median and range. */
-const pairStats = (id) => {
-  const perRound = pairs.filter((p) => p.id === id).map((p) => p.ratio);
-  return {
-    median: perRound.length > 0 ? median(perRound) : Number.NaN,
-    min: Math.min(...perRound),
-    max: Math.max(...perRound),
-    perRound,
-  };
-};
+const pairStats = (id) => spread(pairs.filter((p) => p.id === id).map((p) => p.ratio));
 const pairNoise = pairStats(NOISE_PAIR.id);
 const pairVerdicts = TARGETS.map((t) => {
   const { median: value, perRound } = pairStats(t.id);
@@ -773,13 +754,7 @@ for (const workload of WORKLOADS) {
   }
 }
 // The noise floor: bare Express against itself (two identical servers, same rounds).
-const noiseRounds = perRound('repeated', 'bare-2', 'bare');
-const noiseFloor = {
-  median: noiseRounds.length > 0 ? median(noiseRounds) : Number.NaN,
-  min: Math.min(...noiseRounds),
-  max: Math.max(...noiseRounds),
-  perRound: noiseRounds,
-};
+const noiseFloor = spread(perRound('repeated', 'bare-2', 'bare'));
 
 // Cold-path token accounting: per variant that runs the cold path, fresh tokens handed out vs the pool.
 const coldUse = {};

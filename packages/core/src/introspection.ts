@@ -58,6 +58,8 @@ export class Introspector {
   readonly #store: IntrospectionStore | undefined;
   #clientAuth: Promise<oauth.ClientAuth> | undefined;
 
+  #server: oauth.AuthorizationServer | undefined;
+
   /** Principals this introspector built, after every check of its own (see `cached`). */
   readonly #built = new WeakSet<Principal>();
 
@@ -113,11 +115,16 @@ export class Introspector {
     // The entry's TTL already ends at `exp`, but on the monotonic clock: a wall clock stepped
     // forward (NTP) is caught here. A principal built by another guard sharing the store is not
     // ours to trust: its answer goes through every check below, against our audiences.
-    if (entry.active && entry.principal !== undefined && this.#built.has(entry.principal)) {
+    if (entry.active && this.#builtHere(entry.principal)) {
       checkIntrospectionTimes(entry.claims, this.#context.checks.clockTolerance, epochSeconds());
       return entry.principal;
     }
     return this.#accept(token, entry);
+  }
+
+  /** Whether this introspector built `principal` (see {@link cached}). */
+  #builtHere(principal: Principal | undefined): principal is Principal {
+    return principal !== undefined && this.#built.has(principal);
   }
 
   #accept(token: string, entry: IntrospectionCacheEntry): Principal {
@@ -125,7 +132,7 @@ export class Introspector {
     // Every check, on every answer not already vetted by this introspector: a cached answer must
     // never outlive `exp` or skip the audience check.
     checkIntrospectionClaims(entry.claims, this.#context.checks, epochSeconds());
-    if (entry.principal !== undefined && this.#built.has(entry.principal)) return entry.principal;
+    if (this.#builtHere(entry.principal)) return entry.principal;
     const principal = createPrincipal(
       token,
       'introspection',
@@ -143,7 +150,16 @@ export class Introspector {
     await this.#clientAuthentication();
   }
 
+  /**
+   * The endpoint and its metadata, resolved on the first call that succeeds. The discovered
+   * metadata never changes once loaded (a failure is not remembered), so neither does this.
+   */
   async #authorizationServer(): Promise<oauth.AuthorizationServer> {
+    this.#server ??= await this.#resolveAuthorizationServer();
+    return this.#server;
+  }
+
+  async #resolveAuthorizationServer(): Promise<oauth.AuthorizationServer> {
     const { endpoint } = this.#options;
     if (endpoint !== undefined) {
       return {
