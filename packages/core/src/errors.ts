@@ -68,6 +68,11 @@ export const ERROR_TABLE = {
     error: 'invalid_token',
     description: 'The access token has a missing or invalid claim.',
   },
+  ERR_BEARER_TOKEN_SENDER_CONSTRAINED: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'The access token is bound to a key and cannot be used as a bearer token.',
+  },
   ERR_BEARER_TOKEN_INACTIVE: {
     status: 401,
     error: 'invalid_token',
