@@ -26,7 +26,8 @@ interface Slot {
   dropped: RenewalReason | undefined;
 }
 
-const MAX_SLOTS = 256;
+/** Default bound of the (scope, resource) slots. */
+export const MAX_SLOTS = 256;
 /** Longest wait between background renewal attempts while the server is down. */
 const MAX_QUIET_PERIOD = 5000;
 
@@ -53,9 +54,24 @@ export function toCachedToken(issued: IssuedToken, renewalMargin: number | undef
  * token in its renewal margin is still handed out while a single background renewal runs; an
  * expired token is never handed out. A failed background renewal leaves the valid token in place,
  * so an authorization-server outage costs nothing until the token actually expires.
+ *
+ * Callers choose scopes and resources per call, so the number of keys is theirs, not ours: at most
+ * `maxSlots` are kept, and a new key beyond that evicts the least recently used one, even if its
+ * token is still valid (its next caller simply gets a new token).
  */
 export class TokenCache {
+  /** In use order: `get` moves its key to the end, so the first entry is the least recently used. */
   readonly #slots = new Map<string, Slot>();
+  readonly #maxSlots: number;
+
+  constructor(maxSlots = MAX_SLOTS) {
+    this.#maxSlots = maxSlots;
+  }
+
+  /** How many (scope, resource) keys are held. */
+  get size(): number {
+    return this.#slots.size;
+  }
 
   /** A token that is valid now: the cached one, or a new one from `acquire`. */
   get(key: string, acquire: AcquireToken, { force = false } = {}): Promise<CachedToken> {
@@ -125,18 +141,39 @@ export class TokenCache {
 
   #slot(key: string): Slot {
     let slot = this.#slots.get(key);
-    if (slot !== undefined) return slot;
-    if (this.#slots.size >= MAX_SLOTS) {
-      // Callers choose scopes and resources per call; keep the map bounded by forgetting idle slots.
-      const now = performance.now();
-      for (const [other, entry] of this.#slots) {
-        if (entry.inFlight === undefined && (entry.token === undefined || now >= entry.token.expiresAt)) {
-          this.#slots.delete(other);
-        }
-      }
+    if (slot !== undefined) {
+      this.#slots.delete(key);
+      this.#slots.set(key, slot);
+      return slot;
     }
+    if (this.#slots.size >= this.#maxSlots) this.#evict();
     slot = { token: undefined, inFlight: undefined, quietUntil: 0, dropped: undefined };
     this.#slots.set(key, slot);
     return slot;
+  }
+
+  /**
+   * Make room for one key: forget slots with nothing valid first, then the least recently used one
+   * without a request in flight (its waiters would otherwise lose the shared request), and only when
+   * every slot is waiting for a token, the least recently used one anyway: the bound holds. An
+   * evicted flight still settles for the callers already waiting on it.
+   */
+  #evict(): void {
+    const now = performance.now();
+    for (const [key, slot] of this.#slots) {
+      if (slot.inFlight === undefined && (slot.token === undefined || now >= slot.token.expiresAt)) {
+        this.#slots.delete(key);
+      }
+    }
+    if (this.#slots.size < this.#maxSlots) return;
+    let victim: string | undefined;
+    for (const [key, slot] of this.#slots) {
+      if (slot.inFlight === undefined) {
+        victim = key;
+        break;
+      }
+    }
+    victim ??= this.#slots.keys().next().value;
+    if (victim !== undefined) this.#slots.delete(victim);
   }
 }
