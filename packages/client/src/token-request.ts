@@ -48,9 +48,13 @@ const ACCESS_TOKEN = /^[\x20-\x7E]+$/;
  */
 export const MAX_EXPIRES_IN = 365 * 24 * 60 * 60;
 
-/** A server-chosen string as shown in a message: quoted, escaped (no log injection) and cut short. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+/**
+ * A refused `token_type` as shown in a message: only when it looks like a type name (RFC 6749
+ * §11.1: `1*name-char`) of at most 20 characters, such as `DPoP` or `mac`. Anything else is the
+ * server's free text, which could be long, forge log lines, or even be a token.
+ */
+function describeTokenType(value: string): string {
+  return /^[A-Za-z0-9._-]{1,20}$/.test(value) ? `token_type "${value}"` : 'an unsupported token_type';
 }
 
 /**
@@ -130,14 +134,14 @@ export async function requestClientCredentialsToken(
   } catch (error) {
     const refusedType = refusedTokenType(error);
     if (refusedType !== undefined && response !== undefined) {
-      throw invalidResponse(endpoint, response.status, `has token_type ${quote(refusedType)}, not "Bearer"`);
+      throw invalidResponse(endpoint, response.status, `has ${describeTokenType(refusedType)}, not "Bearer"`);
     }
     throw await classify(error, 'token', endpoint, response);
   }
   const { status } = response;
   // oauth4webapi lowercases token_type and accepts `dpop` too; only Bearer is usable here.
   if (result.token_type !== 'bearer') {
-    throw invalidResponse(endpoint, status, `has token_type ${quote(result.token_type)}, not "Bearer"`);
+    throw invalidResponse(endpoint, status, `has ${describeTokenType(result.token_type)}, not "Bearer"`);
   }
   // The token goes into an Authorization header: a CR LF would split it (and undici's refusal
   // quotes the whole header value, token included). The message never shows the token.

@@ -204,7 +204,7 @@ describe('token requests (RFC 6749 §4.4) against a scripted token endpoint', ()
     });
   }
 
-  it('quotes a refused token_type short and escaped, so a hostile one cannot flood or forge log lines', async () => {
+  it('names a refused token_type only when it looks like one, so a hostile one cannot flood or forge log lines', async () => {
     as.handle = (_request, response) => {
       const tokenType = `${'x'.repeat(50_000)}\nlevel=info msg="forged"`;
       json(response, 200, { access_token: ACCESS_TOKEN, token_type: tokenType, expires_in: 60 });
