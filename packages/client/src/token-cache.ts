@@ -24,12 +24,16 @@ interface Slot {
   quietUntil: number;
   /** Why the token is gone, when it was dropped on purpose. */
   dropped: RenewalReason | undefined;
+  /** When a backend's refusal last dropped the token (see {@link TokenCache.refuse}). */
+  refusedAt: number;
 }
 
 /** Default bound of the (scope, resource) slots. */
 export const MAX_SLOTS = 256;
 /** Longest wait between background renewal attempts while the server is down. */
 const MAX_QUIET_PERIOD = 5000;
+/** Default time after a refusal dropped a token during which a refusal of its successor drops nothing. */
+export const REFUSAL_COOLDOWN = 5000;
 
 /**
  * When a token stops being handed out and when its renewal starts.
@@ -63,9 +67,11 @@ export class TokenCache {
   /** In use order: `get` moves its key to the end, so the first entry is the least recently used. */
   readonly #slots = new Map<string, Slot>();
   readonly #maxSlots: number;
+  readonly #refusalCooldown: number;
 
-  constructor(maxSlots = MAX_SLOTS) {
+  constructor({ maxSlots = MAX_SLOTS, refusalCooldown = REFUSAL_COOLDOWN } = {}) {
     this.#maxSlots = maxSlots;
+    this.#refusalCooldown = refusalCooldown;
   }
 
   /** How many (scope, resource) keys are held. */
@@ -98,15 +104,31 @@ export class TokenCache {
     return token !== undefined && performance.now() < token.expiresAt ? token : undefined;
   }
 
-  /**
-   * Drop the cached token for `key`, but only if it is still `accessToken` (when given): when many
-   * calls are refused with the same token at once, the first drops it and the rest share its
-   * renewal instead of each dropping the token the renewal just brought.
-   */
-  invalidate(key: string, accessToken?: string): boolean {
+  /** Drop the cached token for `key` (the caller asked), so the next `get` renews. */
+  invalidate(key: string): void {
     const slot = this.#slots.get(key);
-    if (slot?.token === undefined) return false;
-    if (accessToken !== undefined && slot.token.accessToken !== accessToken) return false;
+    if (slot?.token === undefined) return;
+    slot.token = undefined;
+    slot.dropped = 'invalid_token';
+  }
+
+  /**
+   * A backend refused `accessToken` (RFC 6750 §3.1 `invalid_token`). Returns whether a request is
+   * worth sending again with the token `get` now gives.
+   *
+   * - The token is no longer the cached one: another refused call already dropped it (or it was
+   *   renewed), so the retry shares that renewal instead of dropping the token it just brought.
+   * - It is the cached one: it is dropped, unless a refusal dropped the previous token less than the
+   *   cooldown ago. A backend that refuses every token (a wrong audience, a hostile server) would
+   *   otherwise turn each call into a token request; within the cooldown the refusal is returned as
+   *   it is and the token stays.
+   */
+  refuse(key: string, accessToken: string): boolean {
+    const slot = this.#slots.get(key);
+    if (slot?.token?.accessToken !== accessToken) return true;
+    const now = performance.now();
+    if (now - slot.refusedAt < this.#refusalCooldown) return false;
+    slot.refusedAt = now;
     slot.token = undefined;
     slot.dropped = 'invalid_token';
     return true;
@@ -147,7 +169,7 @@ export class TokenCache {
       return slot;
     }
     if (this.#slots.size >= this.#maxSlots) this.#evict();
-    slot = { token: undefined, inFlight: undefined, quietUntil: 0, dropped: undefined };
+    slot = { token: undefined, inFlight: undefined, quietUntil: 0, dropped: undefined, refusedAt: -Infinity };
     this.#slots.set(key, slot);
     return slot;
   }

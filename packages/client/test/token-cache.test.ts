@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TokenCache, type CachedToken } from '../src/token-cache.js';
 
 /** A token valid for an hour; the cache only reads its times. */
@@ -9,7 +10,7 @@ function tokenNamed(accessToken: string): CachedToken {
 
 describe('TokenCache bound', () => {
   it('holds at most maxSlots keys, evicting the least recently used even when every token is valid', async () => {
-    const cache = new TokenCache(3);
+    const cache = new TokenCache({ maxSlots: 3 });
     const acquired: string[] = [];
     const get = (key: string) =>
       cache.get(key, () => {
@@ -31,7 +32,7 @@ describe('TokenCache bound', () => {
   });
 
   it('keeps the bound when every slot waits for a token, and the evicted flight still settles', async () => {
-    const cache = new TokenCache(2);
+    const cache = new TokenCache({ maxSlots: 2 });
     const pending: ((token: CachedToken) => void)[] = [];
     const get = (key: string) =>
       cache.get(key, () => new Promise<CachedToken>((resolve) => pending.push(resolve)));
@@ -42,5 +43,20 @@ describe('TokenCache bound', () => {
     for (const resolve of pending) resolve(tokenNamed('t'));
     assert.equal((await first).accessToken, 't');
     assert.equal(cache.size, 2);
+  });
+
+  it('drops a refused token at most once per refusal cooldown, and again after it', async () => {
+    const cache = new TokenCache({ refusalCooldown: 100 });
+    let issued = 0;
+    const get = () => cache.get('k', () => Promise.resolve(tokenNamed(`t${String(++issued)}`)));
+    assert.equal((await get()).accessToken, 't1');
+    assert.equal(cache.refuse('k', 't1'), true, 'the first refusal drops the token');
+    assert.equal((await get()).accessToken, 't2');
+    assert.equal(cache.refuse('k', 't1'), true, 'a refusal of a replaced token retries with the new one');
+    assert.equal(cache.refuse('k', 't2'), false, 'within the cooldown nothing is dropped');
+    assert.equal((await get()).accessToken, 't2');
+    await sleep(120);
+    assert.equal(cache.refuse('k', 't2'), true);
+    assert.equal((await get()).accessToken, 't3');
   });
 });
