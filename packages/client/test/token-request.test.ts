@@ -228,6 +228,26 @@ describe('token requests (RFC 6749 §4.4) against a scripted token endpoint', ()
     assert.equal(as.requests.length, 1);
   });
 
+  it('names a malformed RFC 6749 §5.2 error code in no message, whether in the body or the challenge', async () => {
+    const hostile = `${'x'.repeat(3000)}\nlevel=error msg="forged"`;
+    const answers: ((response: ServerResponse) => ServerResponse)[] = [
+      (response) => json(response, 400, { error: hostile }),
+      (response) => json(response, 401, { error: hostile }, { 'www-authenticate': 'Basic realm="as"' }),
+      (response) =>
+        response.writeHead(401, { 'www-authenticate': `Bearer error="${'y'.repeat(3000)}"` }).end(),
+    ];
+    for (const answer of answers) {
+      as.handle = (_request, response) => {
+        answer(response);
+      };
+      const error = await failure();
+      assert.equal(error.code, 'ERR_TOKEN_CLIENT_TOKEN_ERROR');
+      assert.match(error.message, /a malformed error code$/);
+      assert.ok(error.message.length < 100, `${String(error.message.length)} characters`);
+      assert.ok(error.error !== undefined && error.error.length >= 3000, 'the property keeps what was sent');
+    }
+  });
+
   it('reads invalid_client from a 401 with a WWW-Authenticate challenge', async () => {
     as.handle = (_request, response) => {
       json(response, 401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="as"' });
