@@ -8,8 +8,11 @@ export type TokenFetch = (input: string | URL | Request, init?: RequestInit) => 
 export interface BearerTokenSource {
   /** A valid access token (cached, or new when the cached one was dropped). */
   token(signal: AbortSignal | undefined): Promise<string>;
-  /** Drop `accessToken` from the cache if it is still the cached one, so the next `token()` renews. */
-  invalidate(accessToken: string): void;
+  /**
+   * A backend refused `accessToken`: drop it if it is still the cached one (within a cooldown, at
+   * most once). Returns whether `token()` now gives a token worth a retry.
+   */
+  refuse(accessToken: string): boolean;
 }
 
 /**
@@ -48,7 +51,9 @@ function targetUrl(input: string | URL | Request): URL {
  * can be replayed (no body, or a string, bytes, Blob, FormData or URLSearchParams body), sent once
  * more with a new token. A 401 for a request with a stream body is returned as it is, but the
  * token is still dropped so the next call gets a new one. The retried request is never retried
- * again, whatever it gets.
+ * again, whatever it gets. A refusal within a few seconds of the last one that dropped a token
+ * drops nothing and is returned as it is, so a backend that refuses every token costs one token
+ * request per cooldown, not one per call.
  *
  * It does not add a deadline or change redirect handling of the backend call: pass `signal` and
  * `redirect` in `init` as for `fetch` (undici drops `Authorization` on cross-origin redirects).
@@ -84,8 +89,8 @@ export function createAuthorizedFetch(source: BearerTokenSource, allowInsecureHt
     if (response.status !== 401 || !isInvalidTokenChallenge(response.headers.get('www-authenticate'))) {
       return response;
     }
-    source.invalidate(token);
-    if (!replayable) return response;
+    const renewable = source.refuse(token);
+    if (!replayable || !renewable) return response;
     await response.body?.cancel();
     return send(await source.token(signal ?? undefined));
   };

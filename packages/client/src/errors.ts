@@ -9,7 +9,7 @@ export type TokenRequestErrorCode =
   | 'ERR_TOKEN_CLIENT_TOKEN_ERROR'
   /** The server could not be reached, timed out, or answered 5xx / 429. Retried before surfacing. */
   | 'ERR_TOKEN_CLIENT_UNAVAILABLE'
-  /** The answer is not a usable token response (not JSON, no `access_token`, not `Bearer`, a redirect…). */
+  /** The answer is not a usable token response (not JSON, no usable `access_token` or `expires_in`, not `Bearer`, a redirect…). */
   | 'ERR_TOKEN_CLIENT_INVALID_RESPONSE';
 
 /** Which exchange failed: metadata discovery (RFC 8414) or the token request (RFC 6749 §4.4). */

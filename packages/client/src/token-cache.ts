@@ -24,11 +24,16 @@ interface Slot {
   quietUntil: number;
   /** Why the token is gone, when it was dropped on purpose. */
   dropped: RenewalReason | undefined;
+  /** When a backend's refusal last dropped the token (see {@link TokenCache.refuse}). */
+  refusedAt: number;
 }
 
-const MAX_SLOTS = 256;
+/** Default bound of the (scope, resource) slots. */
+export const MAX_SLOTS = 256;
 /** Longest wait between background renewal attempts while the server is down. */
 const MAX_QUIET_PERIOD = 5000;
+/** Default time after a refusal dropped a token during which a refusal of its successor drops nothing. */
+export const REFUSAL_COOLDOWN = 5000;
 
 /**
  * When a token stops being handed out and when its renewal starts.
@@ -53,9 +58,26 @@ export function toCachedToken(issued: IssuedToken, renewalMargin: number | undef
  * token in its renewal margin is still handed out while a single background renewal runs; an
  * expired token is never handed out. A failed background renewal leaves the valid token in place,
  * so an authorization-server outage costs nothing until the token actually expires.
+ *
+ * Callers choose scopes and resources per call, so the number of keys is theirs, not ours: at most
+ * `maxSlots` are kept, and a new key beyond that evicts the least recently used one, even if its
+ * token is still valid (its next caller simply gets a new token).
  */
 export class TokenCache {
+  /** In use order: `get` moves its key to the end, so the first entry is the least recently used. */
   readonly #slots = new Map<string, Slot>();
+  readonly #maxSlots: number;
+  readonly #refusalCooldown: number;
+
+  constructor({ maxSlots = MAX_SLOTS, refusalCooldown = REFUSAL_COOLDOWN } = {}) {
+    this.#maxSlots = maxSlots;
+    this.#refusalCooldown = refusalCooldown;
+  }
+
+  /** How many (scope, resource) keys are held. */
+  get size(): number {
+    return this.#slots.size;
+  }
 
   /** A token that is valid now: the cached one, or a new one from `acquire`. */
   get(key: string, acquire: AcquireToken, { force = false } = {}): Promise<CachedToken> {
@@ -82,15 +104,31 @@ export class TokenCache {
     return token !== undefined && performance.now() < token.expiresAt ? token : undefined;
   }
 
-  /**
-   * Drop the cached token for `key`, but only if it is still `accessToken` (when given): when many
-   * calls are refused with the same token at once, the first drops it and the rest share its
-   * renewal instead of each dropping the token the renewal just brought.
-   */
-  invalidate(key: string, accessToken?: string): boolean {
+  /** Drop the cached token for `key` (the caller asked), so the next `get` renews. */
+  invalidate(key: string): void {
     const slot = this.#slots.get(key);
-    if (slot?.token === undefined) return false;
-    if (accessToken !== undefined && slot.token.accessToken !== accessToken) return false;
+    if (slot?.token === undefined) return;
+    slot.token = undefined;
+    slot.dropped = 'invalid_token';
+  }
+
+  /**
+   * A backend refused `accessToken` (RFC 6750 §3.1 `invalid_token`). Returns whether a request is
+   * worth sending again with the token `get` now gives.
+   *
+   * - The token is no longer the cached one: another refused call already dropped it (or it was
+   *   renewed), so the retry shares that renewal instead of dropping the token it just brought.
+   * - It is the cached one: it is dropped, unless a refusal dropped the previous token less than the
+   *   cooldown ago. A backend that refuses every token (a wrong audience, a hostile server) would
+   *   otherwise turn each call into a token request; within the cooldown the refusal is returned as
+   *   it is and the token stays.
+   */
+  refuse(key: string, accessToken: string): boolean {
+    const slot = this.#slots.get(key);
+    if (slot?.token?.accessToken !== accessToken) return true;
+    const now = performance.now();
+    if (now - slot.refusedAt < this.#refusalCooldown) return false;
+    slot.refusedAt = now;
     slot.token = undefined;
     slot.dropped = 'invalid_token';
     return true;
@@ -125,18 +163,39 @@ export class TokenCache {
 
   #slot(key: string): Slot {
     let slot = this.#slots.get(key);
-    if (slot !== undefined) return slot;
-    if (this.#slots.size >= MAX_SLOTS) {
-      // Callers choose scopes and resources per call; keep the map bounded by forgetting idle slots.
-      const now = performance.now();
-      for (const [other, entry] of this.#slots) {
-        if (entry.inFlight === undefined && (entry.token === undefined || now >= entry.token.expiresAt)) {
-          this.#slots.delete(other);
-        }
-      }
+    if (slot !== undefined) {
+      this.#slots.delete(key);
+      this.#slots.set(key, slot);
+      return slot;
     }
-    slot = { token: undefined, inFlight: undefined, quietUntil: 0, dropped: undefined };
+    if (this.#slots.size >= this.#maxSlots) this.#evict();
+    slot = { token: undefined, inFlight: undefined, quietUntil: 0, dropped: undefined, refusedAt: -Infinity };
     this.#slots.set(key, slot);
     return slot;
+  }
+
+  /**
+   * Make room for one key: forget slots with nothing valid first, then the least recently used one
+   * without a request in flight (its waiters would otherwise lose the shared request), and only when
+   * every slot is waiting for a token, the least recently used one anyway: the bound holds. An
+   * evicted flight still settles for the callers already waiting on it.
+   */
+  #evict(): void {
+    const now = performance.now();
+    for (const [key, slot] of this.#slots) {
+      if (slot.inFlight === undefined && (slot.token === undefined || now >= slot.token.expiresAt)) {
+        this.#slots.delete(key);
+      }
+    }
+    if (this.#slots.size < this.#maxSlots) return;
+    let victim: string | undefined;
+    for (const [key, slot] of this.#slots) {
+      if (slot.inFlight === undefined) {
+        victim = key;
+        break;
+      }
+    }
+    victim ??= this.#slots.keys().next().value;
+    if (victim !== undefined) this.#slots.delete(victim);
   }
 }

@@ -207,9 +207,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     createAuthorizedFetch(
       {
         token: async (signal) => (await raceAbort(tokenFor(parameters), signal)).accessToken,
-        invalidate: (accessToken) => {
-          cache.invalidate(parametersKey(parameters), accessToken);
-        },
+        refuse: (accessToken) => cache.refuse(parametersKey(parameters), accessToken),
       },
       resolved.allowInsecureHttp,
     );

@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { TokenRequestError } from './errors.js';
 import { boundedFetch, type FetchLimits } from './internal/bounded-fetch.js';
 import { classify } from './internal/classify.js';
+import { isPlainObject } from './internal/validate.js';
 import type { TokenParameters } from './token-parameters.js';
 
 /** What one token request needs besides the parameters. */
@@ -36,6 +37,43 @@ function invalidResponse(endpoint: string, status: number, message: string): Tok
       status,
     },
   );
+}
+
+/** RFC 6749 Appendix A.12: `access-token = 1*VSCHAR`, VSCHAR = %x20-7E. */
+const ACCESS_TOKEN = /^[\x20-\x7E]+$/;
+
+/**
+ * The longest `expires_in` taken as given: one year. A larger value is not a lifetime any server
+ * means; `1e308` would otherwise cache a token forever (`expiresAt` = Infinity).
+ */
+export const MAX_EXPIRES_IN = 365 * 24 * 60 * 60;
+
+/**
+ * A refused `token_type` as shown in a message: only when it looks like a type name (RFC 6749
+ * §11.1: `1*name-char`) of at most 20 characters, such as `DPoP` or `mac`. Anything else is the
+ * server's free text, which could be long, forge log lines, or even be a token.
+ */
+function describeTokenType(value: string): string {
+  return /^[A-Za-z0-9._-]{1,20}$/.test(value) ? `token_type "${value}"` : 'an unsupported token_type';
+}
+
+/**
+ * Why the raw `expires_in` is not a lifetime, or `undefined` when it is one or is absent (RFC 6749
+ * §5.1 only RECOMMENDS it). Appendix A.14 makes it `1*DIGIT`: a whole number of seconds, here also
+ * at least 1 and at most {@link MAX_EXPIRES_IN}. §5.1 wants a JSON number, but Azure AD v1 and AD FS
+ * send a string of digits (`"3599"`), which is still taken; any other string is refused, where
+ * oauth4webapi's `parseFloat` would read `"12abc"` as 12 and `"1e308"` as forever.
+ */
+function expiresInProblem(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  const seconds = typeof raw === 'string' && /^[0-9]{1,10}$/.test(raw) ? Number(raw) : raw;
+  if (typeof seconds !== 'number') {
+    return `has an expires_in that is ${seconds === null ? 'null' : `a ${typeof seconds}`}, not a number of seconds`;
+  }
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_EXPIRES_IN) {
+    return `has an expires_in of ${String(seconds)}, not a whole number of seconds from 1 to ${String(MAX_EXPIRES_IN)}`;
+  }
+  return undefined;
 }
 
 /** The `token_type` oauth4webapi refused, read before its error (which holds the whole body) is dropped. */
@@ -77,6 +115,7 @@ export async function requestClientCredentialsToken(
   const sentAt = performance.now();
   let response: Response | undefined;
   let result: oauth.TokenEndpointResponse;
+  let rawExpiresIn: unknown;
   try {
     response = await oauth.clientCredentialsGrantRequest(
       as,
@@ -85,22 +124,36 @@ export async function requestClientCredentialsToken(
       body,
       options,
     );
+    // Read before oauth4webapi rewrites `expires_in`; the body is already buffered (and capped).
+    const raw: unknown = await response
+      .clone()
+      .json()
+      .catch(() => undefined);
+    rawExpiresIn = isPlainObject(raw) ? raw['expires_in'] : undefined;
     result = await oauth.processClientCredentialsResponse(as, client, response);
   } catch (error) {
     const refusedType = refusedTokenType(error);
     if (refusedType !== undefined && response !== undefined) {
-      throw invalidResponse(endpoint, response.status, `has token_type "${refusedType}", not "Bearer"`);
+      throw invalidResponse(endpoint, response.status, `has ${describeTokenType(refusedType)}, not "Bearer"`);
     }
     throw await classify(error, 'token', endpoint, response);
   }
   const { status } = response;
   // oauth4webapi lowercases token_type and accepts `dpop` too; only Bearer is usable here.
   if (result.token_type !== 'bearer') {
-    throw invalidResponse(endpoint, status, `has token_type "${result.token_type}", not "Bearer"`);
+    throw invalidResponse(endpoint, status, `has ${describeTokenType(result.token_type)}, not "Bearer"`);
   }
-  if (result.expires_in !== undefined && result.expires_in <= 0) {
-    throw invalidResponse(endpoint, status, 'has an expires_in of 0: the token is already expired');
+  // The token goes into an Authorization header: a CR LF would split it (and undici's refusal
+  // quotes the whole header value, token included). The message never shows the token.
+  if (!ACCESS_TOKEN.test(result.access_token)) {
+    throw invalidResponse(
+      endpoint,
+      status,
+      'has an access_token with characters outside %x20-7E (RFC 6749 Appendix A.12)',
+    );
   }
+  const problem = expiresInProblem(rawExpiresIn);
+  if (problem !== undefined) throw invalidResponse(endpoint, status, problem);
   return {
     accessToken: result.access_token,
     scope: result.scope,

@@ -84,6 +84,19 @@ describe('tokens.fetch (RFC 6750 §2.1, §3.1)', () => {
     assert.equal(as.count('/token'), 2);
   });
 
+  it('renews at most once per cooldown for a backend that refuses every token', async () => {
+    refuseFirst(Infinity);
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await tokens.fetch(`${backend.url}/orders`)).status);
+    assert.deepEqual(new Set(statuses), new Set([401]));
+    // The first call drops its token and retries once; the next 19 are refused with the new token
+    // inside the cooldown: returned as they are, no token dropped, no token request.
+    assert.equal(as.count('/token'), 2);
+    assert.equal(backend.requests.length, 21);
+    assert.equal(new Set(backend.requests.slice(1).map(bearer)).size, 1);
+    assert.deepEqual(reasons, ['initial', 'invalid_token']);
+  });
+
   it('does not renew for other 401s or 403 insufficient_scope', async () => {
     const challenges = ['Bearer realm="orders"', 'Basic realm="x", Bearer error="invalid_request"'];
     backend.handle = (_request, response, index) => {
@@ -105,7 +118,7 @@ describe('tokens.fetch (RFC 6750 §2.1, §3.1)', () => {
     assert.deepEqual(reasons, ['initial']);
   });
 
-  it('replays a POST whose body is a string or URLSearchParams', async () => {
+  it('replays a POST whose body is a string', async () => {
     refuseFirst(1);
     const response = await tokens.fetch(`${backend.url}/orders`, {
       method: 'POST',
@@ -120,14 +133,18 @@ describe('tokens.fetch (RFC 6750 §2.1, §3.1)', () => {
         ['POST', '{"item":"x"}'],
       ],
     );
-    refuseFirst(3);
+  });
+
+  it('replays a PUT whose body is URLSearchParams', async () => {
+    // A test of its own: a second refusal right after the first falls in the refusal cooldown.
+    refuseFirst(1);
     const form = await tokens.fetch(`${backend.url}/orders`, {
       method: 'PUT',
       body: new URLSearchParams({ a: '1' }),
     });
     assert.equal(form.status, 200);
     assert.deepEqual(
-      backend.requests.slice(2).map((request) => request.body),
+      backend.requests.map((request) => request.body),
       ['a=1', 'a=1'],
     );
   });

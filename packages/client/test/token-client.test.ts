@@ -92,6 +92,30 @@ describe('token client against node-oidc-provider', () => {
     assert.equal(decodeJwt(ordersBoth.access_token).scope, 'orders:read orders:write');
   });
 
+  it('keeps at most 256 (scope, resource) tokens, evicting the least recently used one', async function () {
+    this.timeout(60_000);
+    const tokens = createTokenClient(options);
+    const resource = (i: number) => `https://service-${String(i)}.example`;
+    const get = (i: number) => tokens.getToken({ resource: resource(i) });
+    const issued = new Map<number, string>();
+    for (let i = 0; i < 256; i++) issued.set(i, (await get(i)).access_token);
+    assert.equal(as.count('/token'), 256);
+    // service-0 becomes the most recently used; service-1 is now the least recently used.
+    assert.equal((await get(0)).access_token, issued.get(0));
+    assert.equal(as.count('/token'), 256);
+    issued.set(256, (await get(256)).access_token);
+    assert.equal(as.count('/token'), 257);
+    // The other 256 are all still served from the cache, without a token request…
+    for (const i of [0, ...Array.from({ length: 255 }, (_, n) => n + 2)]) {
+      assert.equal((await get(i)).access_token, issued.get(i), resource(i));
+    }
+    assert.equal(as.count('/token'), 257);
+    // …and service-1 was the one evicted.
+    const renewed = await get(1);
+    assert.notEqual(renewed.access_token, issued.get(1));
+    assert.equal(as.count('/token'), 258);
+  });
+
   it('renews on forceRenewal and on invalidate', async () => {
     const tokens = createTokenClient(options);
     const events = record(tokens);

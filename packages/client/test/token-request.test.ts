@@ -137,6 +137,84 @@ describe('token requests (RFC 6749 §4.4) against a scripted token endpoint', ()
     });
   }
 
+  // RFC 6749 §5.1 / Appendix A.14: a whole number of seconds. Each of these was taken before, some
+  // as a lifetime of forever (1e308 → expiresAt Infinity), some through parseFloat ("12abc" → 12).
+  const badLifetimes: unknown[] = [1e308, 31_536_001, 2.5, '12abc', '1e308', ' 60'];
+  for (const expiresIn of badLifetimes) {
+    it(`refuses expires_in ${JSON.stringify(expiresIn)} with ERR_TOKEN_CLIENT_INVALID_RESPONSE, without retrying`, async () => {
+      as.handle = (_request, response) => {
+        json(response, 200, { access_token: ACCESS_TOKEN, token_type: 'Bearer', expires_in: expiresIn });
+      };
+      const failed: TokenClientEventMap['token.failed'][] = [];
+      const error = await failure(
+        createTokenClient(options).on('token.failed', (event) => failed.push(event)),
+      );
+      assert.equal(error.code, 'ERR_TOKEN_CLIENT_INVALID_RESPONSE');
+      assert.match(error.message, /expires_in/);
+      assert.equal(as.requests.length, 1);
+      assert.equal(failed.length, 1);
+    });
+  }
+
+  it('takes expires_in up to one year, and as a string of digits (Azure AD v1, AD FS)', async () => {
+    const lifetimes: unknown[] = [31_536_000, '3600', 31_536_001];
+    as.handle = (_request, response, index) => {
+      json(response, 200, { access_token: ACCESS_TOKEN, token_type: 'Bearer', expires_in: lifetimes[index] });
+    };
+    const tokens = createTokenClient(options);
+    const year = await tokens.getToken();
+    assert.ok(year.expires_in > 31_535_990 && year.expires_in < 31_536_000, String(year.expires_in));
+    const hour = await tokens.getToken({ forceRenewal: true });
+    assert.ok(hour.expires_in > 3590 && hour.expires_in < 3600, String(hour.expires_in));
+    // One second past the bound, and the valid cached token stays out of the error.
+    await assert.rejects(tokens.getToken({ forceRenewal: true }), {
+      code: 'ERR_TOKEN_CLIENT_INVALID_RESPONSE',
+    });
+  });
+
+  // RFC 6749 Appendix A.12: access-token = 1*VSCHAR (%x20-7E). A CR LF made fetch() throw an error
+  // quoting the whole Authorization header, token included.
+  const badTokens: [string, string][] = [
+    ['a CR LF', `${ACCESS_TOKEN}\r\nx-injected: 1`],
+    ['a NUL', `${ACCESS_TOKEN}\u0000`],
+    ['a tab', `${ACCESS_TOKEN}\t`],
+    ['a non-ASCII letter', `${ACCESS_TOKEN}é`],
+  ];
+  for (const [name, accessToken] of badTokens) {
+    it(`refuses an access_token with ${name}, and fetch sends nothing`, async () => {
+      as.handle = (request, response) => {
+        if (request.path === '/token') {
+          json(response, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 60 });
+        } else {
+          response.writeHead(200).end();
+        }
+      };
+      const tokens = createTokenClient(options);
+      const error = await failure(tokens);
+      assert.equal(error.code, 'ERR_TOKEN_CLIENT_INVALID_RESPONSE');
+      assert.match(error.message, /access_token/);
+      const fetchError: unknown = await tokens.fetch(`${as.url}/orders`).catch((caught: unknown) => caught);
+      assert.ok(fetchError instanceof TokenRequestError, String(fetchError));
+      assert.equal(fetchError.code, 'ERR_TOKEN_CLIENT_INVALID_RESPONSE');
+      assertNoSecrets(fetchError, [SECRET, ACCESS_TOKEN]);
+      assert.deepEqual(
+        as.requests.map((request) => request.path),
+        ['/token', '/token'],
+      );
+    });
+  }
+
+  it('names a refused token_type only when it looks like one, so a hostile one cannot flood or forge log lines', async () => {
+    as.handle = (_request, response) => {
+      const tokenType = `${'x'.repeat(50_000)}\nlevel=info msg="forged"`;
+      json(response, 200, { access_token: ACCESS_TOKEN, token_type: tokenType, expires_in: 60 });
+    };
+    const error = await failure();
+    assert.equal(error.code, 'ERR_TOKEN_CLIENT_INVALID_RESPONSE');
+    assert.ok(error.message.length < 200, `${String(error.message.length)} characters`);
+    assert.doesNotMatch(error.message, /\n/);
+  });
+
   it('names the server error code of an RFC 6749 §5.2 answer, without retrying', async () => {
     as.handle = (_request, response) => {
       json(response, 400, { error: 'invalid_scope', error_description: 'orders:delete is not allowed' });
@@ -148,6 +226,26 @@ describe('token requests (RFC 6749 §4.4) against a scripted token endpoint', ()
     assert.equal(error.status, 400);
     assert.equal(error.retryable, false);
     assert.equal(as.requests.length, 1);
+  });
+
+  it('names a malformed RFC 6749 §5.2 error code in no message, whether in the body or the challenge', async () => {
+    const hostile = `${'x'.repeat(3000)}\nlevel=error msg="forged"`;
+    const answers: ((response: ServerResponse) => ServerResponse)[] = [
+      (response) => json(response, 400, { error: hostile }),
+      (response) => json(response, 401, { error: hostile }, { 'www-authenticate': 'Basic realm="as"' }),
+      (response) =>
+        response.writeHead(401, { 'www-authenticate': `Bearer error="${'y'.repeat(3000)}"` }).end(),
+    ];
+    for (const answer of answers) {
+      as.handle = (_request, response) => {
+        answer(response);
+      };
+      const error = await failure();
+      assert.equal(error.code, 'ERR_TOKEN_CLIENT_TOKEN_ERROR');
+      assert.match(error.message, /a malformed error code$/);
+      assert.ok(error.message.length < 100, `${String(error.message.length)} characters`);
+      assert.ok(error.error !== undefined && error.error.length >= 3000, 'the property keeps what was sent');
+    }
   });
 
   it('reads invalid_client from a 401 with a WWW-Authenticate challenge', async () => {

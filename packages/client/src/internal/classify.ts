@@ -15,6 +15,18 @@ export function redact(error: unknown): Error {
   return copy;
 }
 
+// RFC 6749 §5.2 / Appendix A.7: error = 1*NQSCHAR (%x20-21 / %x23-5B / %x5D-7E).
+const ERROR_CODE = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
+
+/**
+ * The server's `error` as it goes into a message: only a well-formed code of at most 64 characters.
+ * Anything else is free text from the server (a newline forging a log line, kilobytes of filler);
+ * the `error` property still holds it as sent.
+ */
+function errorCodeText(code: string | undefined): string {
+  return code !== undefined && ERROR_CODE.test(code) ? code : 'a malformed error code';
+}
+
 function isOutage(status: number | undefined): boolean {
   // RFC 6749 §5.2 errors are 400/401; 5xx and 429 are the server's state, not a verdict on us.
   return status !== undefined && (status >= 500 || status === 429);
@@ -56,7 +68,7 @@ async function challengeError(
       step, endpoint, status, cause: redact(error),
     }); // prettier-ignore
   }
-  return new TokenRequestError('ERR_TOKEN_CLIENT_TOKEN_ERROR', `${step} endpoint refused the request: ${named}`, {
+  return new TokenRequestError('ERR_TOKEN_CLIENT_TOKEN_ERROR', `${step} endpoint refused the request: ${errorCodeText(named)}`, {
     step, endpoint, status, error: named, errorDescription: stringField(body, 'error_description'), cause: redact(error),
   }); // prettier-ignore
 }
@@ -89,13 +101,17 @@ export async function classify(
   if (error instanceof oauth.WWWAuthenticateChallengeError) return challengeError(error, step, endpoint);
   if (error instanceof oauth.ResponseBodyError) {
     const code = isOutage(error.status) ? 'ERR_TOKEN_CLIENT_UNAVAILABLE' : 'ERR_TOKEN_CLIENT_TOKEN_ERROR';
-    return new TokenRequestError(code, `${step} endpoint answered ${String(error.status)} ${error.error}`, {
-      ...base,
-      status: error.status,
-      error: error.error,
-      errorDescription: error.error_description,
-      cause: redact(error),
-    });
+    return new TokenRequestError(
+      code,
+      `${step} endpoint answered ${String(error.status)} ${errorCodeText(error.error)}`,
+      {
+        ...base,
+        status: error.status,
+        error: error.error,
+        errorDescription: error.error_description,
+        cause: redact(error),
+      },
+    );
   }
   if (error instanceof oauth.OperationProcessingError || error instanceof oauth.UnsupportedOperationError) {
     if (isOutage(status)) {
