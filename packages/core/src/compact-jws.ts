@@ -16,15 +16,15 @@ const JWE: CompactToken = Object.freeze({ kind: 'jwe' });
 
 /** The base64url alphabet (RFC 4648 §5) and nothing else: no padding, no `+` or `/`. */
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** Segments of that alphabet and the dots between them: one pass over a whole compact token. */
+const BASE64URL_SEGMENTS = /^[A-Za-z0-9_.-]*$/;
 /** Everything a lenient decoder skips over: what is in neither base64 alphabet, padding included. */
 const NOT_BASE64 = /[^A-Za-z0-9+/_-]/g;
 
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The 6-bit value of each base64url character, by char code. */
 const SEXTETS = new Int8Array(128).fill(-1);
-for (const [index, char] of [
-  ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_',
-].entries()) {
-  SEXTETS[char.charCodeAt(0)] = index;
-}
+for (let value = 0; value < ALPHABET.length; value++) SEXTETS[ALPHABET.charCodeAt(value)] = value;
 
 const utf8 = new TextDecoder();
 
@@ -37,8 +37,13 @@ const utf8 = new TextDecoder();
  * cache entry that holds one of them would miss the others.
  */
 export function isCanonicalBase64url(segment: string): boolean {
+  return BASE64URL.test(segment) && endsCanonically(segment);
+}
+
+/** The length and last-character rules of {@link isCanonicalBase64url}, for a segment of the alphabet. */
+function endsCanonically(segment: string): boolean {
   const tail = segment.length % 4;
-  if (tail === 1 || !BASE64URL.test(segment)) return false;
+  if (tail === 1) return false;
   if (tail === 0) return true;
   // 2 characters carry 1 byte and 4 pad bits, 3 characters carry 2 bytes and 2 pad bits.
   const last = SEXTETS[segment.charCodeAt(segment.length - 1)] ?? -1;
@@ -96,7 +101,7 @@ export function readCompactToken(token: string): CompactToken {
   if (segments.length !== 3 && segments.length !== 5) {
     throw malformed(`a JOSE header in a token of ${String(segments.length)} segments`);
   }
-  if (!segments.every(isCanonicalBase64url)) {
+  if (!BASE64URL_SEGMENTS.test(token) || !segments.every(endsCanonically)) {
     throw malformed('a segment is not canonical BASE64URL (RFC 7515 §2)');
   }
   if (typeof header['alg'] !== 'string') throw malformed('a JOSE header without a string alg');

@@ -171,7 +171,8 @@ export class BearerGuard {
       // No local verifier (`localJwts: false`), or metadata without `jwks_uri`: #issuerOf let it
       // through, so it is the introspecting issuer's JWT, and that server validates it.
       if (local === undefined || !(published instanceof Promise ? await published : published)) {
-        if (introspector === undefined) throw new Error('unreachable: an issuer without keys or introspection');
+        if (introspector === undefined)
+          throw new Error('unreachable: an issuer without keys or introspection');
         return await introspector.introspect(token, digest);
       }
       const principal = this.#remember(token, await local.verify(token));

@@ -144,7 +144,11 @@ describe('authenticate(): how a token is routed (local JWT validation or introsp
       assert.equal(route.principals[1]?.source, 'introspection');
       assert.equal(as.counters.introspection, 1);
       // A JWS signed by someone else but naming the issuer: refused by the key set, not introspected.
-      await assertRefused(app, await other.sign({ iss: as.issuer, aud: as.audience }), DESCRIPTION.keyUnknown);
+      await assertRefused(
+        app,
+        await other.sign({ iss: as.issuer, aud: as.audience }),
+        DESCRIPTION.keyUnknown,
+      );
       assert.equal(as.counters.introspection, 1);
       await auth.guard.ready();
     });
