@@ -11,7 +11,7 @@
 //                request (no cache): the least work a correct verifier can do.
 //   peer         express-oauth2-jwt-bearer auth() + requiredScopes('read'), keys from a JWKS URL.
 //   introspection
-//                authenticate() with RFC 7662 introspection only (no key source) + requireScopes('read')
+//                authenticate() with RFC 7662 introspection only (no key source, `localJwts: false`) + requireScopes('read')
 //                + errorHandler(): every token is validated by the introspection endpoint, then cached.
 //
 // bearer-guard and the peer fetch their keys from a tiny JWKS server on 127.0.0.1 inside this same
@@ -214,10 +214,11 @@ async function buildApp(name) {
     case 'introspection': {
       const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
       const endpoint = await startIntrospectionServer();
-      // No jwksUri (no key source at all): with introspection alone, bearer-guard treats every
-      // token as opaque and never looks inside it. The bench tokens are JWT-shaped strings, but they
-      // take exactly the code path of a random opaque string: introspection call, then the cache
-      // (keyed by the token's SHA-256), kept for up to an hour here (`exp - now` bounds it anyway).
+      // No key source and `localJwts: false`: bearer-guard fetches no keys and introspects the
+      // issuer's JWTs too. The bench tokens are JWTs of ISSUER, so after the routing check
+      // (compact-jws.ts: canonical encoding, `iss` is ours) they take the code path of an opaque
+      // token: introspection call, then the cache (keyed by the token's SHA-256), kept for up to an
+      // hour here (`exp - now` bounds it anyway). A cache hit does not repeat the routing check.
       app.use(
         authenticate({
           issuer: ISSUER,
@@ -227,6 +228,7 @@ async function buildApp(name) {
             clientSecret: INTROSPECTION_CLIENT.secret,
             endpoint,
             cache: { maxSeconds: 3600 },
+            localJwts: false,
           },
         }),
       );

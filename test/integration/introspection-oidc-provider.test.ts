@@ -128,6 +128,42 @@ describe('introspection against a real node-oidc-provider', () => {
     assert.equal(introspections(), before + 1);
   });
 
+  it('by default (issuer + introspection, nothing else) validates its JWTs locally and introspects opaque tokens', async () => {
+    // node-oidc-provider refuses to introspect its JWT access tokens (400 unsupported_token_type):
+    // introspected, every JWT would be a 503.
+    const { app, auth } = protectedApp({ ...opaqueOnly(), audience: [OPAQUE_RESOURCE, JWT_RESOURCE] });
+    const jwt = await op.token(JWT_RESOURCE, 'read');
+    const opaque = await op.token(OPAQUE_RESOURCE, 'read');
+    const before = introspections();
+    const keysBefore = op.requests.get('/jwks') ?? 0;
+
+    const local = await request(app).get('/data').set('Authorization', `Bearer ${jwt}`).expect(200);
+
+    assert.deepEqual(local.body, { source: 'jwt', scopes: ['read'], clientId: 'caller' });
+    assert.equal(introspections(), before);
+    assert.equal((op.requests.get('/jwks') ?? 0) - keysBefore, 1, 'the keys at the discovered jwks_uri');
+    const remote = await request(app).get('/data').set('Authorization', `Bearer ${opaque}`).expect(200);
+    assert.equal(remote.body.source, 'introspection');
+    assert.equal(introspections(), before + 1);
+    await auth.guard.ready();
+  });
+
+  it('refuses forged JWTs naming another issuer without a call, so they cannot open the breaker', async () => {
+    const { app } = protectedApp(opaqueOnly({ breaker: { failureThreshold: 2, cooldown: 60_000 } }));
+    const jwt = await op.token(JWT_RESOURCE, 'read');
+    const [header = '', , signature = ''] = jwt.split('.');
+    const before = introspections();
+    for (let i = 0; i < 5; i++) {
+      const claims = Buffer.from(JSON.stringify({ iss: `https://forged-${String(i)}.example`, exp: 2e9 }));
+      const forged = `${header}.${claims.toString('base64url')}.${signature}`;
+      const res = await request(app).get('/data').set('Authorization', `Bearer ${forged}`).expect(401);
+      assert.equal(res.body.error_description, 'The access token was not issued by a trusted issuer.');
+    }
+    assert.equal(introspections(), before);
+    const opaque = await op.token(OPAQUE_RESOURCE, 'read');
+    await request(app).get('/data').set('Authorization', `Bearer ${opaque}`).expect(200);
+  });
+
   it('with introspectJwts, a server that cannot introspect JWTs is an outage (503), not a bad token', async () => {
     // node-oidc-provider answers 400 unsupported_token_type for structured (JWT) access tokens.
     const { app, auth } = protectedApp({

@@ -51,9 +51,9 @@ export function createApp(config: FhirConfig, options: FhirAppOptions = {}): Fhi
       clientSecret: config.introspectionSecret,
       endpoint: config.introspectionEndpoint,
       cache: { maxSeconds: config.introspectionCacheSeconds },
-      // JWTs from the issuer (tokens for other APIs) are checked locally and refused for their
-      // audience; node-oidc-provider will not introspect them. Opaque tokens are introspected.
-      localJwts: true,
+      // By default JWTs from the issuer (tokens for other APIs) are checked locally, with the keys
+      // at the discovered jwks_uri, and refused for their audience (node-oidc-provider will not
+      // introspect them); opaque tokens are introspected.
     },
   });
   const metadata = new AuthorizationServerMetadataSource(config.issuer);

@@ -1,5 +1,6 @@
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
+import { readCompactToken } from './compact-jws.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { Introspector } from './introspection.js';
@@ -22,9 +23,8 @@ export class BearerGuard {
   readonly #events = new GuardEvents();
   /** Issuers whose JWTs are validated locally, by `iss`. */
   readonly #issuers: Map<string, TrustedIssuer>;
-  /** The only issuer, when there is one and no introspection: no need to read `iss` to choose. */
-  readonly #single: TrustedIssuer | undefined;
   readonly #introspector: Introspector | undefined;
+  /** `introspectJwts`: the introspecting issuer's JWTs are introspected after local validation. */
   readonly #introspectJwts: boolean;
   readonly #keySets: readonly RemoteKeySet[];
   readonly #cache: VerifiedTokenCache | undefined;
@@ -38,10 +38,6 @@ export class BearerGuard {
     this.#introspectJwts =
       trusted.introspector !== undefined &&
       this.options.issuers.some((entry) => entry.introspection?.introspectJwts === true);
-    this.#single =
-      this.#issuers.size === 1 && trusted.introspector === undefined
-        ? this.#issuers.values().next().value
-        : undefined;
     // Without an issuer whose JWTs are verified here the cache could never hold anything.
     this.#cache =
       this.options.tokenCacheMax > 0 && this.#issuers.size > 0
@@ -66,7 +62,16 @@ export class BearerGuard {
    * be used, so a misconfigured service fails at start-up instead of on its first request.
    */
   async ready(): Promise<void> {
-    const warmUps = this.#keySets.map((keySet) => ({ issuer: keySet.issuer, load: () => keySet.load() }));
+    const warmUps = this.#keySets.map((keySet) => ({
+      issuer: keySet.issuer,
+      load: async () => {
+        const trusted = this.#issuers.get(keySet.issuer);
+        // No `jwks_uri` in the metadata: this issuer's JWTs are introspected, so there is nothing to
+        // load, unless RFC 9701 answers need the keys (then the load fails and says so).
+        const published = (await trusted?.keysPublished?.()) ?? true;
+        if (published || trusted?.config.introspection?.jwtResponse === true) await keySet.load();
+      },
+    }));
     const introspector = this.#introspector;
     if (introspector !== undefined) {
       warmUps.push({ issuer: introspector.issuer, load: () => introspector.ready() });
@@ -141,22 +146,61 @@ export class BearerGuard {
     }
   }
 
-  /** Validate a token the caches could not answer for. Rejects with a {@link BearerGuardError}. */
+  /**
+   * Validate a token the caches could not answer for: route it by what it is (compact-jws.ts),
+   * before any lookup, key fetch or call. Rejects with a {@link BearerGuardError}.
+   *
+   * The caches need no such check in front of them: both hold only tokens that passed it here (the
+   * token cache requires the very string it verified, the introspection cache is keyed by the
+   * SHA-256 of the exact string), so a token that is not canonical can never be a hit.
+   */
   async #validate(token: string, digest: string): Promise<Principal> {
     try {
-      if (this.#introspector === undefined) {
-        const issuer = this.#selectIssuer(token);
-        return this.#remember(token, await issuer.verify(token));
+      const compact = readCompactToken(token);
+      const introspector = this.#introspector;
+      if (compact.kind !== 'jws') {
+        // Opaque to us, or a JWE we hold no key for: only its issuer can tell (RFC 7662 §2).
+        if (introspector !== undefined) return await introspector.introspect(token, digest);
+        throw new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', {
+          cause: new Error(compact.kind === 'jwe' ? 'a JWE, and no introspection' : 'not a JWS'),
+        });
       }
-      const local = this.#localIssuer(token);
-      if (local === undefined) return await this.#introspector.introspect(token, digest);
+      const iss = this.#issuerOf(compact.claims);
+      const local = this.#issuers.get(iss);
+      const published = local?.keysPublished?.() ?? true;
+      // No local verifier (`localJwts: false`), or metadata without `jwks_uri`: #issuerOf let it
+      // through, so it is the introspecting issuer's JWT, and that server validates it.
+      if (local === undefined || !(published instanceof Promise ? await published : published)) {
+        if (introspector === undefined)
+          throw new Error('unreachable: an issuer without keys or introspection');
+        return await introspector.introspect(token, digest);
+      }
       const principal = this.#remember(token, await local.verify(token));
       // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
-      if (this.#introspectJwts) await this.#introspector.introspect(token, digest);
+      if (this.#introspectJwts && iss === introspector?.issuer) await introspector.introspect(token, digest);
       return principal;
     } catch (error) {
       throw this.#challenge(error);
     }
+  }
+
+  /**
+   * The unverified `iss` of a JWS, only to choose among configured issuers (RFC 8725 §3.10); a
+   * JWS of no configured issuer is refused here, never sent to introspection or to a key set: it is
+   * not opaque (its claims are readable), and no server of ours issued it.
+   */
+  #issuerOf(claims: Readonly<Record<string, unknown>>): string {
+    const iss = claims['iss'];
+    // Absent: a missing claim, as jose reports it (CLAIM_INVALID); present: it must be one of ours.
+    if (iss === undefined) {
+      throw new BearerGuardError('ERR_BEARER_TOKEN_CLAIM_INVALID', { cause: new Error('no iss') });
+    }
+    if (typeof iss !== 'string' || (!this.#issuers.has(iss) && iss !== this.#introspector?.issuer)) {
+      throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', {
+        cause: new Error(`iss ${JSON.stringify(iss)}`),
+      });
+    }
+    return iss;
   }
 
   /** The introspection cache's key (SHA-256); not computed at all without introspection. */
@@ -176,7 +220,9 @@ export class BearerGuard {
   #fromCache(token: string, digest: string): Principal | undefined {
     const jwt = this.#cache?.get(token, epochSeconds());
     if (jwt !== undefined) {
-      return !this.#introspectJwts || this.#introspector?.cached(token, digest) !== undefined
+      return !this.#introspectJwts ||
+        jwt.issuer !== this.#introspector?.issuer ||
+        this.#introspector.cached(token, digest) !== undefined
         ? jwt
         : undefined;
     }
@@ -188,38 +234,6 @@ export class BearerGuard {
     const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
     this.#cache?.set(principal, epochSeconds());
     return principal;
-  }
-
-  /** With introspection configured: the local issuer of a JWS whose `iss` we trust, else `undefined` (introspect). */
-  #localIssuer(token: string): TrustedIssuer | undefined {
-    if (this.#issuers.size === 0) return undefined;
-    let iss: unknown;
-    try {
-      iss = decodeJwt(token).iss;
-    } catch {
-      return undefined; // not a JWT: an opaque token
-    }
-    return typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
-  }
-
-  // RFC 8725 §3.10 / the issue's rule: an unverified `iss` only selects among configured issuers.
-  #selectIssuer(token: string): TrustedIssuer {
-    // One issuer: jose checks `iss` exactly, and the key set refuses to refetch for a token that
-    // names another issuer (jwks.ts), so no decoding is needed here.
-    if (this.#single !== undefined) return this.#single;
-    let iss: unknown;
-    try {
-      iss = decodeJwt(token).iss;
-    } catch (cause) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', { cause });
-    }
-    const trusted = typeof iss === 'string' ? this.#issuers.get(iss) : undefined;
-    if (trusted === undefined) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', {
-        cause: new Error(`iss ${JSON.stringify(iss)}`),
-      });
-    }
-    return trusted;
   }
 
   /** The error for a request without a token: 401 and a bare challenge (RFC 6750 §3.1). */

@@ -51,12 +51,18 @@ export interface IntrospectionOptions {
   acceptMissingAudience?: boolean | undefined;
   /** Ask for RFC 9701 JWT responses (`application/token-introspection+jwt`), verified with the issuer's keys. */
   jwtResponse?: boolean | undefined;
-  /** Also introspect JWTs after local validation, to see revocation at once. Defaults to `false`. */
+  /**
+   * Also introspect this issuer's JWTs after local validation, to see revocation at once ("check
+   * locally, then ask the server"). Defaults to `false`.
+   */
   introspectJwts?: boolean | undefined;
   /**
-   * Validate this issuer's JWTs locally, with keys found by discovery, and introspect only the
-   * other tokens. Implied by an explicit key source (`jwksUri`, `jwks`, `publicKey`, `secret`).
-   * Useful with servers that refuse to introspect JWTs. Defaults to `false`.
+   * Validate a JWS whose `iss` is this issuer locally, with the configured key source or else the
+   * keys at the discovered `jwks_uri`, and introspect only the other tokens. Defaults to `true`
+   * (many servers, node-oidc-provider among them, refuse to introspect JWTs). When the discovered
+   * metadata has no `jwks_uri`, this issuer's JWTs are introspected. `false` fetches no keys and
+   * introspects this issuer's JWTs too (for a server that introspects them and publishes no keys);
+   * it cannot be combined with a key source or with `introspectJwts`.
    */
   localJwts?: boolean | undefined;
 }
@@ -178,6 +184,14 @@ export function resolveIntrospection(
     );
   }
   const max = numberOption(`${path}.cache.max`, cache['max'], 10_000, { min: 1, max: 10_000_000 });
+  const introspectJwts = booleanOption(`${path}.introspectJwts`, raw['introspectJwts'], false);
+  const localJwts = booleanOption(`${path}.localJwts`, raw['localJwts'], true);
+  if (introspectJwts && !localJwts) {
+    throw new ConfigurationError(
+      'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+      `bearer-guard: \`${path}.introspectJwts\` validates JWTs locally and then introspects them, but \`${path}.localJwts\` is false (no local validation); remove one of them.`,
+    );
+  }
   return {
     clientId: nonEmptyString(`${path}.clientId`, raw['clientId']),
     endpoint:
@@ -222,8 +236,8 @@ export function resolveIntrospection(
       false,
     ),
     jwtResponse: booleanOption(`${path}.jwtResponse`, raw['jwtResponse'], false),
-    introspectJwts: booleanOption(`${path}.introspectJwts`, raw['introspectJwts'], false),
-    localJwts: booleanOption(`${path}.localJwts`, raw['localJwts'], false),
+    introspectJwts,
+    localJwts,
     clientAuthentication: clientAuthentication(path, raw),
   };
 }

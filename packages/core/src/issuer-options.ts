@@ -36,9 +36,10 @@ export interface IssuerOptions {
   /** The accepted `alg` values. Defaults to RS256, PS256, ES256, EdDSA; or HS256 with `secret`. */
   algorithms?: readonly JwsAlgorithm[] | undefined;
   /**
-   * Validate opaque tokens by RFC 7662 introspection. Alone, every token is introspected; beside a
-   * key source (`jwksUri`, `jwks`, `publicKey`, `secret`), JWTs from this issuer are validated
-   * locally and everything else is introspected.
+   * Validate opaque tokens by RFC 7662 introspection. A JWS whose `iss` is this issuer is still
+   * validated locally, with the configured key source or else the keys at the discovered
+   * `jwks_uri` (`introspection.localJwts: false` introspects it instead); everything that is not a
+   * JWS is introspected, and a JWS of any other issuer is refused without a call.
    */
   introspection?: IntrospectionOptions | undefined;
 }
@@ -150,9 +151,13 @@ export function resolveIssuer(
       ? undefined
       : resolveIntrospection(`${path}introspection`, raw['introspection'], allowHttp);
   let keySource: KeySource | undefined = resolveKeySource(path, raw, allowHttp);
-  // Introspection alone means "introspect everything"; local JWT validation then needs an explicit
-  // key source, or `introspection.localJwts` for keys by discovery.
-  if (keySource.kind === 'discovery' && introspection !== undefined && !introspection.localJwts) {
+  if (introspection !== undefined && !introspection.localJwts) {
+    // The opt-out: this issuer's JWTs go to the introspection endpoint, so no keys are fetched.
+    if (keySource.kind !== 'discovery') {
+      throw conflict(
+        `\`${path}introspection.localJwts\` is false (introspect this issuer's JWTs), but \`${path}${keySource.kind}\` gives keys to validate them locally; remove one of them.`,
+      );
+    }
     keySource = undefined;
   }
   const audiences =

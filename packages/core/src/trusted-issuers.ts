@@ -11,6 +11,12 @@ export interface TrustedIssuer {
   config: ResolvedIssuer;
   verify: VerifyJwtAccessToken;
   keySet: RemoteKeySet | undefined;
+  /**
+   * Only for the issuer that also introspects, with keys by discovery (the default routing):
+   * whether its metadata names a `jwks_uri`. Without one its JWTs cannot be verified here, and are
+   * introspected. A boolean once the metadata is known, a promise until then.
+   */
+  keysPublished: (() => boolean | Promise<boolean>) | undefined;
 }
 
 /** Everything a guard builds from its issuers at start-up, so no request pays for it. */
@@ -68,6 +74,32 @@ function remoteKeySet(
   });
 }
 
+/** While discovery is failing, {@link keysPublishedCheck} asks again at most this often (ms). */
+const RETRY_DISCOVERY_AFTER = 5_000;
+
+/**
+ * Whether the issuer's metadata names a `jwks_uri`. Only a document that was loaded and lacks one
+ * says "no": the server publishes no keys, so only it can validate its JWTs, and introspecting
+ * them is no weaker a check. A discovery failure says "yes", so that the key set reports the outage
+ * as a 503 (paced by its own retry rule) rather than a JWT being sent elsewhere because of it; the
+ * failure is remembered for a few seconds so that an outage does not cost a fetch per request.
+ */
+function keysPublishedCheck(issuer: string, metadata: MetadataCache): () => boolean | Promise<boolean> {
+  let known: boolean | undefined;
+  let failedAt = Number.NEGATIVE_INFINITY;
+  return () => {
+    if (known !== undefined) return known;
+    if (Date.now() - failedAt < RETRY_DISCOVERY_AFTER) return true;
+    return metadata.get(issuer).then(
+      (document) => (known = typeof document.jwks_uri === 'string'),
+      () => {
+        failedAt = Date.now();
+        return true;
+      },
+    );
+  };
+}
+
 /** Build the verifiers, key sets and introspector of every configured issuer. */
 export function trustIssuers(options: ResolvedOptions, events: GuardEvents): TrustedIssuers {
   const { clockTolerance, maxTokenAge, profile } = options;
@@ -83,7 +115,11 @@ export function trustIssuers(options: ResolvedOptions, events: GuardEvents): Tru
     const key = keySet?.getKey ?? readStaticKey(config);
     if (key !== undefined && config.keySource !== undefined) {
       const verify = createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
-      result.local.set(config.issuer, { config, verify, keySet });
+      const keysPublished =
+        config.introspection !== undefined && config.keySource.kind === 'discovery'
+          ? keysPublishedCheck(config.issuer, metadata)
+          : undefined;
+      result.local.set(config.issuer, { config, verify, keySet, keysPublished });
     }
     if (config.introspection !== undefined) {
       result.introspector = new Introspector(config.introspection, {

@@ -365,11 +365,16 @@ describe('guard: createGuard / BearerGuard', function () {
       for (const token of [
         await stub.bad.wrongIssuer(),
         await stub.sign({ iss: `${stub.issuer}/` }),
-        await stub.sign({ iss: undefined }),
         await stub.sign({ iss: 7 }),
       ]) {
         await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_ISSUER_INVALID', 401);
       }
+      // No `iss` at all is a missing claim, as with a single issuer.
+      await rejectsWith(
+        guard.verify(await stub.sign({ iss: undefined })),
+        'ERR_BEARER_TOKEN_CLAIM_INVALID',
+        401,
+      );
       await rejectsWith(guard.verify('not-a-jwt'), 'ERR_BEARER_TOKEN_MALFORMED', 401);
       assert.deepEqual(discoveryCounters(stub), {
         jwks: 0,

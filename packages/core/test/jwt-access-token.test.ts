@@ -170,12 +170,20 @@ describe('jwt-access-token: validating JWT access tokens (RFC 9068 §4, RFC 8725
       }
     });
 
-    it('checks the signature before the payload: a replaced payload is SIGNATURE_INVALID', async function () {
+    it('a replaced payload is SIGNATURE_INVALID, or MALFORMED when it is no claims set to route by', async function () {
       const token = await stub.sign();
       const [header, , signature] = token.split('.') as [string, string, string];
+      const claims = Buffer.from(JSON.stringify({ iss: stub.issuer, aud: stub.audience, exp: 2e9 }));
+      await rejectsWith(
+        guardFor().verify(`${header}.${claims.toString('base64url')}.${signature}`),
+        'ERR_BEARER_TOKEN_SIGNATURE_INVALID',
+        401,
+      );
+      // The unverified `iss` chooses the issuer (compact-jws.ts), so a payload without claims is
+      // refused before any key is looked up.
       await rejectsWith(
         guardFor().verify(`${header}.${Buffer.from('not json').toString('base64url')}.${signature}`),
-        'ERR_BEARER_TOKEN_SIGNATURE_INVALID',
+        'ERR_BEARER_TOKEN_MALFORMED',
         401,
       );
     });

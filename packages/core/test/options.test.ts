@@ -312,6 +312,36 @@ describe('options: resolveOptions / createGuard validation', function () {
       );
     });
 
+    it('with introspection, keys by discovery are the default; localJwts: false refuses a key source and introspectJwts', function () {
+      const introspection = { clientId: 'api', clientSecret: 'secret' };
+      const [entry] = resolveOptions(opts({ introspection })).issuers;
+      assert.deepEqual(entry?.keySource, { kind: 'discovery' });
+      assert.equal(entry.introspection?.localJwts, true);
+      const [optOut] = resolveOptions(
+        opts({ introspection: { ...introspection, localJwts: false } }),
+      ).issuers;
+      assert.equal(optOut?.keySource, undefined);
+      throwsConfig(
+        () =>
+          createGuard(
+            opts({
+              jwksUri: 'https://as.example.com/jwks',
+              introspection: { ...introspection, localJwts: false },
+            }),
+          ),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`introspection.localJwts`',
+        '`jwksUri`',
+      );
+      throwsConfig(
+        () =>
+          createGuard(opts({ introspection: { ...introspection, localJwts: false, introspectJwts: true } })),
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        '`introspection.introspectJwts`',
+        '`introspection.localJwts`',
+      );
+    });
+
     it('refuses HS algorithms without a secret (RFC 8725 §2.1), naming algorithms', function () {
       throwsConfig(
         () => createGuard(opts({ algorithms: ['RS256', 'HS256'] })),

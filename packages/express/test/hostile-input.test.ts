@@ -341,7 +341,8 @@ describe('hostile input', function () {
       for (const [token, description] of [
         [`${h}.${p}`, DESCRIPTION.malformed],
         [`${valid}.${p}`, DESCRIPTION.malformed],
-        [`${h}..${sig}`, DESCRIPTION.signatureInvalid],
+        // No claims set to route by (compact-jws.ts): refused before any key is looked up.
+        [`${h}..${sig}`, DESCRIPTION.malformed],
       ] as const) {
         const { result: res } = await get(app, `Bearer ${token}`);
         assert.equal(res.status, 401);
