@@ -44,6 +44,8 @@ export interface PackedPackage extends WorkspacePackage {
   /** Paths inside the tarball, as reported by `npm pack --json`. */
   files: string[];
   integrity: string;
+  /** What `npm pack` printed besides its JSON: lifecycle-script banners and output. */
+  log: string;
 }
 
 /** An entry of `package-lock.json`'s `packages` (lockfileVersion 2/3). */
@@ -180,6 +182,7 @@ export async function pack(pkg: WorkspacePackage, destination: string): Promise<
     tarball,
     files: info.files.map((file) => file.path),
     integrity: await integrityOf(tarball),
+    log: `${result.stdout.slice(0, result.stdout.indexOf('['))}${result.stderr}`,
   };
 }
 

@@ -184,3 +184,70 @@ export const TS_CONFIG = {
   },
   files: ['index.ts', 'require.cts'],
 };
+
+/**
+ * The project the README's snippets are copied into: what the README promises, `strict` and
+ * `nodenext`, with the shipped declarations checked (`skipLibCheck` off). Emits JavaScript to run.
+ */
+export const README_TS_CONFIG = {
+  compilerOptions: {
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    target: 'es2022',
+    lib: ['es2023'],
+    types: ['node'],
+    strict: true,
+    skipLibCheck: false,
+    outDir: 'out',
+  },
+  include: ['*.ts'],
+};
+
+/**
+ * Drives the README's client snippet (`orders-client.ts`) against the Quick start's API
+ * (`app.ts`): the testkit stub issues the JWTs the API accepts, and a token endpoint here hands
+ * them out for the client-credentials grant (the stub's own `/token` answers 501).
+ * Prints one JSON report.
+ */
+export const README_CLIENT_RUN = `
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startAuthorizationServer } from '@bearer-guard/testkit';
+import { createApp } from './app.js';
+import { ordersClient } from './orders-client.js';
+
+const as = await startAuthorizationServer();
+const api = createApp({ issuer: as.issuer, audience: as.audience }).listen(0, '127.0.0.1');
+const grants: string[] = [];
+const tokenServer = createServer((req, res) => {
+  const origin = 'http://127.0.0.1:' + (tokenServer.address() as AddressInfo).port;
+  const json = (value: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+  if (req.url === '/.well-known/oauth-authorization-server') {
+    json({ issuer: origin, token_endpoint: origin + '/token' });
+    return;
+  }
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    grants.push(new URLSearchParams(body).get('grant_type') ?? '');
+    void as.sign({ sub: 'gateway', scope: 'orders:read' }).then((token) =>
+      json({ access_token: token, token_type: 'Bearer', expires_in: 300 }),
+    );
+  });
+}).listen(0, '127.0.0.1');
+await Promise.all([once(api, 'listening'), once(tokenServer, 'listening')]);
+const port = (server: { address(): unknown }) => (server.address() as AddressInfo).port;
+try {
+  const client = ordersClient('http://127.0.0.1:' + port(tokenServer), 'http://127.0.0.1:' + port(api));
+  const res = await client.listOrders();
+  const withoutToken = await fetch('http://127.0.0.1:' + port(api) + '/orders');
+  process.stdout.write(
+    JSON.stringify({ status: res.status, body: await res.json(), grants, withoutToken: withoutToken.status }),
+  );
+} finally {
+  api.close();
+  tokenServer.close();
+  await as.close();
+}
+`;

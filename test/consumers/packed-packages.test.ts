@@ -20,9 +20,19 @@ import {
   run,
   type DirectDependency,
   type PackedPackage,
+  type RunResult,
   type WorkspacePackage,
 } from './consumer-project.js';
-import { CJS_MAIN, ESM_MAIN, TS_CONFIG, TS_MAIN, TS_REQUIRE } from './consumer-sources.js';
+import {
+  CJS_MAIN,
+  ESM_MAIN,
+  README_CLIENT_RUN,
+  README_TS_CONFIG,
+  TS_CONFIG,
+  TS_MAIN,
+  TS_REQUIRE,
+} from './consumer-sources.js';
+import { readmeSnippets } from './readme-snippets.js';
 
 /** The packages the consumer scripts import; each must be among the publishable ones. */
 const EXPECTED = ['@bearer-guard/core', '@bearer-guard/express', '@bearer-guard/testkit'];
@@ -122,6 +132,25 @@ function assertResolvedInside(dir: string, resolved: unknown): void {
   }
 }
 
+/** Copy the README's snippets into `<esm>/readme` (beside the installed tarballs) and compile them. */
+async function compileReadme(esm: string): Promise<{ dir: string; compiled: RunResult }> {
+  const snippets = await readmeSnippets();
+  const dir = path.join(esm, 'readme');
+  await mkdir(dir);
+  await Promise.all([
+    ...Object.entries(snippets).map(([name, code]) => writeFile(path.join(dir, name), code)),
+    writeFile(path.join(dir, 'client-run.ts'), README_CLIENT_RUN),
+    writeJson(path.join(dir, 'tsconfig.json'), README_TS_CONFIG),
+  ]);
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const compiled = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], {
+    cwd: dir,
+    env: childEnv(),
+    timeout: 90_000,
+  });
+  return { dir, compiled };
+}
+
 describe('packed packages (npm pack → publint → install in throw-away projects)', function () {
   this.timeout(180_000);
 
@@ -154,24 +183,88 @@ describe('packed packages (npm pack → publint → install in throw-away projec
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   });
 
-  it('packs exactly package.json and dist/ (no sources, tests or tsbuildinfo)', function () {
+  it('runs prepack (the build) before packing each package', function () {
+    for (const pkg of packed) {
+      assert.equal(
+        (pkg.manifest['scripts'] as Record<string, string> | undefined)?.['prepack'],
+        'tsc -b',
+        `${pkg.location}: "prepack": "tsc -b", so \`npm pack\`/\`npm publish\` never ship a stale or missing dist`,
+      );
+      assert.match(pkg.log, /> \S+ prepack\n> tsc -b/, `${pkg.location}: npm pack did not run prepack`);
+    }
+  });
+
+  it('packs package.json, README.md, LICENSE, dist/ and the sources its maps point at: no tests, no tsbuildinfo', function () {
     for (const pkg of packed) {
       const unexpected = pkg.files.filter(
         (file) =>
           !(
-            file === 'package.json' ||
-            /^(README|LICENSE|CHANGELOG)(\.md)?$/i.test(file) ||
-            file.startsWith('dist/')
-          ) || file.endsWith('.tsbuildinfo'),
+            ['package.json', 'README.md', 'LICENSE'].includes(file) ||
+            file.startsWith('dist/') ||
+            (file.startsWith('src/') && file.endsWith('.ts'))
+          ) ||
+          file.endsWith('.tsbuildinfo') ||
+          /(^|\/)(test|tests|__tests__)\/|\.(test|spec)(-d)?\.[cm]?[jt]s$/.test(file),
       );
       assert.deepEqual(unexpected, [], `${pkg.location}: unexpected files in the tarball`);
-      for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts']) {
+      for (const file of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts']) {
         assert.ok(pkg.files.includes(file), `${pkg.location}: ${file} is missing from the tarball`);
       }
       assert.equal(
         path.basename(pkg.tarball),
         `${pkg.manifest.name.replace(/^@/, '').replace('/', '-')}-${pkg.manifest.version}.tgz`,
       );
+    }
+  });
+
+  it('ships a README (install, example, link to the full docs) and the MIT LICENSE in every tarball', async function () {
+    const rootLicense = await readFile(path.join(ROOT, 'LICENSE'), 'utf8');
+    assert.match(rootLicense, /^MIT License\n/, 'the repository root has the MIT LICENSE');
+    for (const pkg of packed) {
+      assert.equal(pkg.manifest['license'], 'MIT');
+      assert.equal(
+        await readFile(path.join(pkg.dir, 'LICENSE'), 'utf8'),
+        rootLicense,
+        `${pkg.location}/LICENSE must be the root LICENSE`,
+      );
+      const readme = await readFile(path.join(pkg.dir, 'README.md'), 'utf8');
+      assert.ok(readme.startsWith(`# ${pkg.manifest.name}\n`), `${pkg.location}/README.md: title`);
+      assert.match(
+        readme,
+        new RegExp(`npm install (--save-dev )?${pkg.manifest.name}`),
+        `${pkg.location}: install`,
+      );
+      assert.match(readme, new RegExp(`from '${pkg.manifest.name}'`), `${pkg.location}: an example`);
+      assert.match(
+        readme,
+        /https:\/\/github\.com\/bearer-guard\/bearer-guard#readme/,
+        `${pkg.location}: docs link`,
+      );
+    }
+  });
+
+  it('source maps and declaration maps point only at shipped files, and every shipped source is one of theirs', async function () {
+    for (const pkg of packed) {
+      const shipped = new Set(pkg.files);
+      const mapped = new Set<string>();
+      for (const file of pkg.files.filter((name) => name.endsWith('.map'))) {
+        const map = JSON.parse(await readFile(path.join(pkg.dir, file), 'utf8')) as {
+          sourceRoot?: string;
+          sources: string[];
+        };
+        for (const source of map.sources) {
+          const target = path.posix.normalize(
+            path.posix.join(path.posix.dirname(file), map.sourceRoot ?? '', source),
+          );
+          assert.ok(
+            shipped.has(target),
+            `${pkg.location}: ${file} points at ${target}, which is not shipped`,
+          );
+          mapped.add(target);
+        }
+      }
+      const unmapped = pkg.files.filter((file) => file.startsWith('src/') && !mapped.has(file));
+      assert.deepEqual(unmapped, [], `${pkg.location}: sources no map needs`);
     }
   });
 
@@ -218,6 +311,8 @@ describe('packed packages (npm pack → publint → install in throw-away projec
   describe('installed from the tarballs', function () {
     let esm: string;
     let cjs: string;
+    /** The README project, written and compiled while the other checks run (tsc is the slow part). */
+    let readme: Promise<{ dir: string; compiled: RunResult }>;
 
     before(async function () {
       // The peers of the packages (express) come from the consumer, at the version the workspace uses.
@@ -237,6 +332,8 @@ describe('packed packages (npm pack → publint → install in throw-away projec
         installConsumer(work!, 'esm', 'module', packed, [...peers, ...types]),
         installConsumer(work!, 'cjs', 'commonjs', packed, peers),
       ]);
+      readme = compileReadme(esm);
+      readme.catch(() => undefined); // awaited (and reported) by its test
     });
 
     it('ESM: imports the packages and validates a token minted by the testkit stub, also through Express', async function () {
@@ -323,6 +420,30 @@ describe('packed packages (npm pack → publint → install in throw-away projec
         timeout: 90_000,
       });
       assert.equal(result.code, 0, describeRun('tsc in the TypeScript consumer', result));
+    });
+
+    it("README: the Quick start, Testing and client snippets compile (strict, nodenext) and run against the testkit's server", async function () {
+      const { dir, compiled } = await readme;
+      assert.equal(compiled.code, 0, describeRun('tsc on the README snippets', compiled));
+
+      const env = childEnv({ GATEWAY_SECRET: 'gateway-secret-for-the-readme-test' });
+      const [tested, client] = await Promise.all([
+        run(process.execPath, ['--test', '--test-reporter=tap', 'out/app.test.js'], {
+          cwd: dir,
+          env,
+          timeout: 60_000,
+        }),
+        run(process.execPath, ['out/client-run.js'], { cwd: dir, env, timeout: 60_000 }),
+      ]);
+      assert.equal(tested.code, 0, describeRun("node --test on the README's app.test.ts", tested));
+      assert.match(tested.stdout, /^# pass 3$/m, describeRun('the README tests', tested));
+      assert.match(tested.stdout, /^# fail 0$/m);
+      assert.deepEqual(parseReport("the README's client snippet", client), {
+        status: 200,
+        body: { caller: 'gateway' },
+        grants: ['client_credentials'],
+        withoutToken: 401,
+      });
     });
   });
 });

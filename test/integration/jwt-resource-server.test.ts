@@ -8,7 +8,12 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 
 import { authenticate, errorHandler, requireAnyScope, requireScopes } from '@bearer-guard/express';
-import type { AuthenticateMiddleware, GuardEventMap, GuardOptions } from '@bearer-guard/express';
+import type {
+  AuthenticateMiddleware,
+  GuardEventMap,
+  GuardOptions,
+  SingleIssuerOptions,
+} from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, StubAlgorithm } from '@bearer-guard/testkit';
 import express from 'express';
@@ -104,7 +109,7 @@ describe('integration: JWT resource server (express + testkit)', function () {
   });
 
   /** Discovery from the issuer only: no jwksUri. */
-  function options(extra: Partial<GuardOptions> = {}): GuardOptions {
+  function options(extra: Partial<SingleIssuerOptions> = {}): GuardOptions {
     return {
       issuer: as.issuer,
       audience: 'https://orders.example',
@@ -115,7 +120,7 @@ describe('integration: JWT resource server (express + testkit)', function () {
   }
 
   /** Build, warm up (fails the start-up rather than the first request) and listen. */
-  async function start(extra: Partial<GuardOptions> = {}) {
+  async function start(extra: Partial<SingleIssuerOptions> = {}) {
     const auth = authenticate(options(extra));
     const failures: GuardEventMap['keys.refresh_failed'][] = [];
     auth.guard.on('keys.refresh_failed', (event) => failures.push(event));

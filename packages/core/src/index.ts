@@ -24,8 +24,16 @@ export { RemoteKeySet } from './jwks.js';
 export type { KeySetLoadTrigger, RemoteKeySetOptions } from './jwks.js';
 export { RFC9068_REQUIRED_CLAIMS } from './jwt-access-token.js';
 export { DEFAULT_ALGORITHMS, resolveOptions, SUPPORTED_ALGORITHMS } from './options.js';
-export type { GuardOptions, IssuerOptions, JwsAlgorithm, ResolvedOptions } from './options.js';
-export type { Principal } from './principal.js';
+export type {
+  GuardOptions,
+  GuardSettings,
+  IssuerOptions,
+  JwsAlgorithm,
+  MultiIssuerOptions,
+  ResolvedOptions,
+  SingleIssuerOptions,
+} from './options.js';
+export type { IntrospectionPrincipal, JwtPrincipal, Principal } from './principal.js';
 export { matchScopes, readScopes, requiredScopes } from './scope.js';
 export { bearerChallenge, quoteString } from './www-authenticate.js';
 export type { BearerChallengeParameters } from './www-authenticate.js';

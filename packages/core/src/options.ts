@@ -19,12 +19,40 @@ import {
 export { DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS } from './issuer-options.js';
 export type { IssuerOptions, JwsAlgorithm, KeySource, ResolvedIssuer } from './issuer-options.js';
 
-/** Options of {@link createGuard}. Durations of token claims are in seconds; of our own machinery in ms. */
-export interface GuardOptions extends Partial<IssuerOptions> {
-  /** Several trusted issuers, each with its own settings. Exclusive with the top-level issuer fields. */
-  issuers?: readonly IssuerOptions[] | undefined;
+/**
+ * Options of {@link createGuard} and `authenticate()`: one issuer configured at the top level
+ * ({@link SingleIssuerOptions}: `issuer` and `audience` are required), or several in `issuers`
+ * ({@link MultiIssuerOptions}). Durations of token claims are in seconds; of our own machinery in ms.
+ *
+ * The types require what the run-time validation requires, so a missing `issuer` or `audience` is
+ * a compile error in TypeScript and a `ConfigurationError` (`ERR_BEARER_CONFIG_MISSING_OPTION`)
+ * in JavaScript.
+ */
+export type GuardOptions = SingleIssuerOptions | MultiIssuerOptions;
+
+/** One trusted issuer, configured at the top level. */
+export interface SingleIssuerOptions extends IssuerOptions, GuardSettings {
+  /** The issuer identifier; a token's `iss` must equal it exactly (RFC 9068 §4). Required. */
+  issuer: string;
   /** Identifier(s) of this resource server; a token's `aud` must contain one (RFC 9068 §4). Required. */
+  audience: string | readonly string[];
+  /** Not with a top-level `issuer`: use {@link MultiIssuerOptions} for several issuers. */
+  issuers?: undefined;
+}
+
+/** Several trusted issuers, each with its own settings; the top-level issuer fields must be absent. */
+export interface MultiIssuerOptions extends GuardSettings, NoTopLevelIssuer {
+  /** The trusted issuers. A token's unverified `iss` only selects among them. */
+  issuers: readonly IssuerOptions[];
+  /** Identifier(s) of this resource server, for every entry of `issuers` without its own `audience`. */
   audience?: string | readonly string[] | undefined;
+}
+
+/** The issuer fields that belong inside each entry of `issuers` when there are several. */
+type NoTopLevelIssuer = Partial<Record<Exclude<keyof IssuerOptions, 'audience'>, undefined>>;
+
+/** The settings shared by both shapes of {@link GuardOptions}. */
+export interface GuardSettings {
   /** Leeway for `exp`, `nbf` and `iat`, in seconds. Defaults to `5`. */
   clockTolerance?: number | undefined;
   /** Refuse tokens whose `iat` is older than this many seconds. Off by default. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { createGuard, discoverAuthorizationServer, DiscoveryError } from '@bearer-guard/core';
-import type { BearerGuard, GuardEventMap, GuardOptions } from '@bearer-guard/core';
+import type { BearerGuard, GuardEventMap, SingleIssuerOptions } from '@bearer-guard/core';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, StartAuthorizationServerOptions } from '@bearer-guard/testkit';
 
@@ -28,7 +28,7 @@ describe('discovery: RFC 8414 / OpenID Connect metadata', function () {
   }
 
   /** A guard that finds its keys by discovery (no jwksUri), with fast machinery. */
-  function guardFor(as: AuthorizationServerStub, extra: Partial<GuardOptions> = {}): BearerGuard {
+  function guardFor(as: AuthorizationServerStub, extra: Partial<SingleIssuerOptions> = {}): BearerGuard {
     const guard = createGuard({
       issuer: as.issuer,
       audience: as.audience,

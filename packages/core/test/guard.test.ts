@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { BearerGuard, createGuard } from '@bearer-guard/core';
-import type { GuardOptions, Principal, ResourceRequest } from '@bearer-guard/core';
+import type { Principal, ResourceRequest, SingleIssuerOptions } from '@bearer-guard/core';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 
@@ -17,7 +17,7 @@ const MALFORMED_CHALLENGE =
 describe('guard: createGuard / BearerGuard', function () {
   let stub: AuthorizationServerStub;
 
-  function guardFor(extra: Partial<GuardOptions> = {}): BearerGuard {
+  function guardFor(extra: Partial<SingleIssuerOptions> = {}): BearerGuard {
     return createGuard({
       issuer: stub.issuer,
       audience: stub.audience,

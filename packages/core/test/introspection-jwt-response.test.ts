@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createGuard, type GuardEventMap, type GuardOptions } from '@bearer-guard/core';
+import { createGuard, type GuardEventMap, type SingleIssuerOptions } from '@bearer-guard/core';
 import { startAuthorizationServer, type AuthorizationServerStub } from '@bearer-guard/testkit';
 import { generateKeyPair, SignJWT } from 'jose';
 
@@ -15,7 +15,9 @@ describe('introspection with RFC 9701 JWT responses', () => {
     as.setBehaviour('introspection', { mode: 'ok' });
   });
 
-  const options = (extra: Partial<GuardOptions['introspection'] & object> = {}): GuardOptions => ({
+  const options = (
+    extra: Partial<SingleIssuerOptions['introspection'] & object> = {},
+  ): SingleIssuerOptions => ({
     issuer: as.issuer,
     audience: as.audience,
     introspection: { ...as.introspectionClient, jwtResponse: true, ...extra },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
 import { ConfigurationError, createGuard } from '@bearer-guard/core';
-import type { BearerGuard, GuardEventMap, GuardOptions } from '@bearer-guard/core';
+import type { BearerGuard, GuardEventMap, SingleIssuerOptions } from '@bearer-guard/core';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, EndpointBehaviour } from '@bearer-guard/testkit';
 
@@ -25,7 +25,7 @@ describe('jwks: RemoteKeySet resilience, through the guard', function () {
   let failed: RefreshFailed[];
 
   /** A guard on the stub's JWKS URL with fast machinery, recording key events. */
-  function guardFor(extra: Partial<GuardOptions> = {}): BearerGuard {
+  function guardFor(extra: Partial<SingleIssuerOptions> = {}): BearerGuard {
     const guard = createGuard({
       issuer: stub.issuer,
       audience: stub.audience,

@@ -4,7 +4,7 @@ import { createPublicKey, randomBytes } from 'node:crypto';
 import { CompactSign, SignJWT, UnsecuredJWT } from 'jose';
 
 import { createGuard, RFC9068_REQUIRED_CLAIMS } from '@bearer-guard/core';
-import type { BearerGuard, GuardOptions } from '@bearer-guard/core';
+import type { BearerGuard, SingleIssuerOptions } from '@bearer-guard/core';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 
@@ -17,7 +17,7 @@ describe('jwt-access-token: validating JWT access tokens (RFC 9068 §4, RFC 8725
   let stub: AuthorizationServerStub;
 
   /** A guard for the stub's issuer and audience, keys from its JWKS URL, plus `extra`. */
-  function guardFor(extra: Partial<GuardOptions> = {}): BearerGuard {
+  function guardFor(extra: Partial<SingleIssuerOptions> = {}): BearerGuard {
     return createGuard({
       issuer: stub.issuer,
       audience: stub.audience,

@@ -150,6 +150,7 @@ describe('options: resolveOptions / createGuard validation', function () {
 
   describe('required options', function () {
     it('requires issuer', function () {
+      // @ts-expect-error -- the type requires it too; this is the check JavaScript callers get
       throwsConfig(() => createGuard({ audience }), 'ERR_BEARER_CONFIG_MISSING_OPTION', '`issuer`');
       throwsConfig(
         () => createGuard({ audience, issuers: [{ jwksUri: 'https://as.example.com/jwks' } as never] }),
@@ -159,6 +160,7 @@ describe('options: resolveOptions / createGuard validation', function () {
     });
 
     it('requires audience', function () {
+      // @ts-expect-error -- the type requires it too; this is the check JavaScript callers get
       throwsConfig(() => createGuard({ issuer }), 'ERR_BEARER_CONFIG_MISSING_OPTION', '`audience`');
       throwsConfig(
         () => createGuard({ issuers: [{ issuer }] }),
@@ -453,12 +455,14 @@ describe('options: resolveOptions / createGuard validation', function () {
   describe('several issuers', function () {
     it('refuses top-level issuer fields beside issuers', function () {
       throwsConfig(
+        // @ts-expect-error -- a type error too: top-level issuer fields and `issuers` exclude each other
         () => createGuard({ audience, jwksUri: 'https://as.example.com/jwks', issuers: [{ issuer }] }),
         'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
         '`jwksUri`',
         '`issuers`',
       );
       throwsConfig(
+        // @ts-expect-error -- a type error too: top-level issuer fields and `issuers` exclude each other
         () => createGuard({ audience, issuer, issuers: [{ issuer }] }),
         'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
         '`issuer`',

@@ -31,7 +31,7 @@ function principal(scope: string, claims: Record<string, unknown> = {}): Princip
     issuer: 'https://as.example',
     audience: ['https://fhir.example'],
     scopes: scope.split(' ').filter((entry) => entry !== ''),
-    expiresAt: undefined,
+    expiresAt: new Date(Date.now() + 60_000),
     claims: { scope, ...claims },
   };
 }

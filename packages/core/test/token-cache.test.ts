@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { createGuard } from '@bearer-guard/core';
-import type { BearerGuard, GuardOptions } from '@bearer-guard/core';
+import type { BearerGuard, SingleIssuerOptions } from '@bearer-guard/core';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 
@@ -22,7 +22,7 @@ for (const admission of ['second-use', 'first-use'] as const)
   describe(`token-cache: the verified-token cache (admission: ${admission})`, function () {
     let stub: AuthorizationServerStub;
 
-    function guardFor(extra: Partial<GuardOptions> = {}): BearerGuard {
+    function guardFor(extra: Partial<SingleIssuerOptions> = {}): BearerGuard {
       const { tokenCache, ...rest } = extra;
       return createGuard({
         issuer: stub.issuer,

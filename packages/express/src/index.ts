@@ -1,4 +1,5 @@
 export { authenticate } from './authenticate.js';
+export { authorized } from './authorized.js';
 export type { AuthenticateMiddleware } from './authenticate.js';
 export { errorHandler } from './error-handler.js';
 export type { ErrorHandlerOptions } from './error-handler.js';
@@ -19,14 +20,19 @@ export type {
   GuardEventMap,
   GuardEventName,
   GuardOptions,
+  GuardSettings,
   IntrospectionOptions,
   IntrospectionStore,
   IntrospectionCacheEntry,
   IssuerOptions,
+  IntrospectionPrincipal,
   JwsAlgorithm,
+  JwtPrincipal,
+  MultiIssuerOptions,
   Principal,
+  SingleIssuerOptions,
 } from '@bearer-guard/core';
-export type { AuthenticatedRequest } from './request.js';
+export type { AuthenticatedRequest, AuthorizedHandler } from './request.js';
 export { defaultPatientId, requireSmartScope } from './require-smart-scope.js';
 export type { SmartScopeOptions } from './require-smart-scope.js';
 export { parseSmartScope, smartAccess } from '@bearer-guard/core';

@@ -3,7 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GUARD } from './request.js';
 
 /** The guard `authenticate()` left on the request, or a configuration error naming the caller. */
-export function guardOf(req: Request, caller: string): BearerGuard {
+export function guardOf(req: Pick<Request, typeof GUARD>, caller: string): BearerGuard {
   const guard = req[GUARD];
   if (guard === undefined) {
     throw new ConfigurationError(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 
 import { authenticate, ConfigurationError, createGuard, errorHandler } from '@bearer-guard/express';
-import type { GuardOptions } from '@bearer-guard/express';
+import type { SingleIssuerOptions } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, BadTokens, EndpointBehaviour } from '@bearer-guard/testkit';
 import express from 'express';
@@ -46,7 +46,10 @@ describe('authenticate()', function () {
   });
 
   /** A fresh guard (own key cache) in front of GET and POST /orders, with `errorHandler()` unless told otherwise. */
-  function orders(options: Partial<GuardOptions> = {}, { withErrorHandler = true, bodyParser = false } = {}) {
+  function orders(
+    options: Partial<SingleIssuerOptions> = {},
+    { withErrorHandler = true, bodyParser = false } = {},
+  ) {
     const route = probe();
     const app = express();
     app.set('env', 'test'); // keep Express's default handler from logging expected errors
@@ -565,7 +568,8 @@ describe('authenticate()', function () {
   describe('options', function () {
     it('throws a ConfigurationError naming a misspelt option at construction', function () {
       assert.throws(
-        () => authenticate({ issuer: as.issuer, audiance: as.audience } as GuardOptions),
+        // @ts-expect-error -- a type error too: `audiance` is not an option and `audience` is missing
+        () => authenticate({ issuer: as.issuer, audiance: as.audience }),
         (error: unknown) => {
           assert.ok(error instanceof ConfigurationError);
           assert.equal(error.code, 'ERR_BEARER_CONFIG_UNKNOWN_OPTION');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 
 import { authenticate, errorHandler, requireScopes } from '@bearer-guard/express';
-import type { GuardOptions } from '@bearer-guard/express';
+import type { SingleIssuerOptions } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 import express from 'express';
@@ -41,7 +41,7 @@ describe('hostile input', function () {
     await as.close();
   });
 
-  function target(options: Partial<GuardOptions> = {}) {
+  function target(options: Partial<SingleIssuerOptions> = {}) {
     const route = probe();
     const app = express();
     app.set('env', 'test');

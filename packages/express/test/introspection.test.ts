@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { authenticate, errorHandler, MemoryIntrospectionStore, requireScopes } from '@bearer-guard/express';
 import type {
   GuardEventMap,
-  GuardOptions,
   IntrospectionCacheEntry,
   IntrospectionOptions,
   IntrospectionStore,
+  SingleIssuerOptions,
 } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, EndpointBehaviour } from '@bearer-guard/testkit';
@@ -68,7 +68,7 @@ describe('authenticate() with token introspection', function () {
    */
   function api(
     introspection: Partial<IntrospectionOptions> = {},
-    options: Partial<GuardOptions> = {},
+    options: Partial<SingleIssuerOptions> = {},
     server: AuthorizationServerStub = as,
   ) {
     const route = probe();

@@ -7,7 +7,7 @@ import {
   requireAudience,
   requireScopes,
 } from '@bearer-guard/express';
-import type { GuardOptions } from '@bearer-guard/express';
+import type { SingleIssuerOptions } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 import express from 'express';
@@ -30,7 +30,7 @@ describe('requireAudience()', function () {
   });
 
   /** One service hosting two APIs behind one guard that accepts both audiences. */
-  function twoApis(options: Partial<GuardOptions> = {}) {
+  function twoApis(options: Partial<SingleIssuerOptions> = {}) {
     const orders = probe();
     const billing = probe();
     const ordersRouter = express.Router();

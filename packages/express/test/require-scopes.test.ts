@@ -7,7 +7,7 @@ import {
   requireAnyScope,
   requireScopes,
 } from '@bearer-guard/express';
-import type { GuardOptions } from '@bearer-guard/express';
+import type { GuardOptions, SingleIssuerOptions } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, TokenClaims } from '@bearer-guard/testkit';
 import express from 'express';
@@ -26,12 +26,12 @@ describe('requireScopes() / requireAnyScope()', function () {
     await as.close();
   });
 
-  function guardOptions(options: Partial<GuardOptions> = {}): GuardOptions {
+  function guardOptions(options: Partial<SingleIssuerOptions> = {}): GuardOptions {
     return { issuer: as.issuer, audience: as.audience, jwksUri: as.jwksUri, timeout: TIMEOUT, ...options };
   }
 
   /** GET /orders needs orders:read; POST /orders needs orders:read AND orders:write; GET /reports needs reports:read OR admin. */
-  function ordersApi(options: Partial<GuardOptions> = {}, { withErrorHandler = true } = {}) {
+  function ordersApi(options: Partial<SingleIssuerOptions> = {}, { withErrorHandler = true } = {}) {
     const route = probe();
     const app = express();
     app.set('env', 'test');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { authenticate, ConfigurationError, errorHandler, requireSmartScope } from '@bearer-guard/express';
-import type { GuardOptions, SmartScopeOptions } from '@bearer-guard/express';
+import type { GuardOptions, SingleIssuerOptions, SmartScopeOptions } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, TokenClaims } from '@bearer-guard/testkit';
 import express from 'express';
@@ -20,12 +20,12 @@ describe('requireSmartScope()', function () {
     await as.close();
   });
 
-  function guardOptions(options: Partial<GuardOptions> = {}): GuardOptions {
+  function guardOptions(options: Partial<SingleIssuerOptions> = {}): GuardOptions {
     return { issuer: as.issuer, audience: as.audience, jwksUri: as.jwksUri, timeout: TIMEOUT, ...options };
   }
 
   /** A small FHIR API: Observation read/search and write, Patient read by id. */
-  function fhirApi(options: Partial<GuardOptions> = {}) {
+  function fhirApi(options: Partial<SingleIssuerOptions> = {}) {
     const route = probe();
     const app = express();
     app.set('env', 'test');
