@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { authenticate, errorHandler } from '@bearer-guard/express';
-import type { IntrospectionOptions, SingleIssuerOptions } from '@bearer-guard/express';
+import type { IntrospectionOptions } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 import express from 'express';
@@ -57,7 +57,8 @@ describe('authenticate(): how a token is routed (local JWT validation or introsp
   /** GET /orders behind a fresh guard of `as` with `introspection` (none when `null`). */
   function api(
     introspection: Partial<IntrospectionOptions> | null,
-    options: Partial<SingleIssuerOptions> = {},
+    // May turn the single-issuer shape into a multi-issuer one (`issuers`).
+    options: Record<string, unknown> = {},
     server: AuthorizationServerStub = as,
   ) {
     const route = probe();
@@ -96,7 +97,7 @@ describe('authenticate(): how a token is routed (local JWT validation or introsp
   }
 
   describe('a JWS of no configured issuer is refused locally, without any call', function () {
-    const configurations: [string, Partial<IntrospectionOptions> | null, Partial<SingleIssuerOptions>][] = [
+    const configurations: [string, Partial<IntrospectionOptions> | null, Record<string, unknown>][] = [
       ['issuer + introspection (the default routing)', {}, {}],
       ['issuer + introspection + jwksUri', {}, { jwksUri: '' }],
       ['issuer + introspection with localJwts: false', { localJwts: false }, {}],
