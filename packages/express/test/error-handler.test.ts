@@ -199,7 +199,7 @@ describe('errorHandler()', function () {
     assert.ok(error instanceof BearerGuardError);
     assert.equal(error.code, 'ERR_BEARER_JWKS_UNAVAILABLE');
     assert.ok(error.cause instanceof Error);
-    assert.match(error.cause.message, /unexpected status 500/);
+    assert.match(error.cause.message, /HTTP 500/);
   });
 
   it('renders a BearerGuardError raised by application code with its status and challenge', async function () {
