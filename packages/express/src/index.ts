@@ -1,7 +1,7 @@
 export { authenticate } from './authenticate.js';
 export type { AuthenticateMiddleware } from './authenticate.js';
-export { errorHandler } from './error-handler.js';
-export type { ErrorHandlerOptions } from './error-handler.js';
+export { errorHandler, formatErrorLine, reportServerError } from './error-handler.js';
+export type { ErrorHandlerOptions, ErrorReporter } from './error-handler.js';
 export { requireAudience } from './require-audience.js';
 export { requireAnyScope, requireScopes } from './require-scopes.js';
 export {
