@@ -49,6 +49,25 @@ function presentedTokens(req: Request): string[] {
 }
 
 /**
+ * The HTTP status and RFC 6749 §5.2 `error` an upstream answered with, which oauth4webapi keeps
+ * beside its message ("server responded with an error in the response body", or "… with a
+ * challenge", whose `cause` holds the parsed challenges), e.g. ` (HTTP 401 invalid_client)`.
+ */
+function answer(cause: unknown): string {
+  if (!(cause instanceof Error)) return '';
+  const { status, error, cause: inner } = cause as { status?: unknown; error?: unknown; cause?: unknown };
+  if (typeof status !== 'number') return '';
+  const challenged: unknown = Array.isArray(inner)
+    ? (inner[0] as { parameters?: { error?: unknown } } | undefined)?.parameters?.error
+    : undefined;
+  const code = typeof error === 'string' ? error : challenged;
+  // An error code is a short token (RFC 6749 §5.2); anything else is not repeated.
+  return typeof code === 'string' && /^[\x21-\x7e]{1,64}$/.test(code)
+    ? ` (HTTP ${String(status)} ${code})`
+    : ` (HTTP ${String(status)})`;
+}
+
+/**
  * The line {@link reportServerError} writes: the status, the code, the route, and the messages of the
  * error's cause chain, each once (`…/jwks: connect ECONNREFUSED 127.0.0.1:4321`). A request
  * error's own message is its fixed client-facing description, so only its causes are shown; a
@@ -63,7 +82,10 @@ export function formatErrorLine(error: BearerGuardError | ConfigurationError, re
     // Only Error messages: a cause that is a response body or a claims set may hold anything.
     const text =
       current instanceof Error ? current.message : typeof current === 'string' ? current : undefined;
-    const message = text?.replace(/^bearer-guard: /, '').trim();
+    const message =
+      text === undefined
+        ? undefined
+        : `${text.replace(/^bearer-guard: /, '')}${current === error ? '' : answer(current)}`.trim();
     if (message !== undefined && message !== '' && !messages.some((shown) => shown.includes(message))) {
       messages.push(message);
     }

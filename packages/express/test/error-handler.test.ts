@@ -351,6 +351,46 @@ describe('errorHandler()', function () {
       }
     });
 
+    // client_secret_basic: a 401 with a Basic challenge (oauth4webapi stops at the challenge);
+    // client_secret_post: a 401 with {"error":"invalid_client"} in the body.
+    const refusals = [
+      [
+        'client_secret_basic',
+        'server responded with a challenge in the WWW-Authenticate HTTP Header (HTTP 401)',
+      ],
+      ['client_secret_post', 'server responded with an error in the response body (HTTP 401 invalid_client)'],
+    ] as const;
+    for (const [authMethod, cause] of refusals) {
+      it(`names the status (and error) an introspection endpoint refused our credentials with (${authMethod})`, async function () {
+        const app = express()
+          .use(
+            authenticate({
+              issuer: as.issuer,
+              audience: as.audience,
+              timeout: TIMEOUT,
+              introspection: {
+                clientId: as.introspectionClient.clientId,
+                clientSecret: 'not-the-secret',
+                authMethod,
+                endpoint: as.introspectionEndpoint,
+              },
+            }),
+          )
+          .get('/orders', probe().handler)
+          .use(errorHandler());
+        const token = as.issueOpaqueToken();
+
+        const lines = await stderrLines(async () => {
+          await request(app).get('/orders').set('Authorization', `Bearer ${token}`).expect(503);
+        });
+
+        assert.deepEqual(lines, [
+          `bearer-guard: 503 ERR_BEARER_INTROSPECTION_UNAVAILABLE (GET /orders): ${cause}\n`,
+        ]);
+        assert.ok(!lines.join('').includes(token));
+      });
+    }
+
     it('onError: false reports nothing, a custom onError replaces the line; anything else is refused at construction', async function () {
       const order = (options?: ErrorHandlerOptions) =>
         express().get('/orders', requireScopes('orders:read'), probe().handler).use(errorHandler(options));
