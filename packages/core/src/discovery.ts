@@ -35,7 +35,8 @@ function isAbsent(error: unknown): boolean {
   return error instanceof UpstreamError && error.reason !== 'timeout' && error.reason !== 'network';
 }
 
-function toDiscoveryError(error: unknown, issuer: string): DiscoveryError {
+function toDiscoveryError(failures: readonly unknown[], issuer: string): DiscoveryError {
+  const error = failures.at(-1);
   if (error instanceof DiscoveryError) return error;
   if (error instanceof oauth.OperationProcessingError && error.code === oauth.JSON_ATTRIBUTE_COMPARISON) {
     return new DiscoveryError('issuer-mismatch', `the metadata of ${issuer} names another issuer`, {
@@ -43,11 +44,15 @@ function toDiscoveryError(error: unknown, issuer: string): DiscoveryError {
     });
   }
   if (error instanceof UpstreamError) {
-    return new DiscoveryError('unavailable', `metadata of ${issuer} unavailable: ${error.message}`, {
+    // Both well-known locations failed: say how each did (a 404 at both usually means a wrong
+    // `issuer`; a refused connection at the first means the server is down).
+    const how = failures.map((each) => (each instanceof Error ? each.message : String(each)));
+    return new DiscoveryError('unavailable', `metadata of ${issuer} unavailable: ${how.join('; ')}`, {
       cause: error,
     });
   }
-  return new DiscoveryError('invalid', `metadata of ${issuer} is not valid`, { cause: error });
+  const why = error instanceof Error ? `: ${error.message}` : '';
+  return new DiscoveryError('invalid', `metadata of ${issuer} is not valid${why}`, { cause: error });
 }
 
 /**
@@ -68,15 +73,27 @@ export async function discoverAuthorizationServer(
   const issuerUrl = new URL(issuer);
   const limits = { timeout: options.timeout, maxBytes: options.maxBytes };
   const requestOptions: oauth.DiscoveryRequestOptions = {
-    [oauth.customFetch]: (url: string, init: RequestInit) => boundedFetch(url, init, limits),
     // The issuer's scheme was vetted by the options (https, or http on loopback / when allowed).
     // eslint-disable-next-line @typescript-eslint/no-deprecated
     [oauth.allowInsecureRequests]: options.allowHttp,
   };
-  let lastError: unknown;
+  const failures: unknown[] = [];
   for (const algorithm of ['oauth2', 'oidc'] as const) {
+    let requested = issuer;
     try {
-      const response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions, algorithm });
+      const response = await oauth.discoveryRequest(issuerUrl, {
+        ...requestOptions,
+        [oauth.customFetch]: (url: string, init: RequestInit) => {
+          requested = url;
+          return boundedFetch(url, init, limits);
+        },
+        algorithm,
+      });
+      // Named here, with the URL, rather than as oauth4webapi's "not a conform response": a 500
+      // is an outage of the server, not a document that is wrong.
+      if (response.status !== 200) {
+        throw new UpstreamError('status', requested, `HTTP ${String(response.status)}`);
+      }
       const metadata = await oauth.processDiscoveryResponse(issuerUrl, response);
       // oauth4webapi compares normalised URLs ("https://as/" equals "https://as"); RFC 8414 §3.3
       // wants the identical string, as the tokens' `iss` is compared exactly too.
@@ -85,11 +102,11 @@ export async function discoverAuthorizationServer(
       }
       return metadata;
     } catch (error) {
-      lastError = error;
+      failures.push(error);
       if (!isAbsent(error)) break;
     }
   }
-  throw toDiscoveryError(lastError, issuer);
+  throw toDiscoveryError(failures, issuer);
 }
 
 /**

@@ -5,7 +5,8 @@ import { bearerChallenge } from './www-authenticate.js';
  * Each code has a heading in `docs/errors.md`.
  */
 export const ERROR_TABLE = {
-  // RFC 6750 §3.1: a request without credentials gets a bare challenge and no error code.
+  // RFC 6750 §3.1: a request without credentials gets a bare challenge and no error code. The
+  // JSON body is ours, not the RFC's: `toJSON()` says `unauthorized` there (see below).
   ERR_BEARER_TOKEN_MISSING: { status: 401, error: undefined, description: undefined },
   ERR_BEARER_HEADER_MALFORMED: {
     status: 400,
@@ -180,7 +181,11 @@ export class BearerGuardError extends Error {
     };
   }
 
-  /** The JSON body an API returns: `{ error, error_description }` (RFC 6750 §3 names). */
+  /**
+   * The JSON body an API returns: `{ error, error_description }` (RFC 6750 §3 names). For a missing
+   * token, which has no RFC 6750 code, the body is `{ "error": "unauthorized" }`: the challenge stays
+   * bare (§3.1), and every body still has an `error` a client can branch on.
+   */
   toJSON(): { error: string; error_description?: string } {
     const body: { error: string; error_description?: string } = { error: this.error ?? 'unauthorized' };
     if (this.error_description !== undefined) body.error_description = this.error_description;
@@ -188,7 +193,11 @@ export class BearerGuardError extends Error {
   }
 }
 
-/** Codes of configuration errors, raised at construction (or by `ready()`), never per request. */
+/**
+ * Codes of configuration errors. Raised when the middleware is built or by `ready()`, except
+ * `ERR_BEARER_CONFIG_MIDDLEWARE_ORDER`: a route guard without `authenticate()` before it can only
+ * tell on a request, which it answers 500.
+ */
 export type ConfigurationErrorCode =
   | 'ERR_BEARER_CONFIG_UNKNOWN_OPTION'
   | 'ERR_BEARER_CONFIG_INVALID_OPTION'
@@ -199,7 +208,8 @@ export type ConfigurationErrorCode =
 
 /**
  * A wrong option or a wrong use of the API. Its message names the option and says what to change.
- * It has `status` 500 so that, if it ever reaches an error handler, it is not mistaken for a client error.
+ * It has `status` 500 so that, when it reaches an error handler (as `ERR_BEARER_CONFIG_MIDDLEWARE_ORDER`
+ * does), it is not mistaken for a client error.
  */
 export class ConfigurationError extends TypeError {
   override readonly name = 'ConfigurationError';

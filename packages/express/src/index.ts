@@ -1,8 +1,8 @@
 export { authenticate } from './authenticate.js';
 export { authorized } from './authorized.js';
 export type { AuthenticateMiddleware } from './authenticate.js';
-export { errorHandler } from './error-handler.js';
-export type { ErrorHandlerOptions } from './error-handler.js';
+export { errorHandler, formatErrorLine, reportServerError } from './error-handler.js';
+export type { ErrorHandlerOptions, ErrorReporter } from './error-handler.js';
 export { requireAudience } from './require-audience.js';
 export { requireAnyScope, requireScopes } from './require-scopes.js';
 export {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import process from 'node:process';
 
 import {
   authenticate,
@@ -7,6 +10,7 @@ import {
   errorHandler,
   requireScopes,
 } from '@bearer-guard/express';
+import type { ErrorHandlerOptions } from '@bearer-guard/express';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 import express from 'express';
@@ -14,6 +18,39 @@ import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 
 import { DESCRIPTION, insufficientScope, invalidToken, probe, TIMEOUT } from './support.js';
+
+/** The `bearer-guard:` lines written to stderr while `run` runs (other writes pass through). */
+async function stderrLines(run: () => Promise<unknown>): Promise<string[]> {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = (chunk: string | Uint8Array, ...rest: never[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.startsWith('bearer-guard:')) {
+      lines.push(text);
+      return true;
+    }
+    return write(chunk, ...rest);
+  };
+  try {
+    await run();
+  } finally {
+    process.stderr.write = write;
+  }
+  return lines;
+}
+
+/** A port on 127.0.0.1 where nothing listens (a server was there a moment ago). */
+async function refusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) =>
+    server.close(() => {
+      resolve();
+    }),
+  );
+  return port;
+}
 
 interface Seen {
   error: BearerGuardError | ConfigurationError;
@@ -199,7 +236,7 @@ describe('errorHandler()', function () {
     assert.ok(error instanceof BearerGuardError);
     assert.equal(error.code, 'ERR_BEARER_JWKS_UNAVAILABLE');
     assert.ok(error.cause instanceof Error);
-    assert.match(error.cause.message, /unexpected status 500/);
+    assert.match(error.cause.message, /HTTP 500/);
   });
 
   it('renders a BearerGuardError raised by application code with its status and challenge', async function () {
@@ -243,5 +280,150 @@ describe('errorHandler()', function () {
     assert.equal(res.text, 'partial');
     assert.equal(passedOn.length, 1);
     assert.ok(passedOn[0] instanceof BearerGuardError);
+  });
+
+  describe('reporting (onError)', function () {
+    it('reports a misordered middleware on stderr by default: one line with the code and what to change', async function () {
+      const route = probe();
+      const app = express().get('/orders', requireScopes('orders:read'), route.handler).use(errorHandler());
+      const token = await as.sign({ scope: 'orders:read' });
+      let res: request.Response | undefined;
+
+      const lines = await stderrLines(async () => {
+        res = await request(app).get('/orders').set('Authorization', `Bearer ${token}`);
+      });
+
+      assert.equal(res?.status, 500);
+      assert.deepEqual(res.body, { error: 'server_error' });
+      assert.equal(route.calls, 0);
+      assert.deepEqual(lines, [
+        'bearer-guard: 500 ERR_BEARER_CONFIG_MIDDLEWARE_ORDER (GET /orders): requireScopes() ran without ' +
+          'authenticate() before it. Add app.use(authenticate({ … })) ahead of this route or router.\n',
+      ]);
+      assert.ok(!lines.join('').includes(token));
+    });
+
+    it('reports a 503 with its cause chain (ECONNREFUSED and the address), and no 4xx', async function () {
+      const port = await refusedPort();
+      const jwksUri = `http://127.0.0.1:${String(port)}/jwks`;
+      const app = express()
+        .use(authenticate({ issuer: as.issuer, audience: as.audience, jwksUri, timeout: TIMEOUT }))
+        .get('/orders', probe().handler)
+        .use(errorHandler());
+      const token = await as.sign({ scope: 'orders:read' });
+      const statuses: number[] = [];
+
+      const lines = await stderrLines(async () => {
+        // A 401 and a 400 are the caller's problem: not reported.
+        statuses.push((await request(app).get('/orders')).status);
+        statuses.push((await request(app).get('/orders').set('Authorization', 'Bearer a b')).status);
+        statuses.push((await request(app).get('/orders').set('Authorization', `Bearer ${token}`)).status);
+      });
+
+      assert.deepEqual(statuses, [401, 400, 503]);
+      assert.deepEqual(lines, [
+        `bearer-guard: 503 ERR_BEARER_JWKS_UNAVAILABLE (GET /orders): ${jwksUri}: connect ECONNREFUSED 127.0.0.1:${String(port)}\n`,
+      ]);
+      assert.ok(!lines.join('').includes(token));
+    });
+
+    it('cuts a presented token out of the line, even when a cause echoes it', async function () {
+      const token = await as.sign();
+      const app = express()
+        .get('/echo', () => {
+          throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
+            cause: new Error(`the server choked on ${token}`, { cause: new Error(`token=${token}\nagain`) }),
+          });
+        })
+        .use(errorHandler());
+
+      const lines = await stderrLines(async () => {
+        await request(app).get('/echo').set('Authorization', `Bearer ${token}`).expect(503);
+        await request(app).get('/echo').query({ access_token: token }).expect(503);
+      });
+
+      assert.equal(lines.length, 2);
+      for (const line of lines) {
+        assert.equal(
+          line,
+          'bearer-guard: 503 ERR_BEARER_INTROSPECTION_UNAVAILABLE (GET /echo): the server choked on [token]: token=[token] again\n',
+        );
+      }
+    });
+
+    // client_secret_basic: a 401 with a Basic challenge (oauth4webapi stops at the challenge);
+    // client_secret_post: a 401 with {"error":"invalid_client"} in the body.
+    const refusals = [
+      [
+        'client_secret_basic',
+        'server responded with a challenge in the WWW-Authenticate HTTP Header (HTTP 401)',
+      ],
+      ['client_secret_post', 'server responded with an error in the response body (HTTP 401 invalid_client)'],
+    ] as const;
+    for (const [authMethod, cause] of refusals) {
+      it(`names the status (and error) an introspection endpoint refused our credentials with (${authMethod})`, async function () {
+        const app = express()
+          .use(
+            authenticate({
+              issuer: as.issuer,
+              audience: as.audience,
+              timeout: TIMEOUT,
+              introspection: {
+                clientId: as.introspectionClient.clientId,
+                clientSecret: 'not-the-secret',
+                authMethod,
+                endpoint: as.introspectionEndpoint,
+              },
+            }),
+          )
+          .get('/orders', probe().handler)
+          .use(errorHandler());
+        const token = as.issueOpaqueToken();
+
+        const lines = await stderrLines(async () => {
+          await request(app).get('/orders').set('Authorization', `Bearer ${token}`).expect(503);
+        });
+
+        assert.deepEqual(lines, [
+          `bearer-guard: 503 ERR_BEARER_INTROSPECTION_UNAVAILABLE (GET /orders): ${cause}\n`,
+        ]);
+        assert.ok(!lines.join('').includes(token));
+      });
+    }
+
+    it('onError: false reports nothing, a custom onError replaces the line; anything else is refused at construction', async function () {
+      const order = (options?: ErrorHandlerOptions) =>
+        express().get('/orders', requireScopes('orders:read'), probe().handler).use(errorHandler(options));
+      const recorded: string[] = [];
+
+      const lines = await stderrLines(async () => {
+        await request(order({ onError: false }))
+          .get('/orders')
+          .expect(500);
+        await request(order({ onError: (error) => recorded.push(error.code) }))
+          .get('/orders')
+          .expect(500);
+        await request(order()).get('/orders').expect(500);
+      });
+
+      assert.equal(lines.length, 1, 'only the default reporter writes');
+      assert.deepEqual(recorded, ['ERR_BEARER_CONFIG_MIDDLEWARE_ORDER']);
+      for (const onError of ['console', null, 42, true, {}]) {
+        assert.throws(
+          () => errorHandler({ onError } as unknown as ErrorHandlerOptions),
+          (error: unknown) =>
+            error instanceof ConfigurationError &&
+            error.code === 'ERR_BEARER_CONFIG_INVALID_OPTION' &&
+            /`onError`.*must be a function/.test(error.message),
+        );
+      }
+      assert.throws(
+        () => errorHandler({ onErorr: () => undefined } as unknown as ErrorHandlerOptions),
+        (error: unknown) =>
+          error instanceof ConfigurationError &&
+          error.code === 'ERR_BEARER_CONFIG_UNKNOWN_OPTION' &&
+          error.message.includes('`onErorr`'),
+      );
+    });
   });
 });

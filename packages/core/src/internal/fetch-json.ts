@@ -1,7 +1,10 @@
 /**
  * The one outbound HTTP helper for metadata and key sets: a deadline for the whole call
  * (`AbortSignal.timeout`, not a socket idle timer), no redirects, a size cap on the body, and a
- * JSON content-type check. Every failure is an `UpstreamError` whose `reason` says what went wrong.
+ * JSON content-type check. Every failure is an `UpstreamError` whose `reason` says what went wrong
+ * and whose message says why in an operator's words (`connect ECONNREFUSED 127.0.0.1:4321`,
+ * `getaddrinfo ENOTFOUND as.example`, `timed out after 5000 ms`, `HTTP 500`): it is what `ready()`,
+ * the `keys.refresh_failed` / `discovery.failed` events and the error handler's log line show.
  */
 
 export type UpstreamFailure =
@@ -58,13 +61,42 @@ async function readCapped(response: Response, url: string, maxBytes: number): Pr
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function classify(error: unknown, url: string): UpstreamError {
+/** A Node system error (`ECONNREFUSED`, `ENOTFOUND`, …) or an undici one (`UND_ERR_SOCKET`, …). */
+type CodedError = Error & { code: string };
+
+function isCoded(value: unknown): value is CodedError {
+  return value instanceof Error && typeof (value as { code?: unknown }).code === 'string';
+}
+
+/**
+ * What a network failure was. undici's `fetch` rejects with `TypeError: fetch failed` and keeps the
+ * real error in `cause`: a system error such as `connect ECONNREFUSED 127.0.0.1:4321`, or an
+ * `AggregateError` with one such error per address tried (its own message is empty).
+ */
+function networkFailure(error: unknown): { detail: string; cause: unknown } {
+  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  if (!(inner instanceof Error)) return { detail: `request failed (${String(inner)})`, cause: error };
+  const messages =
+    inner.message === '' && inner instanceof AggregateError
+      ? (inner.errors as unknown[]).map((each) => (each instanceof Error ? each.message : String(each)))
+      : [inner.message];
+  let detail = [...new Set(messages.filter((message) => message !== ''))].join('; ');
+  if (isCoded(inner) && !detail.includes(inner.code)) {
+    detail = detail === '' ? inner.code : `${detail} (${inner.code})`;
+  }
+  // The real error is the cause: `cause.code` is the system code, and a log of the cause chain
+  // does not repeat the generic "fetch failed".
+  return { detail: detail === '' ? 'request failed' : detail, cause: inner };
+}
+
+function classify(error: unknown, url: string, timeout: number): UpstreamError {
   if (error instanceof UpstreamError) return error;
   const name = error instanceof Error ? error.name : '';
   if (name === 'TimeoutError' || name === 'AbortError') {
-    return new UpstreamError('timeout', url, 'deadline exceeded', { cause: error });
+    return new UpstreamError('timeout', url, `timed out after ${String(timeout)} ms`, { cause: error });
   }
-  return new UpstreamError('network', url, 'request failed', { cause: error });
+  const { detail, cause } = networkFailure(error);
+  return new UpstreamError('network', url, detail, { cause });
 }
 
 /**
@@ -94,7 +126,7 @@ export async function boundedFetch(
       headers: response.headers,
     });
   } catch (error) {
-    throw classify(error, url);
+    throw classify(error, url, limits.timeout);
   }
 }
 
@@ -107,7 +139,7 @@ export async function fetchJson(url: string, options: FetchJsonOptions): Promise
     options,
   );
   if (response.status !== 200) {
-    throw new UpstreamError('status', url, `unexpected status ${String(response.status)}`);
+    throw new UpstreamError('status', url, `HTTP ${String(response.status)}`);
   }
   if (!isJsonType(response.headers.get('content-type'), accepted)) {
     throw new UpstreamError(
