@@ -1,17 +1,15 @@
-import type { JWTPayload } from 'jose';
 import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
 import { readCompactToken } from './compact-jws.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { Introspector } from './introspection.js';
+import type { VerifiedJwt } from './jwt-access-token.js';
 import { resolveOptions, type GuardOptions, type ResolvedOptions } from './options.js';
 import { createPrincipal, type Principal } from './principal.js';
 import { matchScopes, readScopes } from './scope.js';
 import { tokenDigest, VerifiedTokenCache } from './token-cache.js';
 import { trustIssuers, type TrustedIssuer } from './trusted-issuers.js';
 import type { RemoteKeySet } from './jwks.js';
-
-const epochSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /**
  * A configured resource server: validates bearer tokens and decides per-route authorization.
@@ -218,7 +216,7 @@ export class BearerGuard {
 
   /** A still-valid cached result: a verified JWT (and, with `introspectJwts`, its cached introspection), or a cached introspection answer. */
   #fromCache(token: string, digest: string): Principal | undefined {
-    const jwt = this.#cache?.get(token, epochSeconds());
+    const jwt = this.#cache?.get(token, Date.now());
     if (jwt !== undefined) {
       return !this.#introspectJwts ||
         jwt.issuer !== this.#introspector?.issuer ||
@@ -229,10 +227,11 @@ export class BearerGuard {
     return this.#introspector?.cached(token, digest);
   }
 
-  /** The principal of a verified JWT, offered to the token cache. */
-  #remember(token: string, payload: JWTPayload): Principal {
+  /** The principal of a verified JWT, offered to the token cache with the key that verified it. */
+  #remember(token: string, verified: VerifiedJwt): Principal {
+    const { payload } = verified;
     const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
-    this.#cache?.set(principal, epochSeconds());
+    this.#cache?.set(principal, verified, Date.now());
     return principal;
   }
 

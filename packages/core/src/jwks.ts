@@ -4,6 +4,8 @@ import { DiscoveryError } from './discovery.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import { fetchJson } from './internal/fetch-json.js';
+import { jwkIdentity, keyIdentity } from './internal/key-identity.js';
+import type { KeyHolder } from './token-cache.js';
 
 type KeyLookup = ReturnType<typeof createLocalJWKSet>;
 type ResolvedKey = Awaited<ReturnType<KeyLookup>>;
@@ -46,10 +48,13 @@ export interface RemoteKeySetOptions {
  * It never looks at `jku`, `x5u`, `jwk` or `x5c` headers: keys come only from the configured
  * set (RFC 8725 §3.10).
  */
-export class RemoteKeySet {
+export class RemoteKeySet implements KeyHolder {
   readonly #options: RemoteKeySetOptions;
   readonly #now: () => number;
   #lookup: KeyLookup | undefined;
+  /** The identities ({@link jwkIdentity}) of the loaded keys. */
+  #identities = new Set<string>();
+  #generation = 0;
   #loadedAt = 0;
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #lastFailure: unknown;
@@ -70,6 +75,31 @@ export class RemoteKeySet {
       coolingDown: now - this.#lastAttemptAt < this.#options.cooldown,
       loadedAt: this.#lookup === undefined ? undefined : this.#loadedAt,
     };
+  }
+
+  /** Bumped on every successful load: cached tokens of an older generation check their key again. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Whether the loaded set still holds `key` (a key it resolved before, maybe from an older load). */
+  holds(key: unknown): boolean {
+    const identity = keyIdentity(key);
+    return identity !== undefined && this.#identities.has(identity);
+  }
+
+  /**
+   * Until when (epoch ms) a cached token these keys verified may be served without a look at them:
+   * while they are fresh, until `cacheMaxAge` runs out (the token's next verification reloads them);
+   * while refreshes fail, until the next retry and never past `staleMaxAge`; else `0` (not at all).
+   */
+  reuseUntil(): number {
+    if (this.#lookup === undefined) return 0;
+    const { cacheMaxAge, staleMaxAge } = this.#options;
+    const freshUntil = this.#loadedAt + cacheMaxAge;
+    if (this.#now() < freshUntil) return freshUntil;
+    if (this.#lastFailure === undefined) return 0;
+    return Math.min(freshUntil + staleMaxAge, this.#lastAttemptAt + this.#retryInterval);
   }
 
   /** Load the key set now (start-up warm-up). Rejects with the cause when it cannot be loaded. */
@@ -204,7 +234,12 @@ export class RemoteKeySet {
         accept: ['application/jwk-set+json'],
       });
       // jose validates the document's shape and throws JWKSInvalid for anything but { keys: [...] }.
-      this.#lookup = createLocalJWKSet(document as JSONWebKeySet);
+      const lookup = createLocalJWKSet(document as JSONWebKeySet);
+      this.#identities = new Set(
+        (document as JSONWebKeySet).keys.map(jwkIdentity).filter((id) => id !== undefined),
+      );
+      this.#lookup = lookup;
+      this.#generation++;
       this.#loadedAt = this.#now();
       this.#lastFailure = undefined;
       // Only loads not caused by a miss re-arm the immediate refetch; otherwise a flood of random

@@ -3,12 +3,52 @@ import { LRUCache } from 'lru-cache';
 import { BearerGuardError } from './errors.js';
 import type { Principal } from './principal.js';
 
+/**
+ * A source of verification keys as the cache sees it. A remote key set changes; a configured key
+ * never does ({@link STATIC_KEYS}).
+ */
+export interface KeyHolder {
+  /** Bumped on every load of the keys: an entry stamped with an older one checks its key again. */
+  readonly generation: number;
+  /** Whether the keys (as last loaded) still hold `key`, the key that verified a cached token. */
+  holds(key: unknown): boolean;
+  /**
+   * Until when (epoch ms) a token these keys verified may be answered from the cache without asking
+   * the keys again; at or past it a hit is treated as a miss, so the token is verified afresh.
+   */
+  reuseUntil(): number;
+}
+
+/** A configured `publicKey`, `secret` or `jwks`: never reloaded, never withdrawn. */
+export const STATIC_KEYS: KeyHolder = Object.freeze({
+  generation: 0,
+  holds: () => true,
+  reuseUntil: () => Number.POSITIVE_INFINITY,
+});
+
+/** What verified a token: the key, the keys it came from and their generation at the time. */
+export interface Verification {
+  key: unknown;
+  keys: KeyHolder;
+  generation: number;
+}
+
 interface Entry {
   principal: Principal;
-  /** `exp`, `nbf` and `iat` in seconds, re-checked on every hit. */
+  /** `exp`, `nbf` and `iat` in seconds, checked exactly when a hit reaches {@link recheckAt}. */
   exp: number;
   nbf: number | undefined;
   iat: number | undefined;
+  /** Epoch ms from which the time claims (`exp`, `maxTokenAge`) may refuse the token. */
+  timeLimit: number;
+  /** Epoch ms before which `nbf` or `iat` would refuse it (only a clock stepping back gets there). */
+  validFrom: number;
+  /** Epoch ms at which a hit checks again: the earlier of {@link timeLimit} and the keys' reuse limit. */
+  recheckAt: number;
+  key: unknown;
+  keys: KeyHolder;
+  /** The keys' generation this entry was last checked against. */
+  generation: number;
 }
 
 export interface TimeChecks {
@@ -99,8 +139,10 @@ function numeric(value: unknown): number | undefined {
 /**
  * Principals of tokens that already passed full verification, so a token presented again (one
  * caller reusing its token for an hour) skips the signature check. LRU-bounded; an entry never
- * outlives the token's `exp`, and `exp`/`nbf`/`iat` are checked again on every hit with the same
- * tolerance as the first verification.
+ * outlives the token's `exp`, and `exp`/`nbf`/`iat` hold on every hit with the same tolerance as
+ * the first verification. An entry also holds only while the key that verified it does: once its
+ * key set is reloaded without that key, or is past its freshness (then the next request reloads
+ * it) or its `staleMaxAge`, the token is verified afresh and answered as an uncached one.
  *
  * With `admission: 'second-use'` (the default) a token enters on its second verification, the
  * "doorkeeper" of TinyLFU-style caches: a token used once costs no entry (no allocation that
@@ -122,11 +164,23 @@ export class VerifiedTokenCache {
     return this.#lru.size;
   }
 
-  /** The cached principal of `token`, or `undefined`. Throws when a cached token's time has run out. */
-  get(token: string, nowSeconds: number): Principal | undefined {
+  /**
+   * The cached principal of `token`, or `undefined` (then verify it). Throws when a cached token's
+   * time has run out. A hit costs a lookup, a string comparison and three number comparisons; the
+   * rest runs only when the token nears a time limit or its keys were reloaded.
+   */
+  get(token: string, nowMs: number): Principal | undefined {
     const key = cacheKey(token);
     const entry = this.#lru.get(key);
     if (entry?.principal.token !== token) return undefined;
+    if (nowMs < entry.recheckAt && nowMs >= entry.validFrom && entry.generation === entry.keys.generation) {
+      return entry.principal;
+    }
+    return this.#recheck(key, entry, nowMs);
+  }
+
+  #recheck(key: string, entry: Entry, nowMs: number): Principal | undefined {
+    const nowSeconds = Math.floor(nowMs / 1000);
     const { clockTolerance, maxTokenAge } = this.#checks;
     if (nowSeconds - clockTolerance >= entry.exp) {
       this.#lru.delete(key);
@@ -142,25 +196,70 @@ export class VerifiedTokenCache {
         cause: new Error('cached token passed maxTokenAge'),
       });
     }
-    if (entry.nbf !== undefined && entry.nbf > nowSeconds + clockTolerance) {
+    const notBefore = Math.max(entry.nbf ?? -Infinity, entry.iat ?? -Infinity);
+    if (notBefore > nowSeconds + clockTolerance) {
       // Only a clock stepping backwards gets here; refuse as the first verification would have.
       throw new BearerGuardError('ERR_BEARER_TOKEN_NOT_YET_VALID', {
-        cause: new Error('cached token before nbf'),
+        cause: new Error('cached token before nbf or iat'),
       });
     }
+    const { keys } = entry;
+    if (entry.generation !== keys.generation) {
+      // The keys were reloaded. A key the set no longer holds was withdrawn (rotated out, or
+      // compromised): verify afresh, so the token is refused exactly as an uncached one is.
+      if (!keys.holds(entry.key)) {
+        this.#lru.delete(key);
+        return undefined;
+      }
+      entry.generation = keys.generation;
+    }
+    // Keys past their freshness: verify afresh, which reloads them (or answers 503 once no key is
+    // usable), so a withdrawal is seen within `cacheMaxAge` even when every request is a hit.
+    const reuseUntil = keys.reuseUntil();
+    if (reuseUntil <= nowMs) return undefined;
+    entry.recheckAt = Math.min(entry.timeLimit, reuseUntil);
     return entry.principal;
   }
 
-  /** Offer the principal of a token that passed full verification. */
-  set(principal: Principal, nowSeconds: number): void {
+  /** Offer the principal of a token that passed full verification, with what verified it. */
+  set(principal: Principal, verification: Verification, nowMs: number): void {
     const { claims } = principal;
     const exp = numeric(claims['exp']);
     if (exp === undefined) return;
-    const ttl = Math.floor((exp + this.#checks.clockTolerance - nowSeconds) * 1000);
+    const { clockTolerance, maxTokenAge } = this.#checks;
+    // The first epoch ms at which a check in seconds, `floor(now / 1000) - clockTolerance >= exp`,
+    // can refuse the token (earlier when `exp` is fractional: the exact check then decides).
+    const expLimit = (exp + clockTolerance) * 1000;
+    const ttl = Math.floor(expLimit - nowMs);
     if (ttl <= 0) return;
     const key = cacheKey(principal.token);
-    if (this.#seenOnce !== undefined && !this.#seenOnce.secondSighting(key)) return;
-    this.#lru.set(key, { principal, exp, nbf: numeric(claims['nbf']), iat: numeric(claims['iat']) }, { ttl });
+    // A token verified again while cached (its keys were reloaded) is re-stamped, not re-admitted.
+    if (this.#seenOnce !== undefined && !this.#lru.has(key) && !this.#seenOnce.secondSighting(key)) return;
+    const nbf = numeric(claims['nbf']);
+    const iat = numeric(claims['iat']);
+    const ageLimit =
+      maxTokenAge === undefined || iat === undefined
+        ? Number.POSITIVE_INFINITY
+        : (iat + clockTolerance + maxTokenAge) * 1000;
+    const notBefore = Math.max(nbf ?? -Infinity, iat ?? -Infinity);
+    const timeLimit = Math.min(expLimit, ageLimit);
+    const { keys } = verification;
+    this.#lru.set(
+      key,
+      {
+        principal,
+        exp,
+        nbf,
+        iat,
+        timeLimit,
+        validFrom: Math.ceil(notBefore - clockTolerance) * 1000,
+        recheckAt: Math.min(timeLimit, keys.reuseUntil()),
+        key: verification.key,
+        keys,
+        generation: verification.generation,
+      },
+      { ttl },
+    );
   }
 
   clear(): void {

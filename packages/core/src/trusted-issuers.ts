@@ -1,9 +1,9 @@
 import { MetadataCache, metadataEndpoint } from './discovery.js';
-import { ConfigurationError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import { Introspector } from './introspection.js';
 import { RemoteKeySet } from './jwks.js';
-import { createJwtVerifier, staticKey, type VerifyJwtAccessToken } from './jwt-access-token.js';
+import { createJwtVerifier, type VerifyJwtAccessToken } from './jwt-access-token.js';
+import { staticKey } from './local-keys.js';
 import type { ResolvedIssuer, ResolvedOptions } from './options.js';
 
 /** An issuer whose JWTs are validated locally. */
@@ -27,21 +27,6 @@ export interface TrustedIssuers {
   introspector: Introspector | undefined;
   /** Key sets to warm up in `ready()`, including one only used for RFC 9701 answers. */
   keySets: RemoteKeySet[];
-}
-
-function readStaticKey(config: ResolvedIssuer): ReturnType<typeof staticKey> {
-  try {
-    return staticKey(config);
-  } catch (cause) {
-    throw new ConfigurationError(
-      'ERR_BEARER_CONFIG_INVALID_OPTION',
-      // Name the option (`publicKey` or `jwks`), as every configuration message does.
-      config.keySource?.kind === 'jwks'
-        ? `bearer-guard: option \`jwks\` of issuer ${config.issuer} is not a usable JWK Set: give { keys: [ <public JWKs> ] }.`
-        : `bearer-guard: option \`publicKey\` of issuer ${config.issuer} cannot be read: give an SPKI PEM, a public JWK or a KeyObject.`,
-      { cause },
-    );
-  }
 }
 
 function remoteKeySet(
@@ -112,9 +97,9 @@ export function trustIssuers(options: ResolvedOptions, events: GuardEvents): Tru
   for (const config of options.issuers) {
     const keySet = remoteKeySet(config, options, metadata, events);
     if (keySet !== undefined) result.keySets.push(keySet);
-    const key = keySet?.getKey ?? readStaticKey(config);
+    const key = keySet?.getKey ?? staticKey(config);
     if (key !== undefined && config.keySource !== undefined) {
-      const verify = createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile });
+      const verify = createJwtVerifier(config, key, { clockTolerance, maxTokenAge, profile }, keySet);
       const keysPublished =
         config.introspection !== undefined && config.keySource.kind === 'discovery'
           ? keysPublishedCheck(config.issuer, metadata)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { createGuard } from '@bearer-guard/core';
-import type { BearerGuard, GuardEventMap, GuardOptions } from '@bearer-guard/core';
+import type { BearerGuard, GuardEventMap, SingleIssuerOptions } from '@bearer-guard/core';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 
@@ -45,7 +45,7 @@ describe('fetch-json: a discovery or JWKS failure names its cause', function () 
     discoveryFailures: GuardEventMap['discovery.failed'][];
   }
 
-  function guardFor(options: Partial<GuardOptions>): Seen {
+  function guardFor(options: Partial<SingleIssuerOptions>): Seen {
     const guard = createGuard({
       issuer: stub.issuer,
       audience: stub.audience,

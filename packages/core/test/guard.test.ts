@@ -84,14 +84,19 @@ describe('guard: createGuard / BearerGuard', function () {
       assert.equal(Reflect.set(principal.scopes, 0, 'admin'), false);
     });
 
-    it('takes clientId from client_id, then azp, else undefined', async function () {
+    it('takes clientId from client_id, then azp, else undefined; a client_id that is not a string is refused', async function () {
       const guard = guardFor();
       assert.equal(
         (await guard.verify(await stub.sign({ client_id: undefined, azp: 'spa' }))).clientId,
         'spa',
       );
       assert.equal((await guard.verify(await stub.sign({ client_id: undefined }))).clientId, undefined);
-      assert.equal((await guard.verify(await stub.sign({ client_id: 42, azp: 'spa' }))).clientId, 'spa');
+      // Not a fallback to azp: claims.client_id (42) and clientId ('spa') would disagree.
+      await rejectsWith(
+        guard.verify(await stub.sign({ client_id: 42, azp: 'spa' })),
+        'ERR_BEARER_TOKEN_CLAIM_INVALID',
+        401,
+      );
     });
 
     it('gives a string aud as a one-element array and reads scp arrays', async function () {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 
 import { CompactSign, SignJWT, UnsecuredJWT } from 'jose';
 
@@ -9,6 +9,9 @@ import { startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 
 import { discoveryCounters, nowSeconds, rejectsWith } from './helpers.js';
+
+/** The bound on keys tried for one token (MAX_CANDIDATE_KEYS in jwt-access-token.ts, documented in the README). */
+const MAX_CANDIDATE_KEYS = 4;
 
 /** Small cache times (the options enforce the minimums); a deadline a loaded machine meets. */
 const FAST = { timeout: 2000, jwksCache: { cooldown: 200, cacheMaxAge: 1000 } } as const;
@@ -337,16 +340,25 @@ describe('jwt-access-token: validating JWT access tokens (RFC 9068 §4, RFC 8725
   });
 
   describe('typ', function () {
-    it('accepts at+jwt, application/at+jwt, JWT and no typ by default', async function () {
+    it('accepts at+jwt, application/at+jwt, JWT, application/jwt (any case) and no typ by default', async function () {
       const guard = guardFor();
-      for (const typ of ['at+jwt', 'application/at+jwt', 'AT+JWT', 'JWT', 'jwt', null]) {
+      const types = ['at+jwt', 'application/at+jwt', 'AT+JWT', 'JWT', 'jwt', null];
+      for (const typ of [...types, 'application/jwt', 'Application/JWT', 'APPLICATION/AT+JWT']) {
         await guard.verify(await stub.sign({}, { typ }));
       }
     });
 
     it('refuses other types with ERR_BEARER_TOKEN_TYPE_INVALID', async function () {
       const guard = guardFor();
-      for (const typ of ['JWT+other', 'id_token+jwt', 'application/jwt', 'dpop+jwt', 'logout+jwt', '']) {
+      for (const typ of [
+        'JWT+other',
+        'id_token+jwt',
+        'text/jwt',
+        'application/',
+        'dpop+jwt',
+        'logout+jwt',
+        '',
+      ]) {
         await rejectsWith(guard.verify(await stub.sign({}, { typ })), 'ERR_BEARER_TOKEN_TYPE_INVALID', 401);
       }
     });
@@ -375,9 +387,10 @@ describe('jwt-access-token: validating JWT access tokens (RFC 9068 §4, RFC 8725
       await guard.verify(await stub.sign({}, { typ: 'application/at+jwt' }));
     });
 
-    it('requires typ at+jwt', async function () {
+    it('requires typ at+jwt (any case, application/ optional)', async function () {
       const guard = guardFor({ profile: 'rfc9068' });
-      for (const typ of ['JWT', null, 'at+jwt+x']) {
+      for (const typ of ['AT+JWT', 'Application/At+Jwt']) await guard.verify(await stub.sign({}, { typ }));
+      for (const typ of ['JWT', 'application/jwt', 'Application/JWT', null, 'at+jwt+x']) {
         await rejectsWith(guard.verify(await stub.sign({}, { typ })), 'ERR_BEARER_TOKEN_TYPE_INVALID', 401);
       }
     });
@@ -393,6 +406,21 @@ describe('jwt-access-token: validating JWT access tokens (RFC 9068 §4, RFC 8725
       });
     }
 
+    it('requires sub, client_id and jti to be strings and iat a number (RFC 9068 §2.2)', async function () {
+      const guard = guardFor({ profile: 'rfc9068' });
+      const wrong = [
+        { sub: 1 },
+        { sub: null },
+        { client_id: {} },
+        { client_id: ['x'] },
+        { jti: true },
+        { iat: '1' },
+      ];
+      for (const claims of wrong) {
+        await rejectsWith(guard.verify(await stub.sign(claims)), 'ERR_BEARER_TOKEN_CLAIM_INVALID', 401);
+      }
+    });
+
     it('lists the RFC 9068 §2.2 claims', function () {
       assert.deepEqual([...RFC9068_REQUIRED_CLAIMS], ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti']);
     });
@@ -401,6 +429,98 @@ describe('jwt-access-token: validating JWT access tokens (RFC 9068 §4, RFC 8725
       await guardFor().verify(
         await stub.sign({ sub: undefined, client_id: undefined, iat: undefined, jti: undefined }),
       );
+    });
+  });
+
+  describe('claim types in the default profile', function () {
+    it('refuses a sub, client_id or azp that is present but not a string, which the principal would drop', async function () {
+      const guard = guardFor();
+      for (const claims of [{ sub: 1 }, { sub: null }, { client_id: {} }, { client_id: undefined, azp: 7 }]) {
+        await rejectsWith(guard.verify(await stub.sign(claims)), 'ERR_BEARER_TOKEN_CLAIM_INVALID', 401);
+      }
+      assert.equal((await guard.verify(await stub.sign({ jti: 5 }))).subject, 'user-123', 'jti is not read');
+    });
+  });
+
+  describe('iat (RFC 7519 §4.1.6)', function () {
+    it('refuses an iat more than clockTolerance in the future, with or without maxTokenAge', async function () {
+      for (const extra of [{}, { maxTokenAge: 600 }]) {
+        const guard = guardFor({ clockTolerance: 5, ...extra });
+        await rejectsWith(
+          guard.verify(await stub.sign({}, { issuedAt: nowSeconds() + 60 })),
+          'ERR_BEARER_TOKEN_NOT_YET_VALID',
+          401,
+        );
+        await guard.verify(await stub.sign({}, { issuedAt: nowSeconds() + 3 })); // within the tolerance
+      }
+    });
+
+    it('refuses an iat that is not a number with CLAIM_INVALID, and a future one in the rfc9068 profile too', async function () {
+      await rejectsWith(
+        guardFor({ profile: 'rfc9068' }).verify(await stub.sign({}, { issuedAt: nowSeconds() + 60 })),
+        'ERR_BEARER_TOKEN_NOT_YET_VALID',
+        401,
+      );
+      await rejectsWith(
+        guardFor().verify(await stub.sign({ iat: 'now' })),
+        'ERR_BEARER_TOKEN_CLAIM_INVALID',
+        401,
+      );
+    });
+  });
+
+  describe('several keys matching one token (RFC 7517 §4.5)', function () {
+    const keyPair = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwkOf = (pair: ReturnType<typeof keyPair>, kid?: string) => ({
+      ...pair.publicKey.export({ format: 'jwk' }),
+      ...(kid === undefined ? {} : { kid }),
+      alg: 'ES256',
+      use: 'sig',
+    });
+    const signWith = (pair: ReturnType<typeof keyPair>, kid?: string) =>
+      new SignJWT({ scope: 'read', sub: 'svc' })
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', ...(kid === undefined ? {} : { kid }) })
+        .setIssuer(stub.issuer)
+        .setAudience(stub.audience)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(pair.privateKey);
+
+    it('a static jwks: tries each key of a duplicate kid, or each kid-less key for a kid-less token', async function () {
+      const [a, b, c] = [keyPair(), keyPair(), keyPair()];
+      const duplicate = guardFor({ jwksUri: undefined, jwks: { keys: [jwkOf(a, 'k'), jwkOf(b, 'k')] } });
+      assert.equal((await duplicate.verify(await signWith(b, 'k'))).subject, 'svc');
+      assert.equal((await duplicate.verify(await signWith(a, 'k'))).subject, 'svc');
+      await rejectsWith(duplicate.verify(await signWith(c, 'k')), 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
+      const kidless = guardFor({ jwksUri: undefined, jwks: { keys: [jwkOf(a), jwkOf(b)] } });
+      assert.equal((await kidless.verify(await signWith(b))).subject, 'svc');
+      await rejectsWith(kidless.verify(await signWith(c)), 'ERR_BEARER_TOKEN_SIGNATURE_INVALID', 401);
+    });
+
+    it(`tries at most ${String(MAX_CANDIDATE_KEYS)} of them: a set of 50 keys under one kid costs no 50 checks`, async function () {
+      const pairs = Array.from({ length: 50 }, keyPair);
+      const guard = guardFor({ jwksUri: undefined, jwks: { keys: pairs.map((pair) => jwkOf(pair, 'dup')) } });
+      const last = pairs[MAX_CANDIDATE_KEYS - 1];
+      const beyond = pairs[MAX_CANDIDATE_KEYS];
+      assert.ok(last !== undefined && beyond !== undefined);
+      await guard.verify(await signWith(last, 'dup'));
+      await rejectsWith(
+        guard.verify(await signWith(beyond, 'dup')),
+        'ERR_BEARER_TOKEN_SIGNATURE_INVALID',
+        401,
+      );
+    });
+
+    it('a claim failure with the right key is that failure, not SIGNATURE_INVALID', async function () {
+      const [a, b] = [keyPair(), keyPair()];
+      const guard = guardFor({ jwksUri: undefined, jwks: { keys: [jwkOf(a, 'k'), jwkOf(b, 'k')] } });
+      const expired = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'k' })
+        .setIssuer(stub.issuer)
+        .setAudience(stub.audience)
+        .setExpirationTime(nowSeconds() - 60)
+        .sign(b.privateKey);
+      await rejectsWith(guard.verify(expired), 'ERR_BEARER_TOKEN_EXPIRED', 401);
     });
   });
 

@@ -452,6 +452,95 @@ describe('options: resolveOptions / createGuard validation', function () {
     });
   });
 
+  describe('a local key that fits no allowed algorithm is refused at construction', function () {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+
+    it('an RSA publicKey with only ES256, an EC P-384 key with only ES256', function () {
+      throwsConfig(
+        () => createGuard(opts({ publicKey: rsa, algorithms: ['ES256'] })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`publicKey`',
+        'RSA key',
+        'ES256',
+      );
+      throwsConfig(
+        () => createGuard(opts({ publicKey: p384.export({ format: 'jwk' }), algorithms: ['ES256'] })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`publicKey`',
+        'EC P-384 key',
+        'ES256',
+        'ES384',
+      );
+      assert.ok(createGuard(opts({ publicKey: p384, algorithms: ['ES256', 'ES384'] })));
+      assert.ok(createGuard(opts({ publicKey: rsa })), 'the default algorithms include RS256');
+    });
+
+    it('a secret too short for every allowed HS algorithm (RFC 7518 §3.2), without echoing it', function () {
+      const error = throwsConfig(
+        () => createGuard(opts({ secret: SECRET, algorithms: ['HS512'] })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`secret`',
+        'HS512',
+      );
+      assert.equal(error.message.includes(SECRET), false);
+      assert.ok(createGuard(opts({ secret: 'y'.repeat(64), algorithms: ['HS512'] })));
+      assert.ok(createGuard(opts({ secret: SECRET, algorithms: ['HS256', 'HS512'] })));
+    });
+
+    it('a static jwks none of whose keys fits, counting use, key_ops and alg', function () {
+      const ec = { ...p256.export({ format: 'jwk' }), kid: 'a' };
+      for (const keys of [
+        [{ ...rsa.export({ format: 'jwk' }), kid: 'r' }],
+        [{ ...ec, alg: 'ES384' }],
+        [{ ...ec, use: 'enc' }],
+        [{ ...ec, key_ops: ['encrypt'] }],
+        [],
+      ]) {
+        throwsConfig(
+          () => createGuard(opts({ jwks: { keys }, algorithms: ['ES256'] })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`jwks`',
+          'ES256',
+        );
+      }
+      assert.ok(
+        createGuard(
+          opts({ jwks: { keys: [{ ...rsa.export({ format: 'jwk' }) }, ec] }, algorithms: ['ES256'] }),
+        ),
+      );
+    });
+
+    it('an RSA key under 2048 bits, as publicKey or in a jwks (RFC 7518 §3.3)', function () {
+      const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
+      throwsConfig(
+        () => createGuard(opts({ publicKey: small })),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`publicKey`',
+        '1024 bits',
+        '2048',
+      );
+      throwsConfig(
+        () =>
+          createGuard(
+            opts({
+              jwks: {
+                keys: [
+                  { ...p256.export({ format: 'jwk' }) },
+                  { ...small.export({ format: 'jwk' }), kid: 'old' },
+                ],
+              },
+            }),
+          ),
+        'ERR_BEARER_CONFIG_INVALID_OPTION',
+        '`jwks`',
+        '1024 bits',
+        '"old"',
+      );
+    });
+  });
+
   describe('several issuers', function () {
     it('refuses top-level issuer fields beside issuers', function () {
       throwsConfig(

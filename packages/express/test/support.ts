@@ -35,6 +35,7 @@ export const DESCRIPTION = {
   audienceInvalid: 'The access token is not meant for this resource.',
   typeInvalid: 'The access token has an unexpected type.',
   claimInvalid: 'The access token has a missing or invalid claim.',
+  senderConstrained: 'The access token is bound to a key and cannot be used as a bearer token.',
   insufficientScope: 'The access token does not carry the scope this resource requires.',
   jwksUnavailable: 'The keys needed to validate the access token cannot be retrieved. Try again later.',
   discoveryUnavailable: 'The authorization server metadata cannot be retrieved. Try again later.',

@@ -1,0 +1,110 @@
+import { createHmac, KeyObject, timingSafeEqual, verify, constants } from 'node:crypto';
+
+/**
+ * How node:crypto checks each JWS algorithm (RFC 7518 §3), and which keys may serve it. The
+ * binding is strict (RFC 8725 §3.1): an RS* or PS* token only with an RSA key of at least 2048
+ * bits (RFC 7518 §3.3, §3.5), an RSA-PSS key only for PS*, each ES* only with its own curve
+ * (RFC 7518 §3.4), EdDSA only with Ed25519 or Ed448 (RFC 8037 §3.1), `Ed25519` only with Ed25519
+ * (RFC 9864), HS* only with a secret.
+ */
+interface SignatureAlgorithm {
+  /** node:crypto's digest name; `null` for EdDSA, which hashes internally. */
+  readonly hash: string | null;
+  /** The `asymmetricKeyType`s (or `'secret'`) that may serve this algorithm. */
+  readonly keyTypes: readonly string[];
+  /** For ECDSA: the one curve (node's name). */
+  readonly curve?: string;
+  /** For PS*: the salt length, equal to the hash size (RFC 7518 §3.5). */
+  readonly saltLength?: number;
+}
+
+const rsa = (bits: number, saltLength?: number): SignatureAlgorithm =>
+  saltLength === undefined
+    ? { hash: `sha${bits}`, keyTypes: ['rsa'] }
+    : { hash: `sha${bits}`, keyTypes: ['rsa', 'rsa-pss'], saltLength };
+
+const SIGNATURE_ALGORITHMS: Readonly<Record<string, SignatureAlgorithm>> = {
+  HS256: { hash: 'sha256', keyTypes: ['secret'] },
+  HS384: { hash: 'sha384', keyTypes: ['secret'] },
+  HS512: { hash: 'sha512', keyTypes: ['secret'] },
+  RS256: rsa(256),
+  RS384: rsa(384),
+  RS512: rsa(512),
+  PS256: rsa(256, 32),
+  PS384: rsa(384, 48),
+  PS512: rsa(512, 64),
+  ES256: { hash: 'sha256', keyTypes: ['ec'], curve: 'prime256v1' },
+  ES384: { hash: 'sha384', keyTypes: ['ec'], curve: 'secp384r1' },
+  ES512: { hash: 'sha512', keyTypes: ['ec'], curve: 'secp521r1' },
+  EdDSA: { hash: null, keyTypes: ['ed25519', 'ed448'] },
+  Ed25519: { hash: null, keyTypes: ['ed25519'] },
+};
+
+/** RFC 7518 §3.3 / §3.5: "A key of size 2048 bits or larger MUST be used". */
+const MIN_RSA_BITS = 2048;
+
+/** The key kinds node:crypto can check a signature with. */
+export type VerificationKey = KeyObject | Uint8Array;
+
+/**
+ * Why `key` cannot verify an `alg` signature, or `undefined` when it can. Used at start-up (a
+ * configured key that fits no allowed algorithm is a configuration error) and before every
+ * signature check (a token's `alg` must fit the key it selects).
+ */
+export function keyMismatch(alg: string, key: VerificationKey): string | undefined {
+  const entry = SIGNATURE_ALGORITHMS[alg];
+  if (entry === undefined) return `${alg} is not a supported JWS algorithm`;
+  if (!(key instanceof KeyObject)) {
+    return entry.keyTypes.includes('secret') ? undefined : `${alg} needs a public key, not a secret`;
+  }
+  const type = key.type === 'secret' ? 'secret' : key.asymmetricKeyType;
+  if (key.type === 'private') return 'a private key cannot be a verification key';
+  if (type === undefined || !entry.keyTypes.includes(type)) {
+    return `${alg} cannot be verified with a ${type ?? 'unknown'} key`;
+  }
+  if (entry.curve !== undefined && key.asymmetricKeyDetails?.namedCurve !== entry.curve) {
+    return `${alg} needs curve ${entry.curve}, not ${key.asymmetricKeyDetails?.namedCurve ?? 'unknown'}`;
+  }
+  if (type === 'rsa' || type === 'rsa-pss') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) return `${alg} needs an RSA key of at least ${MIN_RSA_BITS} bits, not ${bits}`;
+  }
+  return undefined;
+}
+
+/**
+ * Check a JWS signature (RFC 7515 §5.2 step 8) with node:crypto, synchronously: no trip to the
+ * libuv pool and back, which WebCrypto's `subtle.verify` costs per signature. The caller has
+ * checked {@link keyMismatch}. ECDSA signatures are the raw `R || S` of RFC 7518 §3.4
+ * (`ieee-p1363`); PS* use PSS with MGF1 of the same hash and a salt of the hash's size; HS*
+ * compare in constant time.
+ */
+export function verifySignature(
+  alg: string,
+  key: VerificationKey,
+  signingInput: Buffer,
+  signature: Buffer,
+): boolean {
+  const entry = SIGNATURE_ALGORITHMS[alg];
+  if (entry === undefined) return false;
+  if (entry.keyTypes.includes('secret')) {
+    const secret = key instanceof KeyObject ? key.export() : key;
+    const expected = createHmac(entry.hash ?? 'sha256', secret)
+      .update(signingInput)
+      .digest();
+    return expected.length === signature.length && timingSafeEqual(expected, signature);
+  }
+  if (!(key instanceof KeyObject)) return false;
+  if (entry.curve !== undefined) {
+    return verify(entry.hash, signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature);
+  }
+  if (entry.saltLength !== undefined) {
+    return verify(
+      entry.hash,
+      signingInput,
+      { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: entry.saltLength },
+      signature,
+    );
+  }
+  return verify(entry.hash, signingInput, key, signature);
+}
