@@ -145,14 +145,14 @@ export class CachedAnswers {
    * another guard's), is a miss.
    */
   read(key: string): IntrospectionCacheEntry | undefined | PromiseLike<unknown> {
-    let value: unknown;
     try {
-      value = this.#store.get(key);
+      // Inside the `try`: an in-process store may even answer an object whose getters throw.
+      const value: unknown = this.#store.get(key);
+      return isThenable(value) ? value : this.#checked(value);
     } catch (error) {
       this.#failed('get', error);
       return undefined;
     }
-    return isThenable(value) ? value : this.#checked(value);
   }
 
   /** An asynchronous `get`, bounded by the introspection `timeout`: every outbound call has a deadline. */

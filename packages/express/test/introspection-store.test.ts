@@ -189,6 +189,14 @@ describe('authenticate() with token introspection: the cache store', function ()
         'answers active claims of no context',
         () => ({ active: true, claims: { active: true, sub: 'mallory' } }),
       ],
+      [
+        'answers an object whose getters throw',
+        () => ({
+          get then(): never {
+            throw new Error('hostile');
+          },
+        }),
+      ],
     ];
     for (const [label, broken] of brokenGets) {
       it(`a get that ${label} is a miss: 200 and a store.failed event`, async function () {
