@@ -164,8 +164,10 @@ describe('introspection against a real node-oidc-provider', () => {
     await request(app).get('/data').set('Authorization', `Bearer ${opaque}`).expect(200);
   });
 
-  it('with introspectJwts, a server that cannot introspect JWTs is an outage (503), not a bad token', async () => {
-    // node-oidc-provider answers 400 unsupported_token_type for structured (JWT) access tokens.
+  it('with introspectJwts, a server that will not introspect JWTs (400 unsupported_token_type) refuses them as inactive', async () => {
+    // node-oidc-provider answers 400 unsupported_token_type for structured (JWT) access tokens: an
+    // answer about the token (RFC 7662 §2.2 would say `"active": false`), not an outage. Such a
+    // server needs `localJwts`, not `introspectJwts`.
     const { app, auth } = protectedApp({
       issuer: op.issuer,
       audience: JWT_RESOURCE,
@@ -178,10 +180,47 @@ describe('introspection against a real node-oidc-provider', () => {
     });
     const reasons: string[] = [];
     auth.guard.on('introspection.failed', (event) => reasons.push(event.reason));
+    const before = introspections();
     const jwt = await op.token(JWT_RESOURCE, 'read');
-    await request(app).get('/data').set('Authorization', `Bearer ${jwt}`).expect(503);
-    assert.deepEqual(reasons, ['status']);
+    const res = await request(app).get('/data').set('Authorization', `Bearer ${jwt}`).expect(401);
+    assert.equal(res.body.error_description, 'The access token is not active.');
+    assert.equal(introspections() - before, 1);
+    assert.deepEqual(reasons, []);
     assert.equal(handled, 0);
+  });
+
+  it('many forged tokens never open the breaker: a valid opaque token still gets 200', async () => {
+    const { app, auth } = protectedApp(opaqueOnly({ breaker: { failureThreshold: 2, cooldown: 60_000 } }));
+    const failures: string[] = [];
+    const states: string[] = [];
+    auth.guard.on('introspection.failed', (event) => failures.push(event.reason));
+    auth.guard.on('circuit.state', (event) => states.push(event.state));
+    // JWS-shaped forgeries are refused before any call (routing); what still reaches the server is
+    // what we cannot read: JWE-shaped tokens and opaque garbage.
+    const jwe = (i: number) =>
+      [
+        Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A128GCM' })).toString('base64url'),
+        '',
+        'AAAAAAAAAAAAAAAA',
+        `forged-${String(i)}`,
+        'AAAAAAAAAAAAAAAAAAAAAA',
+      ].join('.');
+    const forged = [
+      ...Array.from({ length: 6 }, (_, i) => jwe(i)),
+      // Opaque garbage: answered `"active": false`.
+      ...Array.from({ length: 4 }, (_, i) => `garbage-${String(i)}-${'x'.repeat(40)}`),
+    ];
+    const before = introspections();
+    for (const token of forged) {
+      const res = await request(app).get('/data').set('Authorization', `Bearer ${token}`).expect(401);
+      assert.equal(res.body.error_description, 'The access token is not active.');
+    }
+    assert.equal(introspections() - before, forged.length, 'every forged token reached the server');
+    const token = await op.token(OPAQUE_RESOURCE, 'read');
+    await request(app).get('/data').set('Authorization', `Bearer ${token}`).expect(200);
+    assert.deepEqual(failures, []);
+    assert.deepEqual(states, []);
+    assert.equal(handled, 1);
   });
 
   it('turns wrong introspection credentials into 503 and an event, never 401', async () => {

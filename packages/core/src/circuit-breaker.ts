@@ -17,6 +17,8 @@ export interface CircuitBreakerOptions {
  * Fail fast while a dependency is down. After `failureThreshold` consecutive failures the circuit
  * opens: calls are refused without touching the network for `cooldown` ms. Then one probe goes
  * through (half-open); its success closes the circuit, its failure opens it for another cooldown.
+ * A call whose outcome says nothing about the dependency's health is {@link release}d instead: it
+ * frees the probe slot and changes nothing else.
  */
 export class CircuitBreaker {
   readonly #options: CircuitBreakerOptions;
@@ -56,6 +58,15 @@ export class CircuitBreaker {
     this.#failures = 0;
     this.#probing = false;
     if (this.#state !== 'closed') this.#transition('closed');
+  }
+
+  /**
+   * A call that neither proves the dependency healthy nor counts against it (e.g. an answer that is
+   * about the request itself): free the half-open probe slot so the next call can probe, and
+   * leave the state and the failure count as they are.
+   */
+  release(): void {
+    this.#probing = false;
   }
 
   failure(): void {

@@ -23,8 +23,9 @@ export interface GuardEventMap {
   /** Discovery failed (unreachable, invalid, or the metadata names another issuer). */
   'discovery.failed': { issuer: string; error: unknown };
   /**
-   * An introspection call failed: `reason` tells a timeout, a refused connection, a 5xx, a body that
-   * is not a valid introspection response, or the server refusing our own client credentials.
+   * An introspection call failed: `reason` tells a timeout, a refused connection, a 5xx or 429, a
+   * body that is not a valid introspection response, the server refusing our own client
+   * credentials, or (`refused`) another 4xx, which is not counted by the circuit breaker.
    */
   'introspection.failed': {
     issuer: string;
@@ -32,6 +33,12 @@ export interface GuardEventMap {
     reason: IntrospectionFailure;
     error: unknown;
   };
+  /**
+   * The introspection cache's store failed: `get` threw, rejected, did not answer within the
+   * introspection `timeout` or returned something that is not an entry (the lookup was a miss), or
+   * `set` threw or rejected (the answer was not cached). The request went on either way.
+   */
+  'store.failed': { issuer: string; operation: 'get' | 'set'; error: unknown };
   /** A circuit breaker changed state (`open`: failing fast; `half-open`: probing; `closed`: recovered). */
   'circuit.state': { name: string; state: CircuitState; consecutiveFailures: number };
 }

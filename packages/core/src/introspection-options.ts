@@ -43,7 +43,11 @@ export interface IntrospectionOptions {
     | false
     | { maxSeconds?: number | undefined; negativeSeconds?: number | undefined; max?: number | undefined }
     | undefined;
-  /** A shared store in place of the in-memory LRU (keys are SHA-256 digests of tokens). */
+  /**
+   * A shared store in place of the in-memory LRU. Keys are `<context>.<SHA-256 of the token>`, the
+   * context a digest of the issuer, endpoint and client id (never a token or secret). A store that
+   * fails is a miss (`store.failed` event), never a failed request.
+   */
   store?: IntrospectionStore | undefined;
   /** Circuit breaker: opens after `failureThreshold` (5) consecutive failures, probes after `cooldown` (10000 ms). */
   breaker?: { failureThreshold?: number | undefined; cooldown?: number | undefined } | undefined;
@@ -80,6 +84,8 @@ export interface ResolvedIntrospection {
   introspectJwts: boolean;
   localJwts: boolean;
   clientAuthentication: () => Promise<oauth.ClientAuth>;
+  /** How the client authenticates, without its secret: the method, and the key id for `private_key_jwt`. */
+  credential: string;
 }
 
 const KEYS: KeysEnum<IntrospectionOptions> = {
@@ -104,7 +110,9 @@ async function importPrivateKey(
   return key as WebCryptoKey;
 }
 
-function clientAuthentication(path: string, raw: Record<string, unknown>): () => Promise<oauth.ClientAuth> {
+type ClientCredential = Pick<ResolvedIntrospection, 'clientAuthentication' | 'credential'>;
+
+function clientAuthentication(path: string, raw: Record<string, unknown>): ClientCredential {
   const secret = raw['clientSecret'];
   const key = raw['privateKey'] as IntrospectionOptions['privateKey'];
   const method = raw['authMethod'] ?? (key === undefined ? 'client_secret_basic' : 'private_key_jwt');
@@ -136,7 +144,10 @@ function clientAuthentication(path: string, raw: Record<string, unknown>): () =>
       raw['privateKeyId'] === undefined
         ? undefined
         : nonEmptyString(`${path}.privateKeyId`, raw['privateKeyId']);
-    return async () => oauth.PrivateKeyJwt({ key: await importPrivateKey(key, alg), kid });
+    return {
+      clientAuthentication: async () => oauth.PrivateKeyJwt({ key: await importPrivateKey(key, alg), kid }),
+      credential: `private_key_jwt ${kid ?? ''}`,
+    };
   }
   if (typeof secret !== 'string' || secret === '') {
     throw new ConfigurationError(
@@ -146,7 +157,7 @@ function clientAuthentication(path: string, raw: Record<string, unknown>): () =>
   }
   const auth =
     method === 'client_secret_basic' ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret);
-  return () => Promise.resolve(auth);
+  return { clientAuthentication: () => Promise.resolve(auth), credential: method };
 }
 
 /** Validate `introspection` options at construction. */
@@ -238,6 +249,6 @@ export function resolveIntrospection(
     jwtResponse: booleanOption(`${path}.jwtResponse`, raw['jwtResponse'], false),
     introspectJwts,
     localJwts,
-    clientAuthentication: clientAuthentication(path, raw),
+    ...clientAuthentication(path, raw),
   };
 }

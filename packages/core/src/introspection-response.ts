@@ -1,3 +1,4 @@
+import { refuseBoundToken } from './confirmation.js';
 import { BearerGuardError } from './errors.js';
 import { isBoundedExp } from './internal/numeric-date.js';
 
@@ -46,8 +47,11 @@ export function checkIntrospectionTimes(
  * - `iss`, when present, must be the configured issuer.
  * - `aud` must contain a configured audience (RFC 7662 §4: the resource server must check the
  *   token is meant for it); a response without `aud` is refused unless `acceptMissingAudience`.
- * - `token_type`, when present, must be `Bearer`: a DPoP-bound token presented as a bearer token
- *   is refused (RFC 9449 §7.1), and so is one with a `cnf.jkt` binding.
+ * - `token_type`, when present, must be `Bearer` (compared case-insensitively, RFC 6749 §5.1);
+ *   `DPoP` is a sender-constrained token (RFC 9449 §7.1), refused as one.
+ * - `cnf` carrying `jkt` (RFC 9449 §6) or `x5t#S256` (RFC 8705 §3) binds the token to a key its
+ *   presenter must prove it holds: refused until that proof is checked. Other `cnf` members do not
+ *   bind by themselves; a `cnf` that is not an object is an invalid claim (see `confirmation.ts`).
  *
  * Does NOT check scopes: routes do, on every request, cached or not.
  *
@@ -60,7 +64,7 @@ export function checkIntrospectionClaims(
 ): void {
   if (claims['active'] !== true) fail('ERR_BEARER_TOKEN_INACTIVE', 'active is not true');
   checkIntrospectionTimes(claims, checks.clockTolerance, nowSeconds);
-  const { iss, aud, token_type: tokenType, cnf } = claims;
+  const { iss, aud, token_type: tokenType } = claims;
   if (iss !== undefined && iss !== checks.issuer)
     fail('ERR_BEARER_TOKEN_ISSUER_INVALID', `iss ${JSON.stringify(iss)}`);
   if (aud === undefined) {
@@ -71,10 +75,12 @@ export function checkIntrospectionClaims(
       fail('ERR_BEARER_TOKEN_AUDIENCE_INVALID', 'aud does not contain a configured audience');
     }
   }
-  if (tokenType !== undefined && (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer')) {
-    fail('ERR_BEARER_TOKEN_TYPE_INVALID', `token_type ${JSON.stringify(tokenType)}`);
+  if (tokenType !== undefined) {
+    const type = typeof tokenType === 'string' ? tokenType.toLowerCase() : undefined;
+    if (type === 'dpop') {
+      fail('ERR_BEARER_TOKEN_SENDER_CONSTRAINED', 'token_type DPoP presented as a bearer token');
+    }
+    if (type !== 'bearer') fail('ERR_BEARER_TOKEN_TYPE_INVALID', `token_type ${JSON.stringify(tokenType)}`);
   }
-  if (typeof cnf === 'object' && cnf !== null && 'jkt' in cnf) {
-    fail('ERR_BEARER_TOKEN_TYPE_INVALID', 'DPoP-bound token (cnf.jkt) presented as a bearer token');
-  }
+  refuseBoundToken(claims);
 }

@@ -6,23 +6,23 @@ import { metadataEndpoint, type AuthorizationServerMetadata } from './discovery.
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import {
-  MemoryIntrospectionStore,
+  CachedAnswers,
+  introspectionContext,
+  isThenable,
   type IntrospectionCacheEntry,
-  type IntrospectionStore,
 } from './introspection-cache.js';
+import { classifyIntrospectionError, SignatureError } from './introspection-failure.js';
 import {
   checkIntrospectionClaims,
   checkIntrospectionTimes,
   type IntrospectionChecks,
 } from './introspection-response.js';
-import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
+import { boundedFetch, mediaType, UpstreamError } from './internal/fetch-json.js';
 import type { ResolvedIntrospection } from './introspection-options.js';
 import { createPrincipal, type Principal } from './principal.js';
 import { readScopes } from './scope.js';
 
-/** Why an introspection call failed (the `introspection.failed` event's `reason`). */
-export type IntrospectionFailure =
-  'timeout' | 'network' | 'status' | 'too-large' | 'invalid-response' | 'client-authentication' | 'signature';
+export type { IntrospectionFailure } from './introspection-failure.js';
 
 export interface IntrospectorContext {
   checks: IntrospectionChecks;
@@ -39,12 +39,17 @@ export interface IntrospectorContext {
 
 const epochSeconds = (): number => Math.floor(Date.now() / 1000);
 
+const JSON_TYPE = 'application/json';
+/** RFC 9701 §5. */
+const JWT_TYPE = 'application/token-introspection+jwt';
+
 /**
  * RFC 7662 token introspection, safe for production: the resource server authenticates itself,
- * results are cached (by SHA-256 of the token) for at most `min(cache.maxSeconds, exp - now)`,
- * inactive answers for a short negative TTL, concurrent lookups of one token share one call, and a
- * circuit breaker fails fast while the endpoint is down. Every failure to get an answer is a 503,
- * never a 401 (the token may be fine) and never a pass.
+ * results are cached (by SHA-256 of the token, in the namespace of this issuer, endpoint and
+ * client) for at most `min(cache.maxSeconds, exp - now)`, inactive answers for a short negative
+ * TTL, concurrent lookups of one token share one call, and a circuit breaker fails fast while the
+ * endpoint is down. Every failure to get an answer is a 503, never a 401 (the token may be fine)
+ * and never a pass; nothing a caller puts in its token counts against the breaker.
  *
  * The wire format is oauth4webapi's (`introspectionRequest` / `processIntrospectionResponse`).
  *
@@ -55,7 +60,12 @@ export class Introspector {
   readonly #context: IntrospectorContext;
   readonly #breaker: CircuitBreaker;
   readonly #inFlight = new Map<string, Promise<IntrospectionCacheEntry>>();
-  readonly #store: IntrospectionStore | undefined;
+  /** The cache, in the namespace of this issuer, endpoint and client; `undefined` when off. */
+  readonly #cache: CachedAnswers | undefined;
+  /** Each entry's `context` (see `introspectionContext`). */
+  readonly #namespace: string;
+  /** The `application/*` media type an answer must have. */
+  readonly #answerType: string;
   #clientAuth: Promise<oauth.ClientAuth> | undefined;
 
   #server: oauth.AuthorizationServer | undefined;
@@ -66,7 +76,24 @@ export class Introspector {
   constructor(options: ResolvedIntrospection, context: IntrospectorContext) {
     this.#options = options;
     this.#context = context;
-    this.#store = options.store;
+    this.#namespace = introspectionContext({
+      issuer: context.checks.issuer,
+      endpoint: options.endpoint,
+      clientId: options.clientId,
+      credential: options.credential,
+    });
+    this.#cache =
+      options.store === undefined
+        ? undefined
+        : new CachedAnswers({
+            store: options.store,
+            context: this.#namespace,
+            issuer: context.checks.issuer,
+            events: context.events,
+            timeout: options.timeout,
+            ...options.cache,
+          });
+    this.#answerType = options.jwtResponse ? JWT_TYPE : JSON_TYPE;
     this.#breaker = new CircuitBreaker({
       name: `introspection ${context.checks.issuer}`,
       failureThreshold: options.breaker.failureThreshold,
@@ -85,15 +112,17 @@ export class Introspector {
     return this.#breaker.state;
   }
 
-  /** Validate `token` by introspection. `digest` is its SHA-256, the cache key. */
+  /** Validate `token` by introspection. `digest` is its SHA-256, the cache key within our namespace. */
   async introspect(token: string, digest: string): Promise<Principal> {
-    const cached = this.#store?.get(digest);
+    const cache = this.#cache;
+    const key = cache?.key(digest);
+    const found = key === undefined ? undefined : cache?.read(key);
     // The in-memory store answers synchronously; awaiting only real promises keeps hits cheap.
-    let entry = cached instanceof Promise ? await cached : cached;
+    let entry = isThenable(found) ? await cache?.settle(found) : found;
     if (entry === undefined) {
       let pending = this.#inFlight.get(digest);
       if (pending === undefined) {
-        pending = this.#call(token, digest).finally(() => this.#inFlight.delete(digest));
+        pending = this.#call(token, key).finally(() => this.#inFlight.delete(digest));
         this.#inFlight.set(digest, pending);
       }
       entry = await pending;
@@ -107,9 +136,11 @@ export class Introspector {
    * or claims that no longer hold.
    */
   cached(token: string, digest: string): Principal | undefined {
-    if (!(this.#store instanceof MemoryIntrospectionStore)) return undefined;
-    const entry = this.#store.get(digest);
-    if (entry === undefined) return undefined;
+    const cache = this.#cache;
+    if (cache?.inMemory !== true) return undefined;
+    const found = cache.read(cache.key(digest));
+    if (found === undefined || isThenable(found)) return undefined;
+    const entry = found;
     // A principal this introspector built passed all of its checks (audience, issuer, token type)
     // when it was built, from claims that cannot have changed since: only time can fail it now.
     // The entry's TTL already ends at `exp`, but on the monotonic clock: a wall clock stepped
@@ -189,7 +220,7 @@ export class Introspector {
     return this.#clientAuth;
   }
 
-  async #call(token: string, digest: string): Promise<IntrospectionCacheEntry> {
+  async #call(token: string, key: string | undefined): Promise<IntrospectionCacheEntry> {
     if (!this.#breaker.allow()) {
       throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
         cause: new Error('circuit open'),
@@ -202,34 +233,70 @@ export class Introspector {
       as = await this.#authorizationServer();
       claims = await this.#request(as, token);
     } catch (error) {
-      const reason = classify(error);
-      if (reason === undefined) throw error; // discovery already answered with its own 503
-      this.#breaker.failure();
-      this.#context.events.emit('introspection.failed', {
-        issuer: this.#context.checks.issuer,
-        endpoint: as?.introspection_endpoint,
-        reason,
-        error,
-      });
-      throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
-        cause: error,
-        retryAfter: Math.max(1, Math.ceil(this.#options.breaker.cooldown / 1000)),
-      });
+      const outcome = classifyIntrospectionError(error);
+      if (outcome === 'inactive') {
+        // The server answered, about this token: RFC 7662 §2.2 would have it `"active": false`.
+        claims = { active: false };
+      } else if (outcome === undefined) {
+        this.#breaker.release();
+        throw error; // discovery already answered with its own 503
+      } else {
+        // Only what a caller cannot cause with its token may open the circuit for everyone.
+        if (outcome.counts) this.#breaker.failure();
+        else this.#breaker.release();
+        this.#context.events.emit('introspection.failed', {
+          issuer: this.#context.checks.issuer,
+          endpoint: as?.introspection_endpoint,
+          reason: outcome.reason,
+          error,
+        });
+        throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
+          cause: error,
+          retryAfter: Math.max(1, Math.ceil(this.#options.breaker.cooldown / 1000)),
+        });
+      }
     }
     this.#breaker.success();
-    const entry = toEntry(claims);
-    this.#remember(digest, entry);
+    const context = this.#namespace;
+    const entry: IntrospectionCacheEntry =
+      claims['active'] === true ? { active: true, context, claims } : { active: false, context };
+    if (key !== undefined) this.#cache?.remember(key, entry, epochSeconds());
     return entry;
   }
 
+  /**
+   * The introspection endpoint's answer within the deadline and size cap. A 200 answer must be of
+   * the media type we asked for (RFC 7662 §2.2 `application/json`, RFC 9701 §5 the JWT type with
+   * `jwtResponse`), compared case-insensitively with parameters allowed: oauth4webapi checks it
+   * only when the body fails to parse. The media type is then written lower-case, as oauth4webapi
+   * compares it exactly.
+   */
+  async #fetch(url: string, init: RequestInit): Promise<Response> {
+    const { timeout, maxResponseBytes } = this.#options;
+    const response = await boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes });
+    const contentType = response.headers.get('content-type');
+    const type = mediaType(contentType);
+    if (response.status === 200 && type !== this.#answerType) {
+      throw new UpstreamError(
+        'content-type',
+        url,
+        `content-type ${String(contentType)} is not ${this.#answerType}`,
+      );
+    }
+    if (contentType !== null && !contentType.startsWith(type)) {
+      const semicolon = contentType.indexOf(';');
+      response.headers.set('content-type', semicolon === -1 ? type : type + contentType.slice(semicolon));
+    }
+    return response;
+  }
+
   async #request(as: oauth.AuthorizationServer, token: string): Promise<Record<string, unknown>> {
-    const { clientId, timeout, maxResponseBytes, jwtResponse } = this.#options;
+    const { clientId, jwtResponse } = this.#options;
     const client: oauth.Client = { client_id: clientId };
     const response = await oauth.introspectionRequest(as, client, await this.#clientAuthentication(), token, {
       additionalParameters: { token_type_hint: 'access_token' },
       requestJwtResponse: jwtResponse,
-      [oauth.customFetch]: (url: string, init: RequestInit) =>
-        boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes }),
+      [oauth.customFetch]: (url: string, init: RequestInit) => this.#fetch(url, init),
       // The endpoint's scheme was vetted by the options (https, or http on loopback / when allowed).
       // eslint-disable-next-line @typescript-eslint/no-deprecated
       [oauth.allowInsecureRequests]: true,
@@ -252,9 +319,6 @@ export class Introspector {
 
   /** RFC 9701 §5: the JWT response's signature, with the issuer's keys (oauth4webapi checked its claims). */
   async #verifyJwtResponse(response: Response): Promise<void> {
-    if (response.headers.get('content-type')?.startsWith('application/token-introspection+jwt') !== true) {
-      throw new UpstreamError('content-type', response.url, 'a JWT response was requested but not returned');
-    }
     const keys = this.#context.keys;
     if (keys === undefined) throw new Error('no key set to verify the JWT introspection response');
     try {
@@ -267,43 +331,4 @@ export class Introspector {
       throw new SignatureError('the JWT introspection response signature is invalid', { cause });
     }
   }
-
-  #remember(digest: string, entry: IntrospectionCacheEntry): void {
-    if (this.#store === undefined) return;
-    const { maxSeconds, negativeSeconds } = this.#options.cache;
-    let ttlSeconds = negativeSeconds;
-    if (entry.active) {
-      const exp = entry.claims['exp'];
-      ttlSeconds = typeof exp === 'number' ? Math.min(maxSeconds, exp - epochSeconds()) : maxSeconds;
-    }
-    if (ttlSeconds <= 0) return;
-    // A shared store failing must not fail the request: the answer is already known.
-    Promise.resolve(this.#store.set(digest, entry, ttlSeconds * 1000)).catch(() => undefined);
-  }
-}
-
-class SignatureError extends Error {
-  override readonly name = 'SignatureError';
-}
-
-function toEntry(claims: Record<string, unknown>): IntrospectionCacheEntry {
-  return claims['active'] === true ? { active: true, claims } : { active: false };
-}
-
-function classify(error: unknown): IntrospectionFailure | undefined {
-  if (error instanceof BearerGuardError) return undefined;
-  if (error instanceof UpstreamError) {
-    if (error.reason === 'timeout' || error.reason === 'network' || error.reason === 'too-large')
-      return error.reason;
-    return error.reason === 'content-type' ? 'invalid-response' : 'status';
-  }
-  if (error instanceof SignatureError) return 'signature';
-  // 401/400 with invalid_client, or a Basic/Bearer challenge: the server refused *our* credentials.
-  if (error instanceof oauth.WWWAuthenticateChallengeError) return 'client-authentication';
-  if (error instanceof oauth.ResponseBodyError) {
-    return error.error === 'invalid_client' || error.status === 401 ? 'client-authentication' : 'status';
-  }
-  if (error instanceof oauth.OperationProcessingError && error.code === oauth.RESPONSE_IS_NOT_CONFORM)
-    return 'status';
-  return 'invalid-response';
 }

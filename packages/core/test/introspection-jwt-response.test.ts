@@ -66,6 +66,24 @@ describe('introspection with RFC 9701 JWT responses', () => {
     assert.deepEqual(reasons, ['signature']);
   });
 
+  it('compares the JWT media type case-insensitively, parameters allowed', async () => {
+    const guard = createGuard(options());
+    const answer = await as.sign(
+      {
+        aud: as.introspectionClient.clientId,
+        token_introspection: { active: true, scope: 'read', aud: as.audience, iss: as.issuer },
+      },
+      { typ: 'token-introspection+jwt' },
+    );
+    as.setBehaviour('introspection', {
+      mode: 'json',
+      body: answer,
+      contentType: 'Application/Token-Introspection+JWT; charset=utf-8',
+    });
+    const principal = await guard.verify('opaque-token');
+    assert.deepEqual(principal.scopes, ['read']);
+  });
+
   it('refuses a plain JSON answer when a JWT answer was asked for', async () => {
     const guard = createGuard(options());
     const reasons: string[] = [];

@@ -56,6 +56,45 @@ describe('introspection-response: checkIntrospectionClaims (RFC 7662 §2.2, §4)
     });
   });
 
+  describe('sender-constrained tokens (RFC 9449 §6, §7.1; RFC 8705 §3)', function () {
+    const THUMBPRINT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
+
+    it('refuses cnf.jkt and cnf.x5t#S256, beside other members or not, with ERR_BEARER_TOKEN_SENDER_CONSTRAINED', function () {
+      for (const cnf of [
+        { jkt: THUMBPRINT },
+        { 'x5t#S256': THUMBPRINT },
+        { 'x5t#S256': THUMBPRINT, foo: 1 },
+        { jkt: THUMBPRINT, 'x5t#S256': THUMBPRINT },
+      ]) {
+        refused({ cnf }, 'ERR_BEARER_TOKEN_SENDER_CONSTRAINED');
+      }
+    });
+
+    it('refuses token_type DPoP (any case) with ERR_BEARER_TOKEN_SENDER_CONSTRAINED', function () {
+      for (const tokenType of ['DPoP', 'dpop', 'DPOP']) {
+        refused({ token_type: tokenType }, 'ERR_BEARER_TOKEN_SENDER_CONSTRAINED');
+      }
+    });
+
+    it('accepts a cnf without a known confirmation method, and token_type Bearer in any case', function () {
+      check({ cnf: { foo: 1 } });
+      check({ cnf: {} });
+      check({ token_type: 'bearer', cnf: { x5t: 'not the S256 thumbprint' } });
+    });
+
+    it('refuses a cnf that is not an object with ERR_BEARER_TOKEN_CLAIM_INVALID', function () {
+      for (const cnf of ['jkt', null, [THUMBPRINT], 1]) {
+        refused({ cnf }, 'ERR_BEARER_TOKEN_CLAIM_INVALID');
+      }
+    });
+
+    it('still refuses another token_type with ERR_BEARER_TOKEN_TYPE_INVALID', function () {
+      for (const tokenType of ['mac', 'N_A', 1]) {
+        refused({ token_type: tokenType }, 'ERR_BEARER_TOKEN_TYPE_INVALID');
+      }
+    });
+  });
+
   describe('through a guard and the testkit introspection endpoint', function () {
     let as: AuthorizationServerStub;
 

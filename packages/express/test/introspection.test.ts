@@ -26,6 +26,7 @@ import {
 } from './support.js';
 
 const INACTIVE = 'The access token is not active.';
+const SENDER_CONSTRAINED = 'The access token is bound to a key and cannot be used as a bearer token.';
 const UNAVAILABLE = 'The access token cannot be validated at the moment. Try again later.';
 
 const sleep = (ms: number): Promise<void> =>
@@ -385,6 +386,239 @@ describe('authenticate() with token introspection', function () {
       assert.equal(res.status, 200);
       assert.equal(as.counters.introspection - before, 1);
       assert.deepEqual(states, ['open', 'half-open', 'closed']);
+      assert.equal(route.calls, 1);
+    });
+  });
+
+  describe('what a caller puts in its token never opens the breaker', function () {
+    const tokenErrors = ['unsupported_token_type', 'invalid_token'];
+    for (const error of tokenErrors) {
+      it(`answers 400 ${error} (about the presented token) with 401 inactive, and the breaker stays closed`, async function () {
+        const { app, route, failures, states } = api({ breaker: { failureThreshold: 2, cooldown: 60_000 } });
+        as.setBehaviour('introspection', { mode: 'json', status: 400, body: { error } });
+
+        for (let i = 0; i < 5; i++) {
+          const res = await get(app, `forged-token-${String(i)}`);
+          assert.equal(res.status, 401);
+          assert.equal(res.headers['www-authenticate'], invalidToken(INACTIVE));
+          assertErrorBody(res.body, 'invalid_token', INACTIVE);
+        }
+        as.setBehaviour('introspection', { mode: 'ok' });
+        const res = await get(app, as.issueOpaqueToken());
+
+        assert.equal(res.status, 200);
+        assert.equal(route.calls, 1);
+        assert.deepEqual(failures, []);
+        assert.deepEqual(states, []);
+      });
+    }
+
+    // [label, behaviour]: answers that may be about the token: 503 for the request, never counted.
+    const refusals: [string, EndpointBehaviour][] = [
+      ['400 invalid_request', { mode: 'json', status: 400, body: { error: 'invalid_request' } }],
+      ['403 access_denied', { mode: 'json', status: 403, body: { error: 'access_denied' } }],
+      [
+        '413 without an OAuth error body',
+        { mode: 'json', status: 413, body: 'too large', contentType: 'text/plain' },
+      ],
+      ['404', { mode: 'notFound' }],
+    ];
+    for (const [label, behaviour] of refusals) {
+      it(`answers ${label} with 503 (reason "refused") without counting it: the breaker stays closed`, async function () {
+        const { app, route, failures, states } = api({ breaker: { failureThreshold: 2, cooldown: 60_000 } });
+        as.setBehaviour('introspection', behaviour);
+
+        for (let i = 0; i < 5; i++) {
+          const res = await get(app, `forged-token-${String(i)}`);
+          assert.equal(res.status, 503);
+          assert.equal(res.headers['www-authenticate'], undefined);
+          assertErrorBody(res.body, 'temporarily_unavailable', UNAVAILABLE);
+        }
+        as.setBehaviour('introspection', { mode: 'ok' });
+        const res = await get(app, as.issueOpaqueToken());
+
+        assert.equal(res.status, 200);
+        assert.equal(route.calls, 1);
+        assert.deepEqual(
+          failures.map((event) => event.reason),
+          Array.from({ length: 5 }, () => 'refused'),
+        );
+        assert.deepEqual(states, []);
+      });
+    }
+
+    // What only the server or our own configuration can cause still counts.
+    const counted: [string, EndpointBehaviour, string][] = [
+      ['429', { mode: 'fail', status: 429 }, 'status'],
+      ['503', { mode: 'fail', status: 503 }, 'status'],
+      [
+        '400 invalid_client',
+        { mode: 'json', status: 400, body: { error: 'invalid_client' } },
+        'client-authentication',
+      ],
+      // RFC 7662 §2.3: a 401 is about the resource server's own credentials, whatever its `error`.
+      [
+        '401 invalid_token',
+        { mode: 'json', status: 401, body: { error: 'invalid_token' } },
+        'client-authentication',
+      ],
+      [
+        '200 text/plain',
+        { mode: 'json', body: { active: true }, contentType: 'text/plain' },
+        'invalid-response',
+      ],
+    ];
+    for (const [label, behaviour, reason] of counted) {
+      it(`counts ${label} as a failure: the breaker opens`, async function () {
+        const { app, failures, states } = api({ breaker: { failureThreshold: 2, cooldown: 60_000 } });
+        as.setBehaviour('introspection', behaviour);
+
+        assert.equal((await get(app, 'token-1')).status, 503);
+        assert.equal((await get(app, 'token-2')).status, 503);
+        const before = as.counters.introspection;
+        assert.equal((await get(app, 'token-3')).status, 503);
+
+        assert.equal(as.counters.introspection, before, 'failing fast');
+        assert.deepEqual(
+          failures.map((event) => event.reason),
+          [reason, reason],
+        );
+        assert.deepEqual(states, ['open']);
+      });
+    }
+
+    it('a half-open probe answered about its token closes the circuit', async function () {
+      const { app, route, states } = api({ breaker: { failureThreshold: 1, cooldown: 100 } });
+      as.setBehaviour('introspection', { mode: 'fail' });
+      assert.equal((await get(app, 'token-1')).status, 503);
+      await sleep(150);
+
+      as.setBehaviour('introspection', {
+        mode: 'json',
+        status: 400,
+        body: { error: 'unsupported_token_type' },
+      });
+      assert.equal((await get(app, 'forged-probe')).status, 401);
+      as.setBehaviour('introspection', { mode: 'ok' });
+
+      assert.equal((await get(app, as.issueOpaqueToken())).status, 200);
+      assert.deepEqual(states, ['open', 'half-open', 'closed']);
+      assert.equal(route.calls, 1);
+    });
+
+    it('a half-open probe refused with 400 invalid_request frees the probe slot and leaves the circuit half-open', async function () {
+      const { app, route, states } = api({ breaker: { failureThreshold: 1, cooldown: 100 } });
+      as.setBehaviour('introspection', { mode: 'fail' });
+      assert.equal((await get(app, 'token-1')).status, 503);
+      await sleep(150);
+
+      as.setBehaviour('introspection', { mode: 'json', status: 400, body: { error: 'invalid_request' } });
+      assert.equal((await get(app, 'forged-probe')).status, 503);
+      assert.deepEqual(states, ['open', 'half-open']);
+      as.setBehaviour('introspection', { mode: 'ok' });
+      const before = as.counters.introspection;
+
+      assert.equal((await get(app, as.issueOpaqueToken())).status, 200, 'the next request probes');
+      assert.equal(as.counters.introspection - before, 1);
+      assert.deepEqual(states, ['open', 'half-open', 'closed']);
+      assert.equal(route.calls, 1);
+    });
+  });
+
+  describe('the content type of an answer', function () {
+    const answer = (): Record<string, unknown> => ({
+      active: true,
+      iss: as.issuer,
+      aud: as.audience,
+      sub: 'alice',
+      exp: nowSeconds() + 60,
+    });
+
+    for (const contentType of ['text/plain', 'application/jwt', 'application/json-seq', 'text/json']) {
+      it(`refuses a 200 answer of ${contentType} with a JSON body: 503 invalid-response`, async function () {
+        const { app, route, failures } = api();
+        as.setBehaviour('introspection', { mode: 'json', body: answer(), contentType });
+
+        const res = await get(app, 'opaque-token');
+
+        assert.equal(res.status, 503);
+        assert.equal(res.headers['retry-after'], '10');
+        assert.equal(res.headers['www-authenticate'], undefined);
+        assertErrorBody(res.body, 'temporarily_unavailable', UNAVAILABLE);
+        assert.equal(route.calls, 0);
+        assert.deepEqual(
+          failures.map((event) => event.reason),
+          ['invalid-response'],
+        );
+      });
+    }
+
+    it('compares the media type case-insensitively and allows parameters', async function () {
+      for (const contentType of [
+        'Application/JSON',
+        'application/json; charset=utf-8',
+        'APPLICATION/JSON;charset=UTF-8',
+      ]) {
+        const { app, route, failures } = api();
+        as.setBehaviour('introspection', { mode: 'json', body: answer(), contentType });
+
+        const res = await get(app, 'opaque-token');
+
+        assert.equal(res.status, 200, contentType);
+        assert.equal(route.principals[0]?.subject, 'alice');
+        assert.deepEqual(failures, []);
+      }
+    });
+
+    it('reads an error answer of Application/JSON: 400 unsupported_token_type is inactive', async function () {
+      const { app, failures } = api();
+      as.setBehaviour('introspection', {
+        mode: 'json',
+        status: 400,
+        body: { error: 'unsupported_token_type' },
+        contentType: 'Application/JSON; charset=utf-8',
+      });
+
+      const res = await get(app, 'forged-token');
+
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], invalidToken(INACTIVE));
+      assert.deepEqual(failures, []);
+    });
+  });
+
+  describe('tokens bound to a key (RFC 9449, RFC 8705)', function () {
+    const bound: [string, Record<string, unknown>][] = [
+      ['cnf.jkt (DPoP)', { cnf: { jkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' } }],
+      ['cnf.x5t#S256 (mTLS)', { cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' } }],
+      [
+        'cnf.x5t#S256 beside another member',
+        { cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2', foo: 1 } },
+      ],
+      ['token_type DPoP', { token_type: 'DPoP' }],
+      ['token_type dpop', { token_type: 'dpop' }],
+    ];
+    for (const [label, claims] of bound) {
+      it(`refuses an active token with ${label}: 401 ERR_BEARER_TOKEN_SENDER_CONSTRAINED, cached or not`, async function () {
+        const { app, route } = api();
+        const token = as.issueOpaqueToken(claims);
+
+        for (let i = 0; i < 2; i++) {
+          const res = await get(app, token);
+          assert.equal(res.status, 401);
+          assert.equal(res.headers['www-authenticate'], invalidToken(SENDER_CONSTRAINED));
+          assertErrorBody(res.body, 'invalid_token', SENDER_CONSTRAINED);
+        }
+        assert.equal(route.calls, 0);
+      });
+    }
+
+    it('accepts a cnf without a known confirmation method', async function () {
+      const { app, route } = api();
+
+      const res = await get(app, as.issueOpaqueToken({ cnf: { foo: 1 } }));
+
+      assert.equal(res.status, 200);
       assert.equal(route.calls, 1);
     });
   });

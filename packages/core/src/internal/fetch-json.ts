@@ -31,9 +31,13 @@ export interface FetchJsonOptions {
   accept?: readonly string[];
 }
 
+/** The media type of a Content-Type value, lower-cased and without parameters (RFC 9110 §8.3.1). */
+export function mediaType(contentType: string | null): string {
+  return contentType?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+}
+
 function isJsonType(contentType: string | null, accepted: readonly string[]): boolean {
-  if (contentType === null) return false;
-  const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  const type = mediaType(contentType);
   return type === 'application/json' || accepted.includes(type);
 }
 
