@@ -124,10 +124,11 @@ function backendUrl(variable: string, ports: Ports, name: ServiceName, env: Node
 }
 
 /**
- * The environment of each service, derived from the ports and the parent environment. Each child
- * also inherits the parent's environment, so the variables a service reads itself (secrets,
- * `AS_DATA_DIR`, `ACCESS_TOKEN_TTL`, `BACKEND_TIMEOUT_MS`, `RATE_LIMIT_PER_MINUTE`, …) reach it
- * unchanged; only the ones set here are the fleet's.
+ * The environment of each service: the parent environment, so the variables a service reads itself
+ * (secrets, `AS_DATA_DIR`, `ACCESS_TOKEN_TTL`, `BACKEND_TIMEOUT_MS`, `RATE_LIMIT_PER_MINUTE`, …)
+ * reach it unchanged, with the fleet's own on top: where each service listens, and where the
+ * others are. The secrets are not filled in here: each service takes its own development default,
+ * and refuses it when `NODE_ENV=production`.
  *
  * @throws {FleetConfigError} for an `AS_ISSUER` the fleet cannot serve.
  */
@@ -136,6 +137,7 @@ export function serviceEnvironments(
   env: NodeJS.ProcessEnv = process.env,
 ): Record<ServiceName, NodeJS.ProcessEnv> {
   const shared = {
+    ...env,
     AS_ISSUER: issuerFromEnv(ports, env),
     GATEWAY_AUDIENCE: env['GATEWAY_AUDIENCE'] ?? AUDIENCES.gateway,
     ORDERS_AUDIENCE: env['ORDERS_AUDIENCE'] ?? AUDIENCES.orders,

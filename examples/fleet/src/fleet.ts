@@ -167,8 +167,7 @@ async function stopChild(child: Child): Promise<void> {
  * @throws {Error} naming the service when one exits or is not ready in time; the others are stopped.
  */
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
-  const parentEnv = { ...process.env, ...options.env };
-  const environments = serviceEnvironments(options.ports, parentEnv);
+  const environments = serviceEnvironments(options.ports, { ...process.env, ...options.env });
   await assertPortsFree(options.ports);
   const log =
     options.log ??
@@ -185,7 +184,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
   const launch = async (name: ServiceName): Promise<void> => {
     const spawned = spawn(process.execPath, [join(REPO_ROOT, 'examples', name, 'dist', 'main.js')], {
-      env: { ...parentEnv, ...environments[name], ...options.serviceEnv?.[name] },
+      env: { ...environments[name], ...options.serviceEnv?.[name] },
       // The IPC channel carries the service's "listening" message; when it closes (this process
       // gone, even by SIGKILL) the service stops itself. Its own process group: a Ctrl-C in the
       // terminal reaches only this launcher, which then stops the services in order.
