@@ -473,13 +473,20 @@ describe('examples/authorization-server', () => {
         env: { PATH: process.env['PATH'] ?? '', AS_PORT: '0', AS_DATA_DIR: dataDir },
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       });
-      const [message] = (await once(child, 'message')) as [{ type: string; url: string }];
-      assert.equal(message.type, 'listening');
-      assert.match(message.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      assert.equal((await fetch(`${message.url}/health`)).status, 200);
-      child.disconnect();
-      const [code] = await once(child, 'exit');
-      assert.equal(code, 0);
+      // Killed here if an assertion fails or no message comes: a service left running holds its port.
+      try {
+        const [message] = (await once(child, 'message', { signal: AbortSignal.timeout(15_000) })) as [
+          { type: string; url: string },
+        ];
+        assert.equal(message.type, 'listening');
+        assert.match(message.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+        assert.equal((await fetch(`${message.url}/health`)).status, 200);
+        child.disconnect();
+        const [code] = await once(child, 'exit');
+        assert.equal(code, 0);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
     });
 
     it('exits 1 with the reason when it cannot start', async () => {

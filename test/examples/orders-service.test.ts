@@ -307,7 +307,7 @@ describe('examples/orders-service', () => {
       });
     });
 
-    it('main.js holds no secret, so NODE_ENV=production has nothing to refuse: it starts', async () => {
+    it('main.js holds no secret, so NODE_ENV=production has nothing to refuse: it starts', () => {
       assert.doesNotThrow(() => loadOrdersConfig({ NODE_ENV: 'production', AS_ISSUER: as.issuer }));
     });
 
@@ -316,12 +316,19 @@ describe('examples/orders-service', () => {
         env: { PATH: process.env['PATH'], AS_ISSUER: as.issuer, ORDERS_PORT: '0' },
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       });
-      const [message] = (await once(child, 'message')) as [{ type: string; url: string }];
-      assert.equal(message.type, 'listening');
-      assert.equal((await fetch(`${message.url}/health`)).status, 200);
-      child.disconnect();
-      const [code] = await once(child, 'exit');
-      assert.equal(code, 0);
+      // Killed here if an assertion fails or no message comes: a service left running holds its port.
+      try {
+        const [message] = (await once(child, 'message', { signal: AbortSignal.timeout(15_000) })) as [
+          { type: string; url: string },
+        ];
+        assert.equal(message.type, 'listening');
+        assert.equal((await fetch(`${message.url}/health`)).status, 200);
+        child.disconnect();
+        const [code] = await once(child, 'exit');
+        assert.equal(code, 0);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
     });
 
     it('start() rejects, without listening, when the issuer is unreachable', async () => {

@@ -134,7 +134,8 @@ describe('the example fleet, end to end', function () {
   });
 
   it('npm run demo:smart: runs the SMART flow step by step, then reads in (200) and out of (403) the launch context', async () => {
-    const { NODE_OPTIONS: _loader, ...inherited } = process.env;
+    const inherited = { ...process.env };
+    delete inherited['NODE_OPTIONS']; // mocha's tsx loader: the scripts run from dist/
     const { stdout, stderr } = await promisify(execFile)('npm', ['run', '--silent', 'demo:smart'], {
       cwd: ROOT,
       env: {

@@ -28,7 +28,8 @@ const launchers: ChildProcess[] = [];
 
 /** The launcher with the test's ports; `NODE_OPTIONS` (mocha's tsx loader) is not passed on. */
 function launch(ports: Ports, env: NodeJS.ProcessEnv): Launcher {
-  const { NODE_OPTIONS: _loader, ...inherited } = process.env;
+  const inherited = { ...process.env };
+  delete inherited['NODE_OPTIONS']; // mocha's tsx loader: the scripts run from dist/
   const child = spawn(process.execPath, [join(ROOT, 'examples/fleet/dist/main.js')], {
     cwd: ROOT,
     env: {

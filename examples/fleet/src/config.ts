@@ -107,7 +107,7 @@ export function issuerFromEnv(ports: Ports, env: NodeJS.ProcessEnv = process.env
     url.protocol === 'http:' &&
     (url.hostname === FLEET_HOST || url.hostname === 'localhost') &&
     url.port === String(ports['authorization-server']) &&
-    `${url.origin}` === raw;
+    url.origin === raw;
   if (!reaches) {
     throw new FleetConfigError(
       'AS_ISSUER',
