@@ -9,6 +9,7 @@ import {
   BACKEND_SERVICES_KEY_FILE,
   ConfigurationError,
   DEFAULT_DATA_DIR,
+  DEV_ONLY_SECRETS,
   loadConfig,
   loadOrCreateKeys,
   runSmartAuthorizationCodeFlow,
@@ -411,6 +412,34 @@ describe('examples/authorization-server', () => {
         );
       }
     });
+
+    it('refuses each published dev-only secret when NODE_ENV=production, left unset or set explicitly', () => {
+      const own = {
+        GATEWAY_CLIENT_SECRET: 'a-gateway-secret-for-tests',
+        FHIR_INTROSPECTION_SECRET: 'an-introspection-secret-for-tests',
+        DEMO_CLIENT_SECRET: 'a-demo-secret-for-tests',
+      };
+      const production = { NODE_ENV: 'production', ...own };
+      assert.equal(loadConfig(production).secrets.demoClient, own.DEMO_CLIENT_SECRET);
+      for (const variable of Object.keys(own) as (keyof typeof own)[]) {
+        for (const [value, message] of [
+          [undefined, `${variable} is required when NODE_ENV=production`],
+          [DEV_ONLY_SECRETS[variable], `${variable} is the published development-only value`],
+        ] as const) {
+          assert.throws(
+            () => loadConfig({ ...production, [variable]: value }),
+            (error: unknown) =>
+              error instanceof ConfigurationError &&
+              error.variable === variable &&
+              error.message.startsWith(message) &&
+              !error.message.includes(DEV_ONLY_SECRETS[variable]),
+            `${variable}=${String(value)}`,
+          );
+        }
+      }
+      // Outside production the defaults stay (with a warning from main.js).
+      assert.equal(loadConfig({}).secrets.gateway, DEV_ONLY_SECRETS.GATEWAY_CLIENT_SECRET);
+    });
   });
 
   describe('main.js', () => {
@@ -425,6 +454,39 @@ describe('examples/authorization-server', () => {
       const [code] = await once(child, 'exit');
       assert.equal(code, 1);
       assert.match(stderr, /AS_PORT must be a TCP port/);
+    });
+
+    it('exits 1 naming the secret when NODE_ENV=production and a secret is the dev-only default', async () => {
+      const child = run({ NODE_ENV: 'production', AS_PORT: '0', AS_DATA_DIR: dataDir });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 1);
+      assert.match(
+        stderr,
+        /authorization-server: GATEWAY_CLIENT_SECRET is required when NODE_ENV=production/,
+      );
+    });
+
+    it('tells a launcher (IPC) where it listens, and stops when the launcher goes away', async () => {
+      const child = spawn(process.execPath, [main], {
+        env: { PATH: process.env['PATH'] ?? '', AS_PORT: '0', AS_DATA_DIR: dataDir },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      });
+      // Killed here if an assertion fails or no message comes: a service left running holds its port.
+      try {
+        const [message] = (await once(child, 'message', { signal: AbortSignal.timeout(15_000) })) as [
+          { type: string; url: string },
+        ];
+        assert.equal(message.type, 'listening');
+        assert.match(message.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+        assert.equal((await fetch(`${message.url}/health`)).status, 200);
+        child.disconnect();
+        const [code] = await once(child, 'exit');
+        assert.equal(code, 0);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
     });
 
     it('exits 1 with the reason when it cannot start', async () => {

@@ -386,6 +386,11 @@ describe('examples/fhir-service', () => {
         /^FHIR_INTROSPECTION_SECRET is set but empty\.$/,
       ],
       [{ NODE_ENV: 'production' }, 'FHIR_INTROSPECTION_SECRET', /is required when NODE_ENV=production/],
+      [
+        { NODE_ENV: 'production', FHIR_INTROSPECTION_SECRET: DEV_INTROSPECTION_SECRET },
+        'FHIR_INTROSPECTION_SECRET',
+        /^FHIR_INTROSPECTION_SECRET is the published development-only value, refused when NODE_ENV=production/,
+      ],
       [{ FHIR_INTROSPECTION_ENDPOINT: 'x' }, 'FHIR_INTROSPECTION_ENDPOINT', /must be an https URL/],
       [
         { FHIR_BASE_URL: 'fhir.example.com' },

@@ -609,6 +609,16 @@ describe('examples/gateway', () => {
       assert.equal(loadConfig({ NODE_ENV: 'production', GATEWAY_CLIENT_SECRET: 'x' }).clientSecret, 'x');
     });
 
+    it('refuses the dev-only GATEWAY_CLIENT_SECRET set explicitly when NODE_ENV=production (a launcher filling it in)', () => {
+      assert.throws(() => loadConfig({ NODE_ENV: 'production', GATEWAY_CLIENT_SECRET: DEV_CLIENT_SECRET }), {
+        name: 'GatewayConfigError',
+        variable: 'GATEWAY_CLIENT_SECRET',
+        message:
+          'GATEWAY_CLIENT_SECRET is the published development-only value, refused when NODE_ENV=production; set a secret of your own.',
+      });
+      assert.equal(loadConfig({ GATEWAY_CLIENT_SECRET: DEV_CLIENT_SECRET }).clientSecret, DEV_CLIENT_SECRET);
+    });
+
     it('drops a trailing slash from backend URLs but keeps the issuer verbatim', () => {
       const config = loadConfig({
         ORDERS_URL: 'https://orders.internal/api/',

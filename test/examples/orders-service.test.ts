@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startAuthorizationServer, type AuthorizationServerStub } from '@bearer-guard/testkit';
@@ -304,6 +305,30 @@ describe('examples/orders-service', () => {
         assert.equal(error.stderr, 'ORDERS_PORT must be an integer from 0 to 65535; got "http".\n');
         return true;
       });
+    });
+
+    it('main.js holds no secret, so NODE_ENV=production has nothing to refuse: it starts', () => {
+      assert.doesNotThrow(() => loadOrdersConfig({ NODE_ENV: 'production', AS_ISSUER: as.issuer }));
+    });
+
+    it('main.js tells a launcher (IPC) where it listens, and stops when the launcher goes away', async () => {
+      const child = spawn(process.execPath, [MAIN], {
+        env: { PATH: process.env['PATH'], AS_ISSUER: as.issuer, ORDERS_PORT: '0' },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      });
+      // Killed here if an assertion fails or no message comes: a service left running holds its port.
+      try {
+        const [message] = (await once(child, 'message', { signal: AbortSignal.timeout(15_000) })) as [
+          { type: string; url: string },
+        ];
+        assert.equal(message.type, 'listening');
+        assert.equal((await fetch(`${message.url}/health`)).status, 200);
+        child.disconnect();
+        const [code] = await once(child, 'exit');
+        assert.equal(code, 0);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
     });
 
     it('start() rejects, without listening, when the issuer is unreachable', async () => {

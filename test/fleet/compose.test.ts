@@ -29,9 +29,21 @@ interface ComposeFile {
   services: Record<string, ComposeService>;
 }
 
-// Compose interpolation of ${NAME:-default}, as `docker compose` does with an empty environment.
-const interpolate = (value: string): string =>
-  value.replace(/\$\{([A-Z_]+):-([^}]*)\}/g, (_match, _name: string, fallback: string) => fallback);
+// The secrets an operator gives `docker compose` (the file has no default for them).
+const OPERATOR_ENV: Record<string, string> = {
+  GATEWAY_CLIENT_SECRET: 'compose-test-gateway-secret',
+  FHIR_INTROSPECTION_SECRET: 'compose-test-introspection-secret',
+  DEMO_CLIENT_SECRET: 'compose-test-demo-secret',
+};
+
+// Compose interpolation of ${NAME:-default} and ${NAME:?error}, as `docker compose` does with `env`.
+const interpolate = (value: string, env: Record<string, string> = OPERATOR_ENV): string =>
+  value.replace(/\$\{([A-Z_]+):([-?])([^}]*)\}/g, (_match, name: string, kind: string, text: string) => {
+    const given = env[name];
+    if (given !== undefined && given !== '') return given;
+    if (kind === '-') return text;
+    throw new Error(`compose: ${name}: ${text}`);
+  });
 
 const raw = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 const document = parse(raw, { merge: true }) as unknown;
@@ -69,6 +81,17 @@ describe('docker-compose.yml and Dockerfile', () => {
       assert.equal(service.build, '.', name);
     }
     assert.equal(compose.services['gateway']?.depends_on?.['fhir-service']?.condition, 'service_healthy');
+  });
+
+  it('has no default for the secrets: NODE_ENV=production refuses the published dev-only values', () => {
+    const environment = compose.services['authorization-server']?.environment ?? {};
+    assert.equal(environment['NODE_ENV'], 'production');
+    for (const name of ['GATEWAY_CLIENT_SECRET', 'FHIR_INTROSPECTION_SECRET', 'DEMO_CLIENT_SECRET']) {
+      const value = environment[name];
+      assert.ok(value !== undefined, name);
+      assert.throws(() => interpolate(value, {}), new RegExp(`^Error: compose: ${name}: set ${name}`), name);
+      assert.doesNotMatch(value, /dev-only/, name);
+    }
   });
 
   it('builds in stages, installs only production dependencies and runs as a non-root user', () => {

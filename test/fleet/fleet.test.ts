@@ -1,14 +1,18 @@
 // The whole fleet on ephemeral ports, as child processes (the command `npm start` and the containers
 // run), driven with real HTTP: the product's end-to-end proof.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createTokenClient, type TokenClient } from '@bearer-guard/client';
 import { runSmartAuthorizationCodeFlow } from '@bearer-guard/example-authorization-server';
 import { AUDIENCES, DEV_SECRETS, freePorts, startFleet, type Fleet } from '@bearer-guard/example-fleet';
 
 const quiet = (): void => undefined;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 async function get(
   url: string,
@@ -127,6 +131,37 @@ describe('the example fleet, end to end', function () {
     const other = await get(`${fleet.urls['fhir-service']}/Observation?patient=456`, launch.access_token);
     assert.equal(other.status, 403);
     assert.equal((other.body as { resourceType: string }).resourceType, 'OperationOutcome');
+  });
+
+  it('npm run demo:smart: runs the SMART flow step by step, then reads in (200) and out of (403) the launch context', async () => {
+    const inherited = { ...process.env };
+    delete inherited['NODE_OPTIONS']; // mocha's tsx loader: the scripts run from dist/
+    const { stdout, stderr } = await promisify(execFile)('npm', ['run', '--silent', 'demo:smart'], {
+      cwd: ROOT,
+      env: {
+        ...inherited,
+        AS_PORT: String(fleet.ports['authorization-server']),
+        GATEWAY_PORT: String(fleet.ports.gateway),
+        ORDERS_PORT: String(fleet.ports['orders-service']),
+        FHIR_PORT: String(fleet.ports['fhir-service']),
+      },
+      timeout: 60_000,
+    });
+    assert.equal(stderr, '');
+    const fhir = fleet.urls['fhir-service'];
+    for (const step of [
+      /^ 1\. discovery: /m,
+      /\. authorization request: response_type=code, client_id=smart-app, .*PKCE S256/,
+      /\. login page: signing in as "alice"/,
+      /\. consent page: accepting/,
+      /\. token request: grant_type=authorization_code/,
+      /\. token response: bearer access token \(\d+ s\), scope ".*launch\/patient.*", patient 123$/m,
+    ]) {
+      assert.match(stdout, step);
+    }
+    assert.ok(stdout.includes(`GET ${fhir}/Patient/123 -> 200  Patient/123`), stdout);
+    assert.ok(stdout.includes(`GET ${fhir}/Observation?patient=123 -> 200  Bundle`), stdout);
+    assert.ok(stdout.includes(`GET ${fhir}/Patient/456 -> 403  OperationOutcome forbidden`), stdout);
   });
 
   it("sees the revocation of the gateway's FHIR token within the introspection cache bound", async () => {

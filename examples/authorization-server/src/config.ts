@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Client secrets used when the variable is unset. They are published in this repository, so they
- * are for local development only; `main.ts` warns when one is in use.
+ * are for local development only: `main.ts` warns when one is in use, and `NODE_ENV=production`
+ * refuses them.
  */
 export const DEV_ONLY_SECRETS = {
   GATEWAY_CLIENT_SECRET: 'dev-only-gateway-secret-do-not-deploy',
@@ -111,9 +112,20 @@ function host(env: Env): string {
   return raw;
 }
 
+// The dev-only values are published in this repository: in production they are refused whether
+// they come from the default or are set explicitly (a copied .env file, a compose default).
 function secret(env: Env, name: keyof typeof DEV_ONLY_SECRETS): string {
   const raw = read(env, name);
+  if (env['NODE_ENV'] === 'production' && (raw === undefined || raw === DEV_ONLY_SECRETS[name])) {
+    throw new ConfigurationError(
+      name,
+      raw === undefined
+        ? 'is required when NODE_ENV=production (the default is the published development-only value).'
+        : 'is the published development-only value, refused when NODE_ENV=production; set a secret of your own.',
+    );
+  }
   if (raw === undefined) return DEV_ONLY_SECRETS[name];
+  // Never echo a secret, not even a wrong one: only its length.
   if (raw.length < 16) {
     throw new ConfigurationError(name, `must be at least 16 characters long; got ${raw.length}.`);
   }
@@ -124,7 +136,8 @@ function secret(env: Env, name: keyof typeof DEV_ONLY_SECRETS): string {
  * Reads the configuration from `env` (defaults to `process.env`). Unset or empty variables take
  * their defaults; see the README for the table.
  *
- * @throws {ConfigurationError} naming the first variable that is wrong.
+ * @throws {ConfigurationError} naming the first variable that is wrong, or a `*_SECRET` left at (or
+ *   set to) its development-only value when `NODE_ENV=production`.
  */
 export function loadConfig(env: Env = process.env): AuthorizationServerConfig {
   const port = integer(env, 'AS_PORT', 4000, 0, 65_535, 'a TCP port');

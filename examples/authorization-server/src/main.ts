@@ -8,6 +8,14 @@ import {
   type AuthorizationServerConfig,
 } from './config.js';
 
+// oidc-provider warns "Unsupported runtime" when it is imported on a Node.js release line older
+// than 22 (it checks `process.release.lts`); it runs and passes this repository's tests on Node 20.
+if (Number(process.versions.node.split('.')[0]) < 22) {
+  console.warn(
+    `authorization-server: oidc-provider's "Unsupported runtime" warning is expected on Node ${process.versions.node}: this example is tested on Node 20.19+ (see the README).`,
+  );
+}
+
 let config: AuthorizationServerConfig;
 try {
   config = loadConfig();
@@ -37,7 +45,7 @@ console.log(`  discovery: ${running.issuer}/.well-known/openid-configuration`);
 console.log(`  data dir:  ${config.dataDir}`);
 
 let stopping = false;
-const stop = (signal: NodeJS.Signals): void => {
+const stop = (signal: NodeJS.Signals | 'launcher gone'): void => {
   if (stopping) return;
   stopping = true;
   console.log(`authorization-server: ${signal}, stopping`);
@@ -48,3 +56,14 @@ const stop = (signal: NodeJS.Signals): void => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+
+// As examples/shared `reportToLauncher`: tell `npm start` (which started this process with an IPC
+// channel) where it listens, its proof that the health answers come from this process, and stop
+// when the launcher goes away so nothing is left holding the port.
+if (process.send !== undefined) {
+  process.send({ type: 'listening', url: running.url });
+  process.once('disconnect', () => {
+    stop('launcher gone');
+  });
+  process.channel?.unref();
+}

@@ -20,6 +20,11 @@ export interface SmartLaunchOptions {
   password?: string | undefined;
   /** Deadline for each HTTP request, in milliseconds. Defaults to `10000`. */
   timeoutMs?: number | undefined;
+  /**
+   * Called with a one-line description of each step (discovery, each request of the user agent,
+   * the code exchange), for a demo that shows the flow. No token is ever passed to it.
+   */
+  onStep?: ((step: string) => void) | undefined;
 }
 
 /** The token response, with SMART's launch context (SMART App Launch §2.0.8). */
@@ -103,6 +108,7 @@ async function userAgent(authorizationUrl: URL, options: SmartLaunchOptions): Pr
   const jar = new CookieJar();
   const redirectUri = new URL(options.redirectUri);
   const timeout = options.timeoutMs ?? 10_000;
+  const report = options.onStep ?? ((): void => undefined);
   let url = authorizationUrl;
   let body: URLSearchParams | undefined;
   for (let step = 0; step < MAX_STEPS; step += 1) {
@@ -118,10 +124,18 @@ async function userAgent(authorizationUrl: URL, options: SmartLaunchOptions): Pr
     });
     jar.store(response);
     const location = response.headers.get('location');
+    report(
+      `${body === undefined ? 'GET' : 'POST'} ${url.origin}${url.pathname} -> ${String(response.status)}`,
+    );
     if (response.status >= 300 && response.status < 400 && location !== null) {
       await response.body?.cancel();
       const next = new URL(location, url);
-      if (isRedirectUri(next, redirectUri)) return next;
+      if (isRedirectUri(next, redirectUri)) {
+        report(
+          `redirected back to ${next.origin}${next.pathname} with a code (nothing listens there: the script catches it)`,
+        );
+        return next;
+      }
       [url, body] = [next, undefined];
       continue;
     }
@@ -132,10 +146,12 @@ async function userAgent(authorizationUrl: URL, options: SmartLaunchOptions): Pr
     const { action, fields } = parseForm(text, url);
     switch (fields.get('prompt') ?? '') {
       case 'login':
+        report(`login page: signing in as "${options.login}" (the development login accepts any password)`);
         fields.set('login', options.login);
         fields.set('password', options.password ?? 'demo');
         break;
       case 'consent':
+        report('consent page: accepting');
         break;
       default:
         throw new Error(
@@ -168,6 +184,7 @@ async function userAgent(authorizationUrl: URL, options: SmartLaunchOptions): Pr
  */
 export async function runSmartAuthorizationCodeFlow(options: SmartLaunchOptions): Promise<SmartLaunchResult> {
   const issuer = new URL(options.issuer);
+  const report = options.onStep ?? ((): void => undefined);
   const http = {
     // Deprecated only to stand out: the fleet's development issuer is plain http on 127.0.0.1.
     // eslint-disable-next-line @typescript-eslint/no-deprecated
@@ -176,6 +193,9 @@ export async function runSmartAuthorizationCodeFlow(options: SmartLaunchOptions)
   };
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, http));
   if (as.authorization_endpoint === undefined) throw new Error('SMART launch: no authorization_endpoint');
+  report(
+    `discovery: ${issuer.origin}/.well-known/openid-configuration -> authorization ${as.authorization_endpoint}, token ${String(as.token_endpoint)}`,
+  );
   const client: oauth.Client = { client_id: options.clientId };
 
   const codeVerifier = oauth.generateRandomCodeVerifier();
@@ -196,8 +216,14 @@ export async function runSmartAuthorizationCodeFlow(options: SmartLaunchOptions)
   })) {
     authorizationUrl.searchParams.set(name, value);
   }
+  report(
+    `authorization request: response_type=code, client_id=${options.clientId}, scope="${options.scope}", resource=aud=${options.resource}, PKCE S256 code_challenge, state`,
+  );
 
   const callback = oauth.validateAuthResponse(as, client, await userAgent(authorizationUrl, options), state);
+  report(
+    'token request: grant_type=authorization_code, the code and the PKCE code_verifier (a public client: no secret)',
+  );
   const response = await oauth.authorizationCodeGrantRequest(
     as,
     client,
@@ -214,6 +240,9 @@ export async function runSmartAuthorizationCodeFlow(options: SmartLaunchOptions)
     throw new Error('SMART launch: launch/patient was granted but the token response has no patient');
   }
   if (tokens.expires_in === undefined) throw new Error('SMART launch: the token response has no expires_in');
+  report(
+    `token response: ${tokens.token_type} access token (${String(tokens.expires_in)} s), scope "${tokens.scope ?? ''}", patient ${String(patient)}`,
+  );
   return {
     access_token: tokens.access_token,
     token_type: tokens.token_type,

@@ -19,7 +19,11 @@ export const AUDIENCES = {
   fhir: 'https://fhir.fleet.example/r4',
 } as const;
 
-/** Development-only secrets, used when the environment gives none (named so in the README). */
+/**
+ * The development-only secrets each service falls back to when its variable is unset (named so in
+ * the README). The fleet never passes them on itself: every service takes its own default, and
+ * refuses it when `NODE_ENV=production`.
+ */
 export const DEV_SECRETS = {
   GATEWAY_CLIENT_SECRET: 'dev-only-gateway-secret-do-not-deploy',
   FHIR_INTROSPECTION_SECRET: 'dev-only-fhir-introspection-secret-do-not-deploy',
@@ -28,69 +32,136 @@ export const DEV_SECRETS = {
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** The one address every service of `npm start` listens on. */
+export const FLEET_HOST = '127.0.0.1';
+
+/** A variable `npm start` cannot honour. The message starts with the variable's name. */
+export class FleetConfigError extends TypeError {
+  override readonly name = 'FleetConfigError';
+  readonly code = 'ERR_FLEET_CONFIG';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable} ${message}`);
+  }
+}
+
 function port(name: ServiceName, env: NodeJS.ProcessEnv): number {
   const { variable, port: fallback } = DEFAULT_PORTS[name];
   const raw = env[variable];
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 65_535) {
-    throw new Error(`${variable} must be a port number from 0 to 65535; got ${JSON.stringify(raw)}.`);
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  // Port 0 is refused: the others must be told where each service is before it starts.
+  if (!Number.isInteger(value) || value < 1 || value > 65_535) {
+    throw new FleetConfigError(
+      variable,
+      `must be a port number from 1 to 65535 (npm start needs fixed ports); got ${JSON.stringify(raw)}.`,
+    );
   }
   return value;
 }
 
 export type Ports = Record<ServiceName, number>;
 
-/** Ports from the environment, defaults otherwise; a wrong value names its variable. */
+/** Ports from the environment, defaults otherwise; a wrong value, or one port twice, names its variable. */
 export function portsFromEnv(env: NodeJS.ProcessEnv = process.env): Ports {
-  return {
+  const ports: Ports = {
     'authorization-server': port('authorization-server', env),
     gateway: port('gateway', env),
     'orders-service': port('orders-service', env),
     'fhir-service': port('fhir-service', env),
   };
+  const seen = new Map<number, ServiceName>();
+  for (const name of SERVICES) {
+    const other = seen.get(ports[name]);
+    if (other !== undefined) {
+      throw new FleetConfigError(
+        DEFAULT_PORTS[name].variable,
+        `is ${String(ports[name])}, the port of ${other} (${DEFAULT_PORTS[other].variable}) too; each service needs its own.`,
+      );
+    }
+    seen.set(ports[name], name);
+  }
+  return ports;
 }
 
-const secret = (env: NodeJS.ProcessEnv, name: keyof typeof DEV_SECRETS): string =>
-  env[name] ?? DEV_SECRETS[name];
+/** `http://127.0.0.1:<port>` of a service of the fleet. */
+export function serviceUrl(ports: Ports, name: ServiceName): string {
+  return `http://${FLEET_HOST}:${String(ports[name])}`;
+}
 
-/** The environment of each service, derived from the ports and the parent environment. */
+/**
+ * The issuer identifier: `AS_ISSUER` when set, `http://127.0.0.1:<AS_PORT>` otherwise. `npm start`
+ * serves the authorization server over plain http on 127.0.0.1, so an `AS_ISSUER` that would not
+ * reach it there (another host, https, another port, a path) is refused rather than ignored: every
+ * service discovers the issuer's keys from this URL and compares it with each token's `iss`.
+ */
+export function issuerFromEnv(ports: Ports, env: NodeJS.ProcessEnv = process.env): string {
+  const fallback = serviceUrl(ports, 'authorization-server');
+  const raw = env['AS_ISSUER']?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const url = URL.parse(raw);
+  const reaches =
+    url !== null &&
+    url.protocol === 'http:' &&
+    (url.hostname === FLEET_HOST || url.hostname === 'localhost') &&
+    url.port === String(ports['authorization-server']) &&
+    url.origin === raw;
+  if (!reaches) {
+    throw new FleetConfigError(
+      'AS_ISSUER',
+      `must reach the authorization server npm start runs on ${fallback}: http://127.0.0.1:${String(ports['authorization-server'])} or http://localhost:${String(ports['authorization-server'])} (set AS_PORT for another port; no path or trailing slash); got ${JSON.stringify(raw)}. To use another authorization server, run the services alone (see their READMEs).`,
+    );
+  }
+  return raw;
+}
+
+/** `ORDERS_URL` / `FHIR_URL` when set (the gateway checks them), else the fleet's own service. */
+function backendUrl(variable: string, ports: Ports, name: ServiceName, env: NodeJS.ProcessEnv): string {
+  const raw = env[variable];
+  return raw === undefined || raw.trim() === '' ? serviceUrl(ports, name) : raw;
+}
+
+/**
+ * The environment of each service: the parent environment, so the variables a service reads itself
+ * (secrets, `AS_DATA_DIR`, `ACCESS_TOKEN_TTL`, `BACKEND_TIMEOUT_MS`, `RATE_LIMIT_PER_MINUTE`, …)
+ * reach it unchanged, with the fleet's own on top: where each service listens, and where the
+ * others are. The secrets are not filled in here: each service takes its own development default,
+ * and refuses it when `NODE_ENV=production`.
+ *
+ * @throws {FleetConfigError} for an `AS_ISSUER` the fleet cannot serve.
+ */
 export function serviceEnvironments(
   ports: Ports,
   env: NodeJS.ProcessEnv = process.env,
 ): Record<ServiceName, NodeJS.ProcessEnv> {
-  const host = '127.0.0.1';
-  const url = (name: ServiceName): string => `http://${host}:${String(ports[name])}`;
-  const issuer = url('authorization-server');
   const shared = {
-    AS_ISSUER: issuer,
+    ...env,
+    AS_ISSUER: issuerFromEnv(ports, env),
     GATEWAY_AUDIENCE: env['GATEWAY_AUDIENCE'] ?? AUDIENCES.gateway,
     ORDERS_AUDIENCE: env['ORDERS_AUDIENCE'] ?? AUDIENCES.orders,
     FHIR_AUDIENCE: env['FHIR_AUDIENCE'] ?? AUDIENCES.fhir,
-    GATEWAY_CLIENT_SECRET: secret(env, 'GATEWAY_CLIENT_SECRET'),
-    FHIR_INTROSPECTION_SECRET: secret(env, 'FHIR_INTROSPECTION_SECRET'),
-    DEMO_CLIENT_SECRET: secret(env, 'DEMO_CLIENT_SECRET'),
   };
   return {
     'authorization-server': {
       ...shared,
-      AS_HOST: host,
+      AS_HOST: FLEET_HOST,
       AS_PORT: String(ports['authorization-server']),
-      ...(env['AS_DATA_DIR'] === undefined ? {} : { AS_DATA_DIR: env['AS_DATA_DIR'] }),
     },
-    'orders-service': { ...shared, ORDERS_HOST: host, ORDERS_PORT: String(ports['orders-service']) },
+    'orders-service': { ...shared, ORDERS_HOST: FLEET_HOST, ORDERS_PORT: String(ports['orders-service']) },
     'fhir-service': {
       ...shared,
-      FHIR_HOST: host,
+      FHIR_HOST: FLEET_HOST,
       FHIR_PORT: String(ports['fhir-service']),
-      FHIR_BASE_URL: url('fhir-service'),
+      FHIR_BASE_URL: serviceUrl(ports, 'fhir-service'),
     },
     gateway: {
       ...shared,
-      GATEWAY_HOST: host,
+      GATEWAY_HOST: FLEET_HOST,
       GATEWAY_PORT: String(ports.gateway),
-      ORDERS_URL: url('orders-service'),
-      FHIR_URL: url('fhir-service'),
+      ORDERS_URL: backendUrl('ORDERS_URL', ports, 'orders-service', env),
+      FHIR_URL: backendUrl('FHIR_URL', ports, 'fhir-service', env),
     },
   };
 }

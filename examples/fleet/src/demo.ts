@@ -1,12 +1,13 @@
 import { createTokenClient } from '@bearer-guard/client';
-import { AUDIENCES, DEV_SECRETS, portsFromEnv } from './config.js';
+import { AUDIENCES, DEV_SECRETS, issuerFromEnv, portsFromEnv, serviceUrl } from './config.js';
 
 // `npm run demo` (with `npm start` running): the demo client gets a token and calls the gateway,
 // then three refusals. Tokens come from @bearer-guard/client, never a hand-written token request.
+// It reads the variables `npm start` reads, so it finds a fleet started with other ports or issuer.
 const ports = portsFromEnv();
-const issuer = `http://127.0.0.1:${String(ports['authorization-server'])}`;
-const gateway = `http://127.0.0.1:${String(ports.gateway)}`;
-const orders = `http://127.0.0.1:${String(ports['orders-service'])}`;
+const issuer = issuerFromEnv(ports);
+const gateway = serviceUrl(ports, 'gateway');
+const orders = serviceUrl(ports, 'orders-service');
 const demo = createTokenClient({
   issuer,
   clientId: 'demo-client',

@@ -1,18 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { REPO_ROOT, SERVICES, serviceEnvironments, type Ports, type ServiceName } from './config.js';
+import {
+  REPO_ROOT,
+  SERVICES,
+  serviceEnvironments,
+  serviceUrl,
+  type Ports,
+  type ServiceName,
+} from './config.js';
+import { assertPortsFree } from './ports.js';
 
 export {
   AUDIENCES,
   DEFAULT_PORTS,
   DEV_SECRETS,
+  FleetConfigError,
   SERVICES,
+  issuerFromEnv,
   portsFromEnv,
   serviceEnvironments,
 } from './config.js';
 export type { Ports, ServiceName } from './config.js';
+export { assertPortsFree, freePort, freePorts, PortInUseError } from './ports.js';
 
 export interface FleetOptions {
   ports: Ports;
@@ -26,110 +35,182 @@ export interface FleetOptions {
   healthTimeout?: number;
 }
 
+/** A service that exited although nobody asked it to. */
+export interface ServiceExit {
+  service: ServiceName;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface Fleet {
   readonly ports: Ports;
   readonly urls: Record<ServiceName, string>;
   readonly issuer: string;
+  /** Each service's process id. */
+  readonly pids: Record<ServiceName, number>;
+  /**
+   * Settles when a service exits without `stop()` or `stopService()` (a crash, a kill): the fleet
+   * is then incomplete, and `npm start` stops the rest.
+   */
+  readonly unexpectedExit: Promise<ServiceExit>;
   /** Stop one service (e.g. the authorization server, to see cached validation keep working). */
   stopService(name: ServiceName): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** A free port on 127.0.0.1 (bound, read and released: for tests that need ports before start). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
+/** What a service sends its launcher once it listens (see examples/shared/src/launcher.ts). */
+interface ListeningMessage {
+  type: 'listening';
+  url: string;
 }
 
-export async function freePorts(): Promise<Ports> {
-  return {
-    'authorization-server': await freePort(),
-    gateway: await freePort(),
-    'orders-service': await freePort(),
-    'fhir-service': await freePort(),
-  };
+const isListening = (message: unknown): message is ListeningMessage =>
+  typeof message === 'object' &&
+  message !== null &&
+  (message as { type?: unknown }).type === 'listening' &&
+  typeof (message as { url?: unknown }).url === 'string';
+
+export function describeExit({ service, code, signal }: ServiceExit): string {
+  return `${service} exited (${signal === null ? `code ${String(code)}` : `signal ${signal}`})`;
 }
 
-/** Poll `GET <url>/health` until it answers 200, the process exits, or the deadline passes. */
-async function waitHealthy(
-  name: ServiceName,
-  url: string,
-  child: ChildProcess,
-  timeout: number,
-): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`${name} exited with code ${String(child.exitCode)} before it was healthy`);
-    try {
-      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-      await response.body?.cancel();
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${name} did not answer ${url}/health within ${String(timeout)} ms`);
+/** A spawned service: its process, its last stderr line (why it failed, usually) and its exit. */
+interface Child {
+  readonly name: ServiceName;
+  readonly process: ChildProcess;
+  lastError: string;
+  /** Set before the fleet stops it, so its exit is not reported as unexpected. */
+  stopping: boolean;
+  readonly exited: Promise<ServiceExit>;
 }
 
-function pipeLines(
-  child: ChildProcess,
-  name: ServiceName,
-  log: (service: ServiceName, line: string) => void,
-): void {
-  for (const stream of [child.stdout, child.stderr]) {
+function pipeLines(child: Child, log: (service: ServiceName, line: string) => void): void {
+  for (const stream of [child.process.stdout, child.process.stderr]) {
     let buffered = '';
     stream?.setEncoding('utf8');
     stream?.on('data', (chunk: string) => {
       buffered += chunk;
       const lines = buffered.split('\n');
       buffered = lines.pop() ?? '';
-      for (const line of lines) log(name, line);
+      for (const line of lines) {
+        if (stream === child.process.stderr && line.trim() !== '') child.lastError = line.trim();
+        log(child.name, line);
+      }
     });
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Ready means: this child said, over its IPC channel, that it listens at `url`, and `url/health`
+ * answers 200. The message is what proves the health answer comes from this child and not from
+ * another process holding the port (a second `npm start` used to pass its health checks on the
+ * first fleet's services).
+ */
+async function waitReady(child: Child, url: string, timeout: number): Promise<void> {
+  const deadline = Date.now() + timeout;
+  const failed = (why: string): Error =>
+    new Error(`${why}${child.lastError === '' ? '' : `: ${child.lastError}`}`);
+  let timer: NodeJS.Timeout | undefined;
+  const listening = new Promise<string>((resolve) => {
+    child.process.on('message', (message) => {
+      if (isListening(message)) resolve(message.url);
+    });
+  });
+  const reported = await Promise.race([
+    listening,
+    child.exited.then((exit) => {
+      throw failed(`${describeExit(exit)} before it was listening`);
+    }),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(failed(`${child.name} did not report listening on ${url} within ${String(timeout)} ms`));
+      }, timeout);
+    }),
+  ]).finally(() => {
+    clearTimeout(timer);
+  });
+  if (reported !== url) throw new Error(`${child.name} listens on ${reported}, not on ${url}`);
+  while (Date.now() < deadline) {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) {
+      throw failed(`${child.name} exited before it was healthy`);
+    }
+    try {
+      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+      await response.body?.cancel();
+      if (response.status === 200) return;
+    } catch {
+      // not answering yet
+    }
+    await delay(100);
+  }
+  throw failed(`${child.name} did not answer ${url}/health within ${String(timeout)} ms`);
+}
+
+async function stopChild(child: Child): Promise<void> {
+  child.stopping = true;
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  child.process.kill('SIGTERM');
+  const timer = setTimeout(() => child.process.kill('SIGKILL'), 5000);
+  await child.exited;
   clearTimeout(timer);
 }
 
 /**
  * Start the four services as child processes (`node examples/<name>/dist/main.js`, the same
- * command their containers run), the authorization server first, and wait until each answers
- * `/health`. Services must be built (`npm run build`).
+ * command their containers run), the authorization server first, and wait until each is ready
+ * (see {@link waitReady}). Services must be built (`npm run build`).
+ *
+ * @throws {FleetConfigError} for an environment the fleet cannot honour (see `serviceEnvironments`).
+ * @throws {PortInUseError} when another process holds one of `options.ports`; nothing is started.
+ * @throws {Error} naming the service when one exits or is not ready in time; the others are stopped.
  */
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const environments = serviceEnvironments(options.ports, { ...process.env, ...options.env });
+  await assertPortsFree(options.ports);
   const log =
     options.log ??
     ((service: ServiceName, line: string): void => {
       console.log(`[${service}] ${line}`);
     });
-  const children = new Map<ServiceName, ChildProcess>();
-  const url = (name: ServiceName): string => `http://127.0.0.1:${String(options.ports[name])}`;
+  const children = new Map<ServiceName, Child>();
+  let reportExit: (exit: ServiceExit) => void = () => undefined;
+  const unexpectedExit = new Promise<ServiceExit>((resolve) => {
+    reportExit = resolve;
+  });
   const stop = async (): Promise<void> => {
     await Promise.all([...children.values()].map(stopChild));
   };
   const launch = async (name: ServiceName): Promise<void> => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'examples', name, 'dist', 'main.js')], {
-      env: { ...process.env, ...options.env, ...environments[name], ...options.serviceEnv?.[name] },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const spawned = spawn(process.execPath, [join(REPO_ROOT, 'examples', name, 'dist', 'main.js')], {
+      env: { ...environments[name], ...options.serviceEnv?.[name] },
+      // The IPC channel carries the service's "listening" message; when it closes (this process
+      // gone, even by SIGKILL) the service stops itself. Its own process group: a Ctrl-C in the
+      // terminal reaches only this launcher, which then stops the services in order.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      detached: true,
+    });
+    const child: Child = {
+      name,
+      process: spawned,
+      lastError: '',
+      stopping: false,
+      exited: new Promise((resolve) => {
+        spawned.on('exit', (code, signal) => {
+          resolve({ service: name, code, signal });
+        });
+      }),
+    };
+    spawned.on('error', (error) => {
+      child.lastError = error.message;
     });
     children.set(name, child);
-    pipeLines(child, name, log);
-    await waitHealthy(name, url(name), child, options.healthTimeout ?? 30_000);
+    void child.exited.then((exit) => {
+      if (!child.stopping) reportExit(exit);
+    });
+    pipeLines(child, log);
+    await waitReady(child, serviceUrl(options.ports, name), options.healthTimeout ?? 30_000);
   };
   try {
     const [authorizationServer, ...rest] = SERVICES;
@@ -140,15 +221,23 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     await stop();
     throw error;
   }
+  const pid = (name: ServiceName): number => children.get(name)?.process.pid ?? 0;
   return {
     ports: options.ports,
     urls: {
-      'authorization-server': url('authorization-server'),
-      gateway: url('gateway'),
-      'orders-service': url('orders-service'),
-      'fhir-service': url('fhir-service'),
+      'authorization-server': serviceUrl(options.ports, 'authorization-server'),
+      gateway: serviceUrl(options.ports, 'gateway'),
+      'orders-service': serviceUrl(options.ports, 'orders-service'),
+      'fhir-service': serviceUrl(options.ports, 'fhir-service'),
     },
-    issuer: url('authorization-server'),
+    issuer: String(environments['authorization-server']['AS_ISSUER']),
+    pids: {
+      'authorization-server': pid('authorization-server'),
+      gateway: pid('gateway'),
+      'orders-service': pid('orders-service'),
+      'fhir-service': pid('fhir-service'),
+    },
+    unexpectedExit,
     async stopService(name) {
       const child = children.get(name);
       if (child !== undefined) await stopChild(child);

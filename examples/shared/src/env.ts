@@ -131,15 +131,22 @@ export class EnvReader {
     return raw;
   }
 
-  /** A secret, kept verbatim; unset takes `devDefault`, except when `NODE_ENV=production`. */
+  /**
+   * A secret, kept verbatim; unset takes `devDefault`. When `NODE_ENV=production` the development
+   * default is refused whether it is left unset or set explicitly: it is published in this
+   * repository (and a launcher or compose file that fills it in must not get it past this check).
+   */
   secret(variable: string, devDefault: string): string {
     const raw = this.env[variable];
-    if (raw === undefined) {
-      if (this.env['NODE_ENV'] === 'production') {
-        throw this.fail(variable, 'is required when NODE_ENV=production (the default is dev-only).');
-      }
-      return devDefault;
+    if (this.env['NODE_ENV'] === 'production' && (raw === undefined || raw === devDefault)) {
+      throw this.fail(
+        variable,
+        raw === undefined
+          ? 'is required when NODE_ENV=production (the default is the published development-only value).'
+          : 'is the published development-only value, refused when NODE_ENV=production; set a secret of your own.',
+      );
     }
+    if (raw === undefined) return devDefault;
     // Never echo a secret, not even a wrong one.
     if (raw.trim() === '') throw this.fail(variable, 'is set but empty.');
     return raw;

@@ -1,5 +1,6 @@
 export { ConfigError, EnvReader, isLoopbackHost } from './env.js';
 export type { ConfigErrorClass, Env } from './env.js';
+export { reportToLauncher } from './launcher.js';
 export { runService } from './main.js';
 export type { ServiceMain } from './main.js';
 export { listen } from './server.js';

@@ -1,4 +1,5 @@
 import { ConfigError } from './env.js';
+import { reportToLauncher } from './launcher.js';
 import type { RunningServer } from './server.js';
 
 /** What {@link runService} needs to know about a service. */
@@ -16,7 +17,8 @@ export interface ServiceMain<Config, Service extends RunningServer> {
 
 /**
  * `node dist/main.js`: read the configuration (a wrong variable exits 1 with a message naming it),
- * start (a failure exits 1), then stop on SIGINT/SIGTERM and exit 0.
+ * start (a failure exits 1), then stop on SIGINT/SIGTERM (or when the launcher that started it goes
+ * away, see {@link reportToLauncher}) and exit 0.
  */
 export async function runService<Config, Service extends RunningServer>(
   main: ServiceMain<Config, Service>,
@@ -44,4 +46,5 @@ export async function runService<Config, Service extends RunningServer>(
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  reportToLauncher(service.url, stop);
 }
