@@ -6,10 +6,24 @@ import { BearerGuardError } from './errors.js';
  * - `jwe`: a JWE in the compact serialization (RFC 7516 §7.1), which only its issuer can decrypt;
  * - `opaque`: anything else, which only its issuer can interpret (RFC 7662 §2).
  */
-export type CompactToken =
-  | { readonly kind: 'opaque' }
-  | { readonly kind: 'jwe' }
-  | { readonly kind: 'jws'; readonly claims: Readonly<Record<string, unknown>> };
+export type CompactToken = { readonly kind: 'opaque' } | { readonly kind: 'jwe' } | CompactJws;
+
+/**
+ * A JWS in the compact serialization, read once: routing and verification use the same parse, so
+ * the `iss` that chose the issuer is the `iss` that is verified (no second reading of duplicate
+ * members or odd encodings can tell another story).
+ */
+export interface CompactJws {
+  readonly kind: 'jws';
+  /** The JOSE Header (RFC 7515 §4), unverified. */
+  readonly header: Readonly<Record<string, unknown>>;
+  /** The JWT Claims Set (RFC 7519 §7.2), unverified. */
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** ASCII(BASE64URL(header) || '.' || BASE64URL(payload)): what the signature covers (RFC 7515 §5.2). */
+  readonly signingInput: string;
+  /** BASE64URL(JWS Signature). */
+  readonly signature: string;
+}
 
 const OPAQUE: CompactToken = Object.freeze({ kind: 'opaque' });
 const JWE: CompactToken = Object.freeze({ kind: 'jwe' });
@@ -27,6 +41,8 @@ const SEXTETS = new Int8Array(128).fill(-1);
 for (let value = 0; value < ALPHABET.length; value++) SEXTETS[ALPHABET.charCodeAt(value)] = value;
 
 const utf8 = new TextDecoder();
+/** jose's decoder: a JOSE header or claims set that is not valid UTF-8 is malformed (RFC 7515 §5.2). */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Whether `segment` is the one BASE64URL encoding of its bytes that RFC 7515 §2 allows: the
@@ -50,10 +66,10 @@ function endsCanonically(segment: string): boolean {
   return (last & (tail === 2 ? 0x0f : 0x03)) === 0;
 }
 
-function parseJson(bytes: Uint8Array): unknown {
+function parseJson(bytes: Uint8Array, decoder = utf8): unknown {
   try {
     // TextDecoder drops a leading BOM, as jose's decoder does: read the header as jose would.
-    return JSON.parse(utf8.decode(bytes));
+    return JSON.parse(decoder.decode(bytes));
   } catch {
     return undefined;
   }
@@ -67,11 +83,15 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * The JOSE header in a token's first segment as the most lenient decoder would read it (both
  * alphabets, padding and stray characters skipped), or `undefined` when it holds no JSON object. A
  * padded or re-spelled header must be recognised as one, so that it is refused, not introspected.
+ * `strict` tells whether it is also what jose would read: canonical BASE64URL of UTF-8 JSON.
  */
-function lenientHeader(segment: string): Record<string, unknown> | undefined {
-  const base64 = BASE64URL.test(segment) ? segment : segment.replace(NOT_BASE64, '');
-  const header = parseJson(Buffer.from(base64, 'base64'));
-  return isObject(header) ? header : undefined;
+function lenientHeader(segment: string): { header: Record<string, unknown>; strict: boolean } | undefined {
+  const canonical = isCanonicalBase64url(segment);
+  const bytes = Buffer.from(canonical ? segment : segment.replace(NOT_BASE64, ''), 'base64');
+  const strict = canonical ? parseJson(bytes, strictUtf8) : undefined;
+  if (isObject(strict)) return { header: strict, strict: true };
+  const header = parseJson(bytes);
+  return isObject(header) ? { header, strict: false } : undefined;
 }
 
 function malformed(reason: string): BearerGuardError {
@@ -95,8 +115,9 @@ function malformed(reason: string): BearerGuardError {
 export function readCompactToken(token: string): CompactToken {
   const dot = token.indexOf('.');
   if (dot === -1) return OPAQUE;
-  const header = lenientHeader(token.slice(0, dot));
-  if (header === undefined) return OPAQUE;
+  const read = lenientHeader(token.slice(0, dot));
+  if (read === undefined) return OPAQUE;
+  const { header } = read;
   const segments = token.split('.');
   if (segments.length !== 3 && segments.length !== 5) {
     throw malformed(`a JOSE header in a token of ${String(segments.length)} segments`);
@@ -106,7 +127,15 @@ export function readCompactToken(token: string): CompactToken {
   }
   if (typeof header['alg'] !== 'string') throw malformed('a JOSE header without a string alg');
   if (segments.length === 5) return JWE;
-  const claims = parseJson(Buffer.from(segments[1] ?? '', 'base64url'));
+  if (!read.strict) throw malformed('a JOSE header that is not UTF-8 JSON');
+  const [encodedHeader = '', payload = '', signature = ''] = segments;
+  const claims = parseJson(Buffer.from(payload, 'base64url'), strictUtf8);
   if (!isObject(claims)) throw malformed('a JWS payload that is not a JSON object');
-  return { kind: 'jws', claims };
+  return {
+    kind: 'jws',
+    header,
+    claims,
+    signingInput: token.slice(0, encodedHeader.length + 1 + payload.length),
+    signature,
+  };
 }

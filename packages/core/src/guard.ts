@@ -173,7 +173,7 @@ export class BearerGuard {
           throw new Error('unreachable: an issuer without keys or introspection');
         return await introspector.introspect(token, digest);
       }
-      const principal = this.#remember(token, await local.verify(token));
+      const principal = this.#remember(token, await local.verify(token, compact));
       // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
       if (this.#introspectJwts && iss === introspector?.issuer) await introspector.introspect(token, digest);
       return principal;

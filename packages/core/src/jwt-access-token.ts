@@ -1,31 +1,15 @@
-import { KeyObject } from 'node:crypto';
-import { errors as joseErrors, jwtVerify } from 'jose';
-import type { JWTPayload, JWTVerifyOptions, JWTVerifyResult } from 'jose';
-import { refuseBoundToken } from './confirmation.js';
+import { KeyObject, type webcrypto } from 'node:crypto';
+import { errors as joseErrors } from 'jose';
+import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTPayload } from 'jose';
+import { readCompactToken, type CompactJws } from './compact-jws.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
-import { isBoundedExp } from './internal/numeric-date.js';
-import { fitsKey, type VerificationKey } from './local-keys.js';
+import { validateClaims, type ClaimChecks } from './jwt-claims.js';
+import { keyMismatch, verifySignature, type VerificationKey as SignatureKey } from './jws-signature.js';
+import type { VerificationKey } from './local-keys.js';
 import type { ResolvedIssuer } from './options.js';
 import { STATIC_KEYS, type KeyHolder } from './token-cache.js';
 
-/** RFC 9068 §2.2: claims a JWT access token must carry. */
-export const RFC9068_REQUIRED_CLAIMS = ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti'] as const;
-
-// RFC 9068 §4 names `at+jwt`; plain `JWT` (RFC 7519 §5.1) and no `typ` are what most servers still
-// issue, so they are accepted unless `profile: 'rfc9068'` is chosen. Compared as media types
-// (RFC 7515 §4.1.9): case-insensitively, and the `application/` prefix may be left out.
-const LENIENT_TYPES = new Set(['application/at+jwt', 'application/jwt']);
-
-function mediaType(typ: string): string {
-  const lower = typ.toLowerCase();
-  return lower.includes('/') ? lower : `application/${lower}`;
-}
-
-// RFC 7519 §4.1.2, RFC 9068 §2.2, RFC 7662 §2.2: string claims. `sub`, `client_id` and `azp` are what
-// the principal reads; one of another type (`"sub": 1`) would reach req.auth as "absent", so it is
-// refused in every profile. RFC 9068 adds `jti`.
-const STRING_CLAIMS = ['sub', 'client_id', 'azp'] as const;
-const RFC9068_STRING_CLAIMS = [...STRING_CLAIMS, 'jti'] as const;
+export { RFC9068_REQUIRED_CLAIMS } from './jwt-claims.js';
 
 /**
  * Most keys tried for one token when several match its `kid` and `alg` (RFC 7517 §4.5 makes `kid`
@@ -53,7 +37,8 @@ export interface VerifiedJwt {
   generation: number;
 }
 
-export type VerifyJwtAccessToken = (token: string) => Promise<VerifiedJwt>;
+/** `parsed`: the token's one parse, when the caller has it (the guard routed by it). */
+export type VerifyJwtAccessToken = (token: string, parsed?: CompactJws) => Promise<VerifiedJwt>;
 
 const CLAIM_CODES: Partial<Record<string, BearerErrorCode>> = {
   iss: 'ERR_BEARER_TOKEN_ISSUER_INVALID',
@@ -98,74 +83,107 @@ export function classifyJoseError(error: unknown): unknown {
   return code === undefined ? error : new BearerGuardError(code, { cause: error });
 }
 
-function invalidClaim(message: string): BearerGuardError {
-  return new BearerGuardError('ERR_BEARER_TOKEN_CLAIM_INVALID', { cause: new Error(message) });
+const keyObjects = new WeakMap<object, SignatureKey>();
+
+/**
+ * The node:crypto form of a key jose's key set resolved (a `CryptoKey`), made once per key: a key
+ * set's keys are imported once per load, so this is one conversion per key, not per token.
+ */
+function signatureKey(key: unknown): SignatureKey {
+  if (key instanceof KeyObject || key instanceof Uint8Array) return key;
+  const known = keyObjects.get(key as object);
+  if (known !== undefined) return known;
+  const converted = KeyObject.from(key as webcrypto.CryptoKey);
+  keyObjects.set(key as object, converted);
+  return converted;
 }
 
-/** The checks jose leaves to us, on a token whose signature and registered claims it accepted. */
-function checkClaims(payload: JWTPayload, typ: unknown, strict: boolean, clockTolerance: number): void {
-  // jose has checked that `exp` is present, a number and not past (RFC 7519 §4.1.4); it does not
-  // check that it is within the range of a Date.
-  if (payload.exp === undefined || !isBoundedExp(payload.exp)) {
-    throw invalidClaim(`exp ${String(payload.exp)} is beyond the range of a date`);
+// The internal cause is jose's error of the same meaning, as when jose's `jwtVerify` ran these
+// steps: code that logs or inspects `cause` (`ERR_JWS_SIGNATURE_VERIFICATION_FAILED`) keeps working.
+const CAUSES: Partial<Record<BearerErrorCode, new (message: string) => Error>> = {
+  ERR_BEARER_TOKEN_SIGNATURE_INVALID: joseErrors.JWSSignatureVerificationFailed,
+  ERR_BEARER_TOKEN_ALGORITHM_REJECTED: joseErrors.JOSEAlgNotAllowed,
+  ERR_BEARER_TOKEN_MALFORMED: joseErrors.JWSInvalid,
+};
+
+function refuse(code: BearerErrorCode, reason: string): BearerGuardError {
+  const Cause = CAUSES[code] ?? Error;
+  return new BearerGuardError(code, { cause: new Cause(reason) });
+}
+
+/**
+ * The JOSE Header rules of RFC 7515 §5.2 that apply before the key is chosen: `crit` (§4.1.11:
+ * only `b64` is understood, and a JWT never has an unencoded payload, RFC 7797 §7), and an `alg`
+ * from the allow-list (RFC 8725 §3.1; `none` is never on it).
+ */
+function checkHeader(header: Readonly<Record<string, unknown>>, algorithms: ReadonlySet<string>): string {
+  const { crit, alg } = header;
+  if (crit !== undefined) {
+    if (
+      !Array.isArray(crit) ||
+      crit.length === 0 ||
+      crit.some((name) => typeof name !== 'string' || name === '') ||
+      new Set(crit).size !== crit.length
+    ) {
+      throw refuse('ERR_BEARER_TOKEN_MALFORMED', 'crit is not a list of distinct names');
+    }
+    if (crit.some((name) => name !== 'b64')) {
+      throw refuse('ERR_BEARER_TOKEN_MALFORMED', 'crit names an extension that is not understood');
+    }
+    if (typeof header['b64'] !== 'boolean')
+      throw refuse('ERR_BEARER_TOKEN_MALFORMED', 'b64 is not a boolean');
+    if (!header['b64']) throw refuse('ERR_BEARER_TOKEN_MALFORMED', 'a JWT with an unencoded payload');
   }
-  // `typ` is whatever JSON the header holds: a number must be TYPE_INVALID, not a TypeError here.
-  // With the rfc9068 profile jose has compared it already (its `typ` option normalises the same way).
-  if (!strict && typ !== undefined && (typeof typ !== 'string' || !LENIENT_TYPES.has(mediaType(typ)))) {
-    throw new BearerGuardError('ERR_BEARER_TOKEN_TYPE_INVALID', {
-      cause: new Error(`typ ${JSON.stringify(typ)}`),
-    });
+  if (typeof alg !== 'string' || alg === '') throw refuse('ERR_BEARER_TOKEN_MALFORMED', 'no alg');
+  if (!algorithms.has(alg)) throw refuse('ERR_BEARER_TOKEN_ALGORITHM_REJECTED', `alg ${alg} is not allowed`);
+  return alg;
+}
+
+/** Whether `key` verifies the signature; a key that cannot serve `alg` is ALGORITHM_REJECTED. */
+function signatureHolds(alg: string, key: unknown, jws: CompactJws, signature: Buffer): boolean {
+  const prepared = signatureKey(key);
+  const mismatch = keyMismatch(alg, prepared);
+  if (mismatch !== undefined) throw refuse('ERR_BEARER_TOKEN_ALGORITHM_REJECTED', mismatch);
+  try {
+    return verifySignature(alg, prepared, Buffer.from(jws.signingInput, 'latin1'), signature);
+  } catch {
+    return false; // e.g. an ECDSA signature of the wrong length
   }
-  for (const claim of strict ? RFC9068_STRING_CLAIMS : STRING_CLAIMS) {
-    const value = payload[claim];
-    if (value !== undefined && typeof value !== 'string') throw invalidClaim(`${claim} is not a string`);
-  }
-  // RFC 7519 §4.1.6: `iat` is when the token was issued; one from the future (beyond the tolerance)
-  // was minted ahead of its use. jose checks this only with `maxTokenAge`, and `iat`'s type always.
-  if (payload.iat !== undefined && payload.iat > Math.floor(Date.now() / 1000) + clockTolerance) {
-    throw new BearerGuardError('ERR_BEARER_TOKEN_NOT_YET_VALID', {
-      cause: new Error('iat is in the future'),
-    });
-  }
-  // RFC 9449 §6 / RFC 8705 §3: a token bound to a key is not a bearer token.
-  refuseBoundToken(payload);
 }
 
 /**
  * Several keys of the set match the token (a duplicate `kid`, or kid-less keys and token): try each,
- * up to {@link MAX_CANDIDATE_KEYS}; the first whose signature verifies wins. Any other failure (an
- * expired token verified by the right key) is that token's answer.
+ * up to {@link MAX_CANDIDATE_KEYS}; the first whose signature verifies wins.
  */
 async function verifyWithCandidates(
-  token: string,
+  alg: string,
   candidates: joseErrors.JWKSMultipleMatchingKeys,
-  options: JWTVerifyOptions,
-): Promise<JWTVerifyResult & { key: unknown }> {
+  jws: CompactJws,
+  signature: Buffer,
+): Promise<unknown> {
   let tried = 0;
   for await (const candidate of candidates) {
-    try {
-      return { ...(await jwtVerify(token, candidate, options)), key: candidate };
-    } catch (error) {
-      if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) throw error;
-    }
+    if (signatureHolds(alg, candidate, jws, signature)) return candidate;
     if (++tried >= MAX_CANDIDATE_KEYS) break; // ends jose's generator: the other keys are not even imported
   }
-  throw new joseErrors.JWSSignatureVerificationFailed(
+  throw refuse(
+    'ERR_BEARER_TOKEN_SIGNATURE_INVALID',
     `no signature check passed with the first ${String(tried)} of the matching keys`,
   );
 }
 
 /**
- * Build the verifier for one issuer: signature with the allowed algorithms (trying each key when
- * several match), `iss` exact, `aud` containing a configured audience, `exp` required and numeric,
- * `nbf` and `iat` not in the future beyond the tolerance, optional `maxTokenAge`, `typ`, string
- * `sub`/`client_id` (and, with the rfc9068 profile, the RFC 9068 §2.2 claims), and no key binding
- * (`cnf.jkt`, `cnf.x5t#S256`). Most of it is jose's `jwtVerify`, which this gives the options and
- * the key.
+ * Build the verifier for one issuer. It runs the JWS steps of RFC 7515 §5.2 itself on the token's
+ * one parse (compact-jws.ts): the header rules, the key (jose's key set selection by `kid`, `alg`,
+ * `kty`, `use` and `key_ops`, or the configured key), the algorithm/key binding (jws-signature.ts:
+ * RSA of 2048 bits or more, each ES* on its own curve, EdDSA on Ed25519/Ed448), and the signature
+ * with node:crypto's synchronous `verify`, which spares the trip to libuv's pool and back that
+ * WebCrypto costs per signature; then the claims (jwt-claims.ts). When several keys match, each is
+ * tried (up to {@link MAX_CANDIDATE_KEYS}).
  *
  * Does NOT check scopes (routes do), nor revocation (use introspection for that).
  *
- * @see RFC 9068 §4 (validating JWT access tokens), RFC 8725 §3 (JWT best current practices)
+ * @see RFC 7515 §5.2, RFC 9068 §4 (validating JWT access tokens), RFC 8725 §3 (JWT best current practices)
  */
 export function createJwtVerifier(
   issuer: ResolvedIssuer,
@@ -173,41 +191,50 @@ export function createJwtVerifier(
   checks: JwtCheckOptions,
   keys: KeyHolder = STATIC_KEYS,
 ): VerifyJwtAccessToken {
-  const strict = checks.profile === 'rfc9068';
-  const options: JWTVerifyOptions = {
-    // With a single static key, an `alg` that does not fit it (RS256 against an EC key) must be
-    // ALGORITHM_REJECTED; jose would otherwise fail converting the key and report JOSENotSupported.
-    algorithms:
-      key instanceof KeyObject
-        ? issuer.algorithms.filter((alg) => fitsKey(alg, key))
-        : [...issuer.algorithms],
+  const algorithms = new Set<string>(issuer.algorithms);
+  const claimChecks: ClaimChecks = {
     issuer: issuer.issuer,
-    audience: [...issuer.audiences],
+    audiences: issuer.audiences,
     clockTolerance: checks.clockTolerance,
-    requiredClaims: strict ? [...RFC9068_REQUIRED_CLAIMS] : ['exp'],
+    maxTokenAge: checks.maxTokenAge,
+    strict: checks.profile === 'rfc9068',
   };
-  if (checks.maxTokenAge !== undefined) options.maxTokenAge = checks.maxTokenAge;
-  if (strict) options.typ = 'at+jwt'; // jose compares media types: any case, "application/" optional
-  // One async frame around jose's: the cold path pays for every promise on the way.
-  return async (token) => {
+  return async (token, parsed) => {
     const generation = keys.generation;
     try {
-      let result: JWTVerifyResult & { key?: unknown };
+      const jws = parsed ?? readJws(token);
+      const alg = checkHeader(jws.header, algorithms);
+      const signature = Buffer.from(jws.signature, 'base64url');
+      let verifiedBy: unknown = key;
       if (typeof key === 'function') {
+        const input: FlattenedJWSInput = {
+          protected: jws.signingInput.slice(0, jws.signingInput.indexOf('.')),
+          payload: jws.signingInput.slice(jws.signingInput.indexOf('.') + 1),
+          signature: jws.signature,
+        };
         try {
-          result = await jwtVerify(token, key, options);
+          verifiedBy = await key(jws.header as CompactJWSHeaderParameters, input);
         } catch (error) {
           if (!(error instanceof joseErrors.JWKSMultipleMatchingKeys)) throw error;
-          result = await verifyWithCandidates(token, error, options);
+          verifiedBy = await verifyWithCandidates(alg, error, jws, signature);
         }
-      } else {
-        result = await jwtVerify(token, key, options);
+        if (verifiedBy !== undefined && !signatureHolds(alg, verifiedBy, jws, signature)) {
+          throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
+        }
+      } else if (!signatureHolds(alg, key, jws, signature)) {
+        throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
       }
-      const { payload, protectedHeader } = result;
-      checkClaims(payload, protectedHeader.typ, strict, checks.clockTolerance);
-      return { payload, key: result.key ?? key, keys, generation };
+      const payload = jws.claims as JWTPayload;
+      validateClaims(jws.header, payload, claimChecks, Math.floor(Date.now() / 1000));
+      return { payload, key: verifiedBy, keys, generation };
     } catch (error) {
       throw classifyJoseError(error);
     }
   };
+}
+
+function readJws(token: string): CompactJws {
+  const read = readCompactToken(token);
+  if (read.kind !== 'jws') throw refuse('ERR_BEARER_TOKEN_MALFORMED', 'not a JWS');
+  return read;
 }

@@ -71,10 +71,24 @@ describe('compact-jws: what a token is, and one token, one encoding', function (
   });
 
   describe('readCompactToken', function () {
-    it('reads a JWS with its (unverified) claims', function () {
+    it('reads a JWS with its (unverified) header and claims, the signing input and the signature', function () {
       assert.deepEqual(readCompactToken(`${HEADER}.${CLAIMS}.c2ln`), {
         kind: 'jws',
+        header: { alg: 'ES256', typ: 'at+jwt' },
         claims: { iss: 'https://as.example', sub: 'alice' },
+        signingInput: `${HEADER}.${CLAIMS}`,
+        signature: 'c2ln',
+      });
+    });
+
+    it('refuses a JOSE header or claims set that is not UTF-8 (as jose does), after the shape checks', function () {
+      const notUtf8 = Buffer.from([0x7b, 0x22, 0x61, 0x6c, 0x67, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]); // {"alg":"\xff"}
+      assert.throws(() => readCompactToken(`${notUtf8.toString('base64url')}.${CLAIMS}.c2ln`), {
+        code: 'ERR_BEARER_TOKEN_MALFORMED',
+      });
+      const claims = Buffer.from([0x7b, 0x22, 0x73, 0x22, 0x3a, 0x22, 0xc3, 0x22, 0x7d]); // {"s":"\xc3"}
+      assert.throws(() => readCompactToken(`${HEADER}.${claims.toString('base64url')}.c2ln`), {
+        code: 'ERR_BEARER_TOKEN_MALFORMED',
       });
     });
 
