@@ -199,8 +199,14 @@ export class CachedAnswers {
     }
   }
 
-  #checked(value: unknown): IntrospectionCacheEntry | undefined {
-    if (value === undefined) return undefined;
+  /** Called inside a `try`: whatever the store's value throws on being read is a miss. */
+  #checked(found: unknown): IntrospectionCacheEntry | undefined {
+    if (found === undefined) return undefined;
+    // Any store but ours answers objects we do not own: frozen, shared between reads, or with
+    // getters and proxies that throw, or answer differently on a second read. A structured clone
+    // reads it once, into plain data that is checked and that the introspector may attach its
+    // principal to; a value that cannot be cloned (a proxy, a function) throws here.
+    const value: unknown = this.inMemory ? found : structuredClone(found);
     const problem = malformedEntry(value, this.#context);
     if (problem === undefined) return value as IntrospectionCacheEntry;
     this.#failed('get', new Error(`the store returned a value that is not an entry: ${problem}`));

@@ -138,7 +138,7 @@ export class RemoteKeySet implements KeyHolder {
     header: JWSHeaderParameters,
     input: FlattenedJWSInput,
   ): Promise<ResolvedKey> {
-    if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+    if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw this.#unusableKey(error);
     // A token that names another issuer must never cost a fetch (nor use up the immediate
     // refetch a genuinely new key of ours needs).
     if (!this.#namesOurIssuer(input)) {
@@ -149,7 +149,27 @@ export class RemoteKeySet implements KeyHolder {
     // The set could not be refreshed: the key may be a new one we cannot see yet, so this is an
     // outage (503), not a bad token (401).
     if (failed || this.#lookup === undefined) throw this.#unavailable();
-    return this.#lookup(header, input);
+    return this.#lookup(header, input).catch((again: unknown) => {
+      throw this.#unusableKey(again);
+    });
+  }
+
+  /**
+   * A lookup failure other than an unknown key. jose selected a key of the set and could not import
+   * it: a malformed or mislabelled JWK (WebCrypto's `DataError` for a point off its curve, a bad
+   * `x`, a missing member) or a private key (`JWKSInvalid`). That is the server's fault, and the
+   * token may be good: 503, as for a set that cannot be fetched, never a 500 or a 401. jose's own
+   * verdicts on the token (an unsupported `alg`, several matching keys) pass through.
+   */
+  #unusableKey(error: unknown): unknown {
+    if (error instanceof joseErrors.JOSEError && !(error instanceof joseErrors.JWKSInvalid)) return error;
+    const { issuer } = this.#options;
+    return new BearerGuardError('ERR_BEARER_JWKS_UNAVAILABLE', {
+      cause: new Error(`the key set of ${issuer} has a key for this token that cannot be used`, {
+        cause: error,
+      }),
+      retryAfter: Math.max(1, Math.ceil(this.#retryInterval / 1000)),
+    });
   }
 
   /** The configured issuer this key set belongs to. */

@@ -124,14 +124,36 @@ function jwkServes(jwk: JWK, algorithms: readonly JwsAlgorithm[]): boolean {
   return algorithms.some((alg) => fitting.includes(alg) && (jwk.alg === undefined || jwk.alg === alg));
 }
 
+/**
+ * Whether `jwk` can be imported as a public key. jose imports a set's keys only when a token selects
+ * one, and a malformed JWK (a point off its curve, a bad `x`, a missing member) would then fail
+ * every such token with a WebCrypto `DataError`, a private one (`d`) with jose's `JWKSInvalid`.
+ */
+function importable(jwk: JWK): boolean {
+  if (jwk.d !== undefined) return false;
+  try {
+    return createPublicKey({ key: jwk as JsonWebKeyInput['key'], format: 'jwk' }).type === 'public';
+  } catch {
+    return false;
+  }
+}
+
 function checkJwks(issuer: ResolvedIssuer, keys: readonly JWK[]): void {
   keys.forEach((jwk, index) => {
+    const which = `keys[${String(index)}]${jwk.kid === undefined ? '' : `, kid ${JSON.stringify(jwk.kid)}`}`;
     const bits = jwk.kty === 'RSA' ? rsaBits(jwk.n) : MIN_RSA_BITS;
     if (bits < MIN_RSA_BITS) {
       throw invalidKey(
         'jwks',
         issuer,
-        `holds an RSA key of ${String(bits)} bits (keys[${String(index)}]${jwk.kid === undefined ? '' : `, kid ${JSON.stringify(jwk.kid)}`}): RSA keys need at least ${String(MIN_RSA_BITS)} bits (RFC 7518 §3.3)`,
+        `holds an RSA key of ${String(bits)} bits (${which}): RSA keys need at least ${String(MIN_RSA_BITS)} bits (RFC 7518 §3.3)`,
+      );
+    }
+    if (jwkServes(jwk, issuer.algorithms) && !importable(jwk)) {
+      throw invalidKey(
+        'jwks',
+        issuer,
+        `holds a key that is not a usable public JWK (${which}): a private key, or members that do not make a key of its \`kty\` and \`crv\``,
       );
     }
   });

@@ -541,6 +541,30 @@ describe('options: resolveOptions / createGuard validation', function () {
     });
   });
 
+  describe('a static jwks key that cannot be used is refused at construction', function () {
+    it('a malformed or private JWK beside good keys (it would fail every token that selects it)', function () {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const good = { ...publicKey.export({ format: 'jwk' }), kid: 'good' };
+      const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
+      for (const bad of [
+        { ...good, x: 'AAAA' },
+        { ...p384, crv: 'P-256' },
+        { ...good, y: undefined },
+        { ...privateKey.export({ format: 'jwk' }) },
+      ]) {
+        throwsConfig(
+          () => createGuard(opts({ jwks: { keys: [good, { ...bad, kid: 'bad' }] }, algorithms: ['ES256'] })),
+          'ERR_BEARER_CONFIG_INVALID_OPTION',
+          '`jwks`',
+          '"bad"',
+          'not a usable public JWK',
+        );
+      }
+      // A key no allowed algorithm selects is never imported, so it does not matter.
+      assert.ok(createGuard(opts({ jwks: { keys: [good, { ...good, x: 'AAAA', use: 'enc' }] } })));
+    });
+  });
+
   describe('several issuers', function () {
     it('refuses top-level issuer fields beside issuers', function () {
       throwsConfig(

@@ -218,6 +218,84 @@ describe('authenticate() with token introspection: the cache store', function ()
       });
     }
 
+    // A store that keeps what `set` gave it (so its answers are in our namespace, well formed) and
+    // answers it back in a form we do not own: each must still answer 200, never a 500 that shows
+    // the store's error text.
+    const ownEntries: [string, (entry: IntrospectionCacheEntry) => unknown, boolean][] = [
+      // [label, what the store answers, whether that is a miss reported by store.failed]
+      ['frozen', (entry) => Object.freeze({ ...entry }), false],
+      [
+        'with a principal getter that throws',
+        (entry) => ({
+          ...entry,
+          get principal(): never {
+            throw new Error('ECONNRESET 10.1.2.3:6379');
+          },
+        }),
+        true,
+      ],
+      [
+        'with an exp getter that throws',
+        (entry) => ({
+          ...entry,
+          claims: {
+            ...(entry.active ? entry.claims : {}),
+            get exp(): never {
+              throw new Error('ECONNRESET 10.1.2.3:6379');
+            },
+          },
+        }),
+        true,
+      ],
+      [
+        'as a proxy that throws on every claim but active',
+        (entry) => ({
+          ...entry,
+          claims: new Proxy(entry.active ? entry.claims : {}, {
+            get: (_target, name) => {
+              if (name === 'active') return true;
+              throw new Error('ECONNRESET 10.1.2.3:6379');
+            },
+          }),
+        }),
+        true,
+      ],
+    ];
+    for (const [label, answer, miss] of ownEntries) {
+      it(`a get that answers our own entry ${label}: 200, never 500`, async function () {
+        const kept = new Map<string, IntrospectionCacheEntry>();
+        const store = new ScriptedStore({
+          get: (key) => {
+            const entry = kept.get(key);
+            return Promise.resolve(entry === undefined ? undefined : answer(entry));
+          },
+          set: (key, value) => {
+            kept.set(key, JSON.parse(JSON.stringify(value)) as IntrospectionCacheEntry);
+          },
+        });
+        const { app, route, storeFailures } = api({ store });
+        const token = as.issueOpaqueToken({ sub: 'alice' });
+        const before = as.counters.introspection;
+
+        const responses = [await get(app, token), await get(app, token), await get(app, token)];
+
+        assert.deepEqual(
+          responses.map((res) => res.status),
+          [200, 200, 200],
+        );
+        for (const res of responses) assert.doesNotMatch(res.text, /ECONNRESET|10\.1\.2\.3/);
+        assert.deepEqual(
+          route.principals.map((principal) => principal?.subject),
+          ['alice', 'alice', 'alice'],
+        );
+        assert.equal(as.counters.introspection - before, miss ? 3 : 1);
+        assert.deepEqual(
+          storeFailures.map((event) => event.operation),
+          miss ? ['get', 'get'] : [],
+        );
+      });
+    }
+
     it('a get that never settles is a miss once the introspection timeout passes', async function () {
       const store = new ScriptedStore({ get: () => new Promise(() => undefined) });
       const { app, route, storeFailures } = api({ store, timeout: SHORT_TIMEOUT });

@@ -3,6 +3,7 @@
  * keys matching a token, key-bound tokens, and cached tokens whose key was withdrawn.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 
 import { authenticate, errorHandler } from '@bearer-guard/express';
 import type { SingleIssuerOptions } from '@bearer-guard/express';
@@ -163,6 +164,45 @@ describe('local JWT validation over HTTP', function () {
         assert.equal((await get(await as.sign({}, { kid, header: { kid: undefined } }))).status, 200);
       }
     });
+  });
+
+  describe('a key set whose key for the token cannot be used', function () {
+    // jose imports a key when a token selects it: a broken or hostile server's JWK fails there.
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
+    const unusable: [string, (jwk: Record<string, unknown>) => Record<string, unknown>][] = [
+      ['a point off the curve', (jwk) => ({ ...jwk, x: 'AAAA' })],
+      ['a P-384 point labelled P-256', (jwk) => ({ ...p384, crv: 'P-256', kid: jwk['kid'] })],
+      ['no y', (jwk) => ({ ...jwk, y: undefined })],
+      ['a private key', (jwk) => ({ ...jwk, d: 'c2VjcmV0LXNjYWxhci1ub3QtYS1yZWFsLWtleS0xMjM' })],
+    ];
+
+    for (const [label, breakKey] of unusable) {
+      it(`${label}: 503 with Retry-After (the token may be good), never 500 or 401`, async function () {
+        const jwk = as.publicJwk();
+        as.setBehaviour('jwks', { mode: 'json', body: { keys: [breakKey(jwk)] } });
+        const { get, codes, route } = orders();
+        const token = await as.sign();
+
+        for (const res of [await get(token), await get(token)]) {
+          assert.equal(res.status, 503);
+          assert.ok(Number(res.headers['retry-after']) >= 1);
+          assert.equal(res.headers['www-authenticate'], undefined);
+          assert.deepEqual(res.body, {
+            error: 'temporarily_unavailable',
+            error_description: DESCRIPTION.jwksUnavailable,
+          });
+        }
+        assert.deepEqual(codes, ['ERR_BEARER_JWKS_UNAVAILABLE', 'ERR_BEARER_JWKS_UNAVAILABLE']);
+        assert.equal(route.calls, 0);
+        // Also after an unknown-kid refetch that brings such a key.
+        as.setBehaviour('jwks', { mode: 'ok' });
+        const fresh = await as.rotateKeys('ES256');
+        as.setBehaviour('jwks', { mode: 'json', body: { keys: [breakKey(as.publicJwk(fresh))] } });
+        const res = await get(await as.sign({}, { kid: fresh }));
+        assert.equal(res.status, 503);
+        assert.equal(codes.at(-1), 'ERR_BEARER_JWKS_UNAVAILABLE');
+      });
+    }
   });
 
   describe('sender-constrained tokens are not bearer tokens', function () {
