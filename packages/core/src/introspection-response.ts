@@ -82,5 +82,15 @@ export function checkIntrospectionClaims(
     }
     if (type !== 'bearer') fail('ERR_BEARER_TOKEN_TYPE_INVALID', `token_type ${JSON.stringify(tokenType)}`);
   }
+  // RFC 7662 §2.2: `sub`, `client_id` and `username` are strings; one of another type (`"sub": 1`)
+  // would reach req.auth as "absent". The same rule as for JWTs (jwt-claims.ts), `azp` included.
+  for (const claim of STRING_CLAIMS) {
+    const value = claims[claim];
+    if (value !== undefined && typeof value !== 'string') {
+      fail('ERR_BEARER_TOKEN_CLAIM_INVALID', `${claim} is not a string`);
+    }
+  }
   refuseBoundToken(claims);
 }
+
+const STRING_CLAIMS = ['sub', 'client_id', 'azp', 'username'] as const;

@@ -56,6 +56,19 @@ describe('introspection-response: checkIntrospectionClaims (RFC 7662 §2.2, §4)
     });
   });
 
+  describe('string claims (RFC 7662 §2.2)', function () {
+    it('accepts string sub, client_id, azp and username', function () {
+      check({ sub: 'alice', client_id: 'app', azp: 'app', username: 'alice' });
+    });
+
+    it('refuses a sub, client_id, azp or username that is not a string with ERR_BEARER_TOKEN_CLAIM_INVALID', function () {
+      for (const claim of ['sub', 'client_id', 'azp', 'username']) {
+        for (const value of [1, null, {}, ['x'], true])
+          refused({ [claim]: value }, 'ERR_BEARER_TOKEN_CLAIM_INVALID');
+      }
+    });
+  });
+
   describe('sender-constrained tokens (RFC 9449 §6, §7.1; RFC 8705 §3)', function () {
     const THUMBPRINT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
 
