@@ -14,10 +14,7 @@ describe('client: the bearer-guard:token-client.request tracing channel', functi
   const seen: { event: string; message: Record<string, unknown> }[] = [];
   const traced = tracingChannel(TOKEN_REQUEST_CHANNEL);
   const handlers = Object.fromEntries(
-    EVENTS.map((event) => [
-      event,
-      (message: object) => seen.push({ event, message: { ...message } as Record<string, unknown> }),
-    ]),
+    EVENTS.map((event) => [event, (message: object) => seen.push({ event, message: { ...message } })]),
   ) as unknown as Parameters<typeof traced.subscribe>[0];
 
   before(async function () {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
 
 import { CHANNELS, createGuard } from '@bearer-guard/core';
 import type { BearerGuard, Principal, SingleIssuerOptions } from '@bearer-guard/core';
@@ -30,7 +30,7 @@ function recordChannels(): { seen: Published[]; stop: () => void } {
     const handlers = Object.fromEntries(
       EVENTS.map((event) => [
         event,
-        (message: object) => seen.push({ name, event, message: { ...message } as Record<string, unknown> }),
+        (message: object) => seen.push({ name, event, message: { ...message } }),
       ]),
     ) as unknown as Parameters<typeof traced.subscribe>[0];
     traced.subscribe(handlers);
@@ -40,10 +40,12 @@ function recordChannels(): { seen: Published[]; stop: () => void } {
   }
   for (const name of PLAIN) {
     const listener = (message: unknown): void => {
-      seen.push({ name, event: 'publish', message: { ...(message as object) } as Record<string, unknown> });
+      seen.push({ name, event: 'publish', message: { ...(message as object) } });
     };
-    channel(name).subscribe(listener);
-    stops.push(() => channel(name).unsubscribe(listener));
+    subscribe(name, listener);
+    stops.push(() => {
+      unsubscribe(name, listener);
+    });
   }
   return {
     seen,

@@ -1,4 +1,4 @@
-import { channel, tracingChannel, type TracingChannel } from 'node:diagnostics_channel';
+import { subscribe, tracingChannel, unsubscribe, type TracingChannel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import {
   context,
@@ -163,7 +163,8 @@ export class BearerGuardInstrumentation {
         this.#authenticated(message);
       },
     });
-    this.#plain<AuthorizeMessage>(CHANNEL_NAMES.authorize, (message) => {
+    this.#plain(CHANNEL_NAMES.authorize, (published) => {
+      const message = published as AuthorizeMessage;
       this.#instruments.authorizations.add(
         1,
         attributes({ [A.outcome]: message.outcome, [A.errorType]: message.code, [A.policy]: message.policy }),
@@ -212,7 +213,8 @@ export class BearerGuardInstrumentation {
         );
       },
     }));
-    this.#plain<CircuitStateMessage>(CHANNEL_NAMES.circuitState, (message) => {
+    this.#plain(CHANNEL_NAMES.circuitState, (published) => {
+      const message = published as CircuitStateMessage;
       this.#circuits.set(message.name, message.state);
     });
     this.#outbound<TokenRequestMessage>(CHANNEL_NAMES.tokenRequest, 'token_request', 'POST', (message) => ({
@@ -312,13 +314,11 @@ export class BearerGuardInstrumentation {
     });
   }
 
-  #plain<M>(name: string, onMessage: (message: M) => void): void {
-    const listener = (message: unknown): void => {
-      onMessage(message as M);
-    };
-    channel(name).subscribe(listener);
+  #plain(name: string, listener: (message: unknown) => void): void {
+    // The module-level functions keep the channel referenced while subscribed.
+    subscribe(name, listener);
     this.#unsubscribe.push(() => {
-      channel(name).unsubscribe(listener);
+      unsubscribe(name, listener);
     });
   }
 
@@ -327,6 +327,8 @@ export class BearerGuardInstrumentation {
    * client, `url.full`, `server.address`, `server.port`, `error.type`), child of the context that
    * made the call; and the metric of `record`, with the call's duration.
    */
+  // M ties `read` to the channel's message type at each call site.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   #outbound<M extends object>(
     name: string,
     operation: string,

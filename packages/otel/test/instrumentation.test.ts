@@ -27,8 +27,12 @@ class TestReader extends MetricReader {
   constructor() {
     super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
   }
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 interface Point {
@@ -230,18 +234,21 @@ describe('@bearer-guard/otel: BearerGuardInstrumentation', function () {
     const operations = finished.map((span) => span.attributes['bearer_guard.operation']).sort();
     assert.deepEqual(operations, ['introspection', 'keys.load', 'keys.load', 'token_request']);
     const jwks = finished.find((span) => span.attributes['bearer_guard.operation'] === 'keys.load');
-    assert.equal(jwks?.name, 'GET');
-    assert.equal(jwks?.attributes['url.full'], stub.jwksUri);
-    assert.equal(jwks?.attributes['server.address'], '127.0.0.1');
+    assert.ok(jwks !== undefined);
+    assert.equal(jwks.name, 'GET');
+    assert.equal(jwks.attributes['url.full'], stub.jwksUri);
+    assert.equal(jwks.attributes['server.address'], '127.0.0.1');
     const introspection = finished.find(
       (span) => span.attributes['bearer_guard.operation'] === 'introspection',
     );
-    assert.equal(introspection?.name, 'POST');
-    assert.equal(introspection?.attributes['error.type'], 'status');
-    assert.equal(introspection?.status.code, 2 /* SpanStatusCode.ERROR */);
+    assert.ok(introspection !== undefined);
+    assert.equal(introspection.name, 'POST');
+    assert.equal(introspection.attributes['error.type'], 'status');
+    assert.equal(introspection.status.code, 2 /* SpanStatusCode.ERROR */);
     const token = finished.find((span) => span.attributes['bearer_guard.operation'] === 'token_request');
-    assert.equal(token?.attributes['http.response.status_code'], 200);
-    assert.equal(token?.attributes['url.full'], tokenEndpoint);
+    assert.ok(token !== undefined);
+    assert.equal(token.attributes['http.response.status_code'], 200);
+    assert.equal(token.attributes['url.full'], tokenEndpoint);
 
     const text = JSON.stringify({ points, spans: finished.map((span) => [span.name, span.attributes]) });
     for (const secret of [...secrets, ...accepted.split('.')]) {
