@@ -84,6 +84,37 @@ describe('the example fleet, end to end', function () {
     assert.equal(merged.partial, false);
   });
 
+  it('exposes Prometheus metrics at /metrics on every service: authentications, token requests, introspection', async () => {
+    const token = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
+    assert.equal((await get(summary(), token)).status, 200);
+    const scrape = async (service: 'gateway' | 'orders-service' | 'fhir-service'): Promise<string> => {
+      const response = await fetch(`${fleet.urls[service]}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(response.status, 200, `${service} /metrics`);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+      return response.text();
+    };
+    const [gateway, orders, fhir] = await Promise.all([
+      scrape('gateway'),
+      scrape('orders-service'),
+      scrape('fhir-service'),
+    ]);
+    const accepted =
+      /^bearer_guard_authentications_total\{[^}]*bearer_guard_outcome="accepted"[^}]*\} [1-9]/m;
+    assert.match(gateway, accepted);
+    assert.match(orders, accepted);
+    assert.match(fhir, accepted);
+    assert.match(
+      gateway,
+      /^bearer_guard_token_client_requests_total\{[^}]*bearer_guard_outcome="issued"[^}]*\} [1-9]/m,
+    );
+    assert.match(fhir, /^bearer_guard_introspection_duration_count\{[^}]*bearer_guard_outcome="active"/m);
+    assert.match(orders, /^bearer_guard_keys_loads_total\{[^}]*bearer_guard_trigger="(ready|initial)"/m);
+    for (const text of [gateway, orders, fhir]) {
+      assert.ok(!text.includes(token), 'no token in the metrics');
+      assert.doesNotMatch(text, /eyJ[\w-]+\.[\w-]+\./, 'no JWT in the metrics');
+    }
+  });
+
   it('refuses a caller without a token (401, Bearer challenge) and without summary:read (403)', async () => {
     const anonymous = await get(summary());
     assert.equal(anonymous.status, 401);

@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import { rateLimit, type Options as RateLimitOptions } from 'express-rate-limit';
 import helmet from 'helmet';
+import { metricsHandler } from './metrics.js';
 
 export interface ServiceAppOptions {
   /** Requests per client IP and minute, `/health` excepted. */
@@ -11,7 +12,7 @@ export interface ServiceAppOptions {
 
 /**
  * An Express app with what every example service starts with: no `X-Powered-By`, helmet's
- * headers, an open `GET /health`, then a rate limit per client IP for everything after it (before
+ * headers, an open `GET /health` and `GET /metrics` (Prometheus, see metrics.ts), then a rate limit per client IP for everything after it (before
  * authentication, so a flood of junk tokens costs neither crypto nor calls to the authorization
  * server). The service adds its routes.
  */
@@ -22,6 +23,7 @@ export function createServiceApp({ rateLimitPerMinute, rateLimited }: ServiceApp
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.get('/metrics', metricsHandler());
   app.use(
     rateLimit({
       windowMs: 60_000,
