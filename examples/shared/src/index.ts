@@ -8,3 +8,4 @@ export type { ListenOptions, RunningServer } from './server.js';
 export { createServiceApp } from './service-app.js';
 export type { ServiceAppOptions } from './service-app.js';
 export { metricsHandler } from './metrics.js';
+export { propagationHeaders, requestLogging } from './request-log.js';

@@ -2,8 +2,11 @@ import express, { type Express } from 'express';
 import { rateLimit, type Options as RateLimitOptions } from 'express-rate-limit';
 import helmet from 'helmet';
 import { metricsHandler } from './metrics.js';
+import { requestLogging } from './request-log.js';
 
 export interface ServiceAppOptions {
+  /** The service's name in its logs; with it, one JSON line per request (request-log.ts) and `traceparent` support. */
+  service?: string | undefined;
   /** Requests per client IP and minute, `/health` excepted. */
   rateLimitPerMinute: number;
   /** How a request over the limit is answered: a `handler`, or a `message` sent with status 429. */
@@ -16,7 +19,7 @@ export interface ServiceAppOptions {
  * authentication, so a flood of junk tokens costs neither crypto nor calls to the authorization
  * server). The service adds its routes.
  */
-export function createServiceApp({ rateLimitPerMinute, rateLimited }: ServiceAppOptions): Express {
+export function createServiceApp({ service, rateLimitPerMinute, rateLimited }: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet());
@@ -24,6 +27,8 @@ export function createServiceApp({ rateLimitPerMinute, rateLimited }: ServiceApp
     res.json({ status: 'ok' });
   });
   app.get('/metrics', metricsHandler());
+  // After the probes (a health check every second would drown the log), before everything else.
+  if (service !== undefined) app.use(requestLogging(service));
   app.use(
     rateLimit({
       windowMs: 60_000,
