@@ -1,11 +1,13 @@
 // The whole fleet on ephemeral ports, as child processes (the command `npm start` and the containers
 // run), driven with real HTTP: the product's end-to-end proof.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createTokenClient, type TokenClient } from '@bearer-guard/client';
 import { runSmartAuthorizationCodeFlow } from '@bearer-guard/example-authorization-server';
@@ -42,13 +44,17 @@ describe('the example fleet, end to end', function () {
   let dataDir: string;
   let demo: TokenClient;
   let gatewayClient: TokenClient;
+  /** Every line the services wrote (stdout and stderr), in order. */
+  const lines: { service: string; line: string }[] = [];
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'bearer-guard-fleet-'));
     fleet = await startFleet({
       ports: await freePorts(),
       env: { AS_DATA_DIR: dataDir, FHIR_INTROSPECTION_CACHE_SECONDS: '2', NODE_ENV: 'test' },
-      log: quiet,
+      log: (service, line) => {
+        lines.push({ service, line });
+      },
     });
     demo = createTokenClient({
       issuer: fleet.issuer,
@@ -82,6 +88,75 @@ describe('the example fleet, end to end', function () {
     assert.ok(merged.observations.length > 0, 'observations from the FHIR service');
     assert.ok(merged.orders.length > 0, 'orders from the orders service');
     assert.equal(merged.partial, false);
+  });
+
+  it('exposes Prometheus metrics at /metrics on every service: authentications, token requests, introspection', async () => {
+    const token = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
+    assert.equal((await get(summary(), token)).status, 200);
+    const scrape = async (service: 'gateway' | 'orders-service' | 'fhir-service'): Promise<string> => {
+      const response = await fetch(`${fleet.urls[service]}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(response.status, 200, `${service} /metrics`);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+      return response.text();
+    };
+    const [gateway, orders, fhir] = await Promise.all([
+      scrape('gateway'),
+      scrape('orders-service'),
+      scrape('fhir-service'),
+    ]);
+    const accepted =
+      /^bearer_guard_authentications_total\{[^}]*bearer_guard_outcome="accepted"[^}]*\} [1-9]/m;
+    assert.match(gateway, accepted);
+    assert.match(orders, accepted);
+    assert.match(fhir, accepted);
+    assert.match(
+      gateway,
+      /^bearer_guard_token_client_requests_total\{[^}]*bearer_guard_outcome="issued"[^}]*\} [1-9]/m,
+    );
+    assert.match(fhir, /^bearer_guard_introspection_duration_count\{[^}]*bearer_guard_outcome="active"/m);
+    assert.match(orders, /^bearer_guard_keys_loads_total\{[^}]*bearer_guard_trigger="(ready|initial)"/m);
+    for (const text of [gateway, orders, fhir]) {
+      assert.ok(!text.includes(token), 'no token in the metrics');
+      assert.doesNotMatch(text, /eyJ[\w-]+\.[\w-]+\./, 'no JWT in the metrics');
+    }
+  });
+
+  it('one summary request is one trace: the gateway propagates traceparent and the request id, every service logs them (pino JSON)', async () => {
+    const token = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
+    const traceId = randomBytes(16).toString('hex');
+    const requestId = `req-${randomBytes(4).toString('hex')}`;
+    const response = await fetch(summary(), {
+      headers: {
+        authorization: `Bearer ${token}`,
+        traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+        'x-request-id': requestId,
+      },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('x-request-id'), requestId);
+    await response.arrayBuffer();
+    const logged = (service: string): Record<string, unknown>[] =>
+      lines
+        .filter((entry) => entry.service === service && entry.line.startsWith('{'))
+        .map((entry) => JSON.parse(entry.line) as Record<string, unknown>)
+        .filter((entry) => entry['trace_id'] === traceId);
+    const services = ['gateway', 'orders-service', 'fhir-service'] as const;
+    for (let waited = 0; waited < 5000 && services.some((name) => logged(name).length === 0); waited += 50) {
+      await sleep(50);
+    }
+    for (const service of services) {
+      const entries = logged(service);
+      assert.ok(entries.length > 0, `${service} logged the request with trace id ${traceId}`);
+      for (const entry of entries) {
+        assert.equal(entry['req_id'], requestId, `${service}: the request id`);
+        assert.equal(entry['service'], service);
+        assert.equal(entry['status'], 200);
+      }
+    }
+    assert.equal(logged('gateway')[0]?.['route'], '/patients/:id/summary', 'the route pattern, not the path');
+    const text = lines.map((entry) => entry.line).join('\n');
+    assert.ok(!text.includes(token), 'no token in any log line');
   });
 
   it('refuses a caller without a token (401, Bearer challenge) and without summary:read (403)', async () => {

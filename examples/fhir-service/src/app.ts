@@ -59,6 +59,7 @@ export function createApp(config: FhirConfig, options: FhirAppOptions = {}): Fhi
   const metadata = new AuthorizationServerMetadataSource(config.issuer);
   const { baseUrl, introspectionEndpoint } = config;
   const app = createServiceApp({
+    service: 'fhir-service',
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       handler: (_req, res) => {

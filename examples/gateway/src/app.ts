@@ -74,6 +74,7 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
   const timeoutMs = config.backendTimeoutMs;
 
   const app = createServiceApp({
+    service: 'gateway',
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       message: { error: 'too_many_requests', error_description: 'Too many requests; retry later.' },

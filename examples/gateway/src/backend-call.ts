@@ -1,4 +1,5 @@
 import { isTokenRequestError } from '@bearer-guard/client';
+import { propagationHeaders } from '@bearer-guard/example-shared';
 
 /** The backends the gateway calls, as named in `unavailable` entries. */
 export type BackendService = 'orders' | 'fhir';
@@ -73,7 +74,8 @@ async function exchange(
   signal: AbortSignal,
 ): Promise<CallOutcome> {
   const response = await client.fetch(url, {
-    headers: { accept: options.accept },
+    // One trace across gateway and backends (W3C Trace Context), and the caller's request id.
+    headers: { ...propagationHeaders(), accept: options.accept },
     redirect: 'manual',
     signal,
   });

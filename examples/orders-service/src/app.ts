@@ -69,6 +69,7 @@ export function createApp(config: OrdersConfig): OrdersApp {
   const orders = new OrderStore();
   // The rate limit comes before authenticating: junk tokens cost neither crypto nor JWKS fetches.
   const app = createServiceApp({
+    service: 'orders-service',
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       handler: (_req, res) => {

@@ -7,3 +7,5 @@ export { listen } from './server.js';
 export type { ListenOptions, RunningServer } from './server.js';
 export { createServiceApp } from './service-app.js';
 export type { ServiceAppOptions } from './service-app.js';
+export { metricsHandler } from './metrics.js';
+export { propagationHeaders, requestLogging } from './request-log.js';

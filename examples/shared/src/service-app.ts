@@ -1,8 +1,12 @@
 import express, { type Express } from 'express';
 import { rateLimit, type Options as RateLimitOptions } from 'express-rate-limit';
 import helmet from 'helmet';
+import { metricsHandler } from './metrics.js';
+import { requestLogging } from './request-log.js';
 
 export interface ServiceAppOptions {
+  /** The service's name in its logs; with it, one JSON line per request (request-log.ts) and `traceparent` support. */
+  service?: string | undefined;
   /** Requests per client IP and minute, `/health` excepted. */
   rateLimitPerMinute: number;
   /** How a request over the limit is answered: a `handler`, or a `message` sent with status 429. */
@@ -11,17 +15,20 @@ export interface ServiceAppOptions {
 
 /**
  * An Express app with what every example service starts with: no `X-Powered-By`, helmet's
- * headers, an open `GET /health`, then a rate limit per client IP for everything after it (before
+ * headers, an open `GET /health` and `GET /metrics` (Prometheus, see metrics.ts), then a rate limit per client IP for everything after it (before
  * authentication, so a flood of junk tokens costs neither crypto nor calls to the authorization
  * server). The service adds its routes.
  */
-export function createServiceApp({ rateLimitPerMinute, rateLimited }: ServiceAppOptions): Express {
+export function createServiceApp({ service, rateLimitPerMinute, rateLimited }: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet());
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.get('/metrics', metricsHandler());
+  // After the probes (a health check every second would drown the log), before everything else.
+  if (service !== undefined) app.use(requestLogging(service));
   app.use(
     rateLimit({
       windowMs: 60_000,

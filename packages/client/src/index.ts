@@ -33,3 +33,5 @@ export type {
   TokenClientEventName,
   TokenEventTarget,
 } from './events.js';
+export { TOKEN_REQUEST_CHANNEL } from './diagnostics.js';
+export type { TokenRequestMessage } from './diagnostics.js';

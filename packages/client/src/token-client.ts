@@ -1,4 +1,5 @@
 import { createAuthorizedFetch, type TokenFetch } from './authorized-fetch.js';
+import { tokenRequestChannel, traceTokenRequest, type TokenRequestMessage } from './diagnostics.js';
 import { discoverAuthorizationServer, type AuthorizationServerMetadata } from './discovery.js';
 import { TokenRequestError } from './errors.js';
 import {
@@ -17,7 +18,11 @@ import {
   parametersKey,
   type TokenParameters,
 } from './token-parameters.js';
-import { requestClientCredentialsToken, type TokenRequestContext } from './token-request.js';
+import {
+  requestClientCredentialsToken,
+  type IssuedToken,
+  type TokenRequestContext,
+} from './token-request.js';
 
 /** An access token as handed to callers. Field names follow RFC 6749 §5.1. */
 export interface AccessToken {
@@ -149,8 +154,27 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     (parameters: TokenParameters, key: string) =>
     async (reason: RenewalReason): Promise<CachedToken> => {
       const target = { scope: parameters.scope, resource: parameters.resource };
+      let attempt = 0;
+      const request = async (message?: TokenRequestMessage): Promise<IssuedToken> => {
+        const as = await authorizationServer();
+        if (message !== undefined) message.endpoint = as.token_endpoint;
+        return requestClientCredentialsToken(as, context, parameters);
+      };
       const outcome = await withRetry(
-        async () => requestClientCredentialsToken(await authorizationServer(), context, parameters),
+        () => {
+          attempt += 1;
+          if (!tokenRequestChannel.hasSubscribers) return request();
+          const message: TokenRequestMessage = {
+            issuer,
+            endpoint: tokenEndpoint,
+            grantType: 'client_credentials',
+            attempt,
+            outcome: undefined,
+            code: undefined,
+            status: undefined,
+          };
+          return traceTokenRequest(message, () => request(message));
+        },
         resolved.retry,
         (error) => error instanceof TokenRequestError && error.retryable,
         ({ attempt, delay, error }) => {

@@ -1,3 +1,4 @@
+import { circuitStateChannel, type CircuitStateMessage } from './diagnostics.js';
 import type { GuardEvents } from './events.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
@@ -83,6 +84,14 @@ export class CircuitBreaker {
 
   #transition(state: CircuitState): void {
     this.#state = state;
+    if (circuitStateChannel.hasSubscribers) {
+      const message: CircuitStateMessage = {
+        name: this.#options.name,
+        state,
+        consecutiveFailures: this.#failures,
+      };
+      circuitStateChannel.publish(message);
+    }
     this.#options.events.emit('circuit.state', {
       name: this.#options.name,
       state,

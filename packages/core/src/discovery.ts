@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi';
+import { discoveryChannel, tracePromise, type DiscoveryMessage } from './diagnostics.js';
 import type { GuardEvents } from './events.js';
 import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
 import { displayUrl, URL_PROBLEMS, urlProblem } from './internal/validate.js';
@@ -153,7 +154,7 @@ export class MetadataCache {
   get(issuer: string): Promise<AuthorizationServerMetadata> {
     let pending = this.#pending.get(issuer);
     if (pending === undefined) {
-      pending = discoverAuthorizationServer(issuer, this.options).then(
+      pending = this.#discover(issuer).then(
         (metadata) => {
           this.events.emit('discovery.loaded', { issuer, jwksUri: metadata.jwks_uri });
           return metadata;
@@ -167,5 +168,29 @@ export class MetadataCache {
       this.#pending.set(issuer, pending);
     }
     return pending;
+  }
+
+  /** One discovery, published on `bearer-guard:discovery` when someone listens. */
+  #discover(issuer: string): Promise<AuthorizationServerMetadata> {
+    if (!discoveryChannel.hasSubscribers) return discoverAuthorizationServer(issuer, this.options);
+    const message: DiscoveryMessage = { issuer, outcome: undefined, errorType: undefined };
+    return tracePromise(
+      discoveryChannel,
+      message,
+      () => discoverAuthorizationServer(issuer, this.options),
+      (done, result) => {
+        done.outcome = 'value' in result ? 'loaded' : 'failed';
+        if ('error' in result) {
+          const { error } = result;
+          const cause = error instanceof Error ? error.cause : undefined;
+          done.errorType =
+            cause instanceof UpstreamError
+              ? cause.reason
+              : error instanceof DiscoveryError
+                ? error.reason
+                : 'invalid';
+        }
+      },
+    );
   }
 }

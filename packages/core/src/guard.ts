@@ -1,5 +1,13 @@
 import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
 import { readCompactToken } from './compact-jws.js';
+import {
+  authenticateChannel,
+  authorizeChannel,
+  bindingOf,
+  failureOf,
+  publishAuthorization,
+  type AuthenticateMessage,
+} from './diagnostics.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { Introspector } from './introspection.js';
@@ -104,6 +112,7 @@ export class BearerGuard {
    * `authenticate()` does for a malformed request or a cached token that has expired.
    */
   authenticateCached(request: ResourceRequest): Principal | undefined {
+    if (authenticateChannel.hasSubscribers) return this.#tracedCached(request);
     const token = this.#extract(request);
     return token === undefined ? undefined : this.#cached(token, this.#digest(token));
   }
@@ -116,6 +125,7 @@ export class BearerGuard {
    * else rejects. The token is read once either way (and hashed at most once, for introspection).
    */
   authenticateNow(request: ResourceRequest): Principal | undefined | Promise<Principal> {
+    if (authenticateChannel.hasSubscribers) return this.#traced(request);
     const token = this.#extract(request);
     if (token === undefined) {
       if (!this.options.credentialsRequired) return undefined;
@@ -126,7 +136,99 @@ export class BearerGuard {
 
   /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
   async verify(token: string): Promise<Principal> {
+    if (authenticateChannel.hasSubscribers) return await this.#tracedAnswer(token, newMessage());
     return await this.#answer(token);
+  }
+
+  /**
+   * {@link authenticateNow} published on `bearer-guard:authenticate` (diagnostics.ts). A separate
+   * path, so that without a subscriber the untraced one costs a single `hasSubscribers` test. A
+   * request without a token that needs none is not an authentication and publishes nothing.
+   */
+  #traced(request: ResourceRequest): Principal | undefined | Promise<Principal> {
+    let token: string | undefined;
+    try {
+      token = this.#extract(request);
+      if (token === undefined) {
+        if (!this.options.credentialsRequired) return undefined;
+        throw this.missingCredentials();
+      }
+    } catch (error) {
+      const message = newMessage();
+      authenticateChannel.start.publish(message);
+      refuse(message, error);
+      throw error;
+    }
+    return this.#tracedAnswer(token, newMessage());
+  }
+
+  /** {@link authenticateCached}, traced: a hit or a refusal publishes; a miss leaves it to `authenticate`. */
+  #tracedCached(request: ResourceRequest): Principal | undefined {
+    const token = this.#extract(request);
+    if (token === undefined) return undefined;
+    const message = newMessage();
+    try {
+      const principal = this.#cachedHit(token, this.#digest(token), message);
+      if (principal === undefined) return undefined;
+      authenticateChannel.start.publish(message);
+      accept(message, principal);
+      authenticateChannel.end.publish(message);
+      return principal;
+    } catch (error) {
+      authenticateChannel.start.publish(message);
+      refuse(message, error);
+      throw error;
+    }
+  }
+
+  /** {@link #answer}, traced: `start`, then `end` for a cached answer, `asyncStart`/`asyncEnd` for a validation. */
+  #tracedAnswer(token: string, message: AuthenticateMessage): Principal | Promise<Principal> {
+    authenticateChannel.start.publish(message);
+    const digest = this.#digest(token);
+    let principal: Principal | undefined;
+    try {
+      principal = this.#cachedHit(token, digest, message);
+    } catch (error) {
+      refuse(message, error);
+      throw error;
+    }
+    if (principal !== undefined) {
+      accept(message, principal);
+      authenticateChannel.end.publish(message);
+      return principal;
+    }
+    authenticateChannel.end.publish(message);
+    return this.#validate(token, digest, message).then(
+      (validated) => {
+        accept(message, validated);
+        authenticateChannel.asyncStart.publish(message);
+        authenticateChannel.asyncEnd.publish(message);
+        return validated;
+      },
+      (error: unknown) => {
+        Object.assign(message, failureOf(error));
+        authenticateChannel.error.publish(message);
+        authenticateChannel.asyncStart.publish(message);
+        authenticateChannel.asyncEnd.publish(message);
+        throw error;
+      },
+    );
+  }
+
+  /** {@link #cached} for the traced path: also tells which cache answered, and whose issuer it was. */
+  #cachedHit(token: string, digest: string, message: AuthenticateMessage): Principal | undefined {
+    const principal = this.#cached(token, digest);
+    if (principal !== undefined) {
+      message.cache = 'memory';
+      message.issuer = this.#configuredIssuer(principal);
+    }
+    return principal;
+  }
+
+  /** The configured issuer string of a principal (never the token's own text). */
+  #configuredIssuer(principal: Principal): string | undefined {
+    if (principal.source === 'introspection') return this.#introspector?.issuer;
+    return this.#issuers.get(principal.issuer)?.config.issuer;
   }
 
   /** The cached principal of `token`, else a promise of its validation. */
@@ -152,27 +254,34 @@ export class BearerGuard {
    * token cache requires the very string it verified, the introspection cache is keyed by the
    * SHA-256 of the exact string), so a token that is not canonical can never be a hit.
    */
-  async #validate(token: string, digest: string): Promise<Principal> {
+  async #validate(token: string, digest: string, message?: AuthenticateMessage): Promise<Principal> {
     try {
       const compact = readCompactToken(token);
       const introspector = this.#introspector;
       if (compact.kind !== 'jws') {
         // Opaque to us, or a JWE we hold no key for: only its issuer can tell (RFC 7662 §2).
-        if (introspector !== undefined) return await introspector.introspect(token, digest);
+        if (introspector !== undefined) {
+          if (message !== undefined)
+            Object.assign(message, { source: 'introspection', issuer: introspector.issuer });
+          return await introspector.introspect(token, digest, message);
+        }
         throw new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', {
           cause: new Error(compact.kind === 'jwe' ? 'a JWE, and no introspection' : 'not a JWS'),
         });
       }
       const iss = this.#issuerOf(compact.claims);
       const local = this.#issuers.get(iss);
+      if (message !== undefined) message.issuer = local?.config.issuer ?? introspector?.issuer;
       const published = local?.keysPublished?.() ?? true;
       // No local verifier (`localJwts: false`), or metadata without `jwks_uri`: #issuerOf let it
       // through, so it is the introspecting issuer's JWT, and that server validates it.
       if (local === undefined || !(published instanceof Promise ? await published : published)) {
         if (introspector === undefined)
           throw new Error('unreachable: an issuer without keys or introspection');
-        return await introspector.introspect(token, digest);
+        if (message !== undefined) message.source = 'introspection';
+        return await introspector.introspect(token, digest, message);
       }
+      if (message !== undefined) message.source = 'jwt';
       const principal = this.#remember(token, await local.verify(token, compact));
       // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
       if (this.#introspectJwts && iss === introspector?.issuer) await introspector.introspect(token, digest);
@@ -246,18 +355,28 @@ export class BearerGuard {
    * `scope="<required>"` (RFC 6750 §3.1).
    */
   requireScopes(principal: Principal | undefined, required: readonly string[], mode: 'all' | 'any'): void {
-    if (principal === undefined) throw this.missingCredentials();
-    if (matchScopes(required, principal.scopes, mode)) return;
-    throw this.#challenge(
-      new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }),
-    );
+    const refusal =
+      principal === undefined
+        ? this.missingCredentials()
+        : matchScopes(required, principal.scopes, mode)
+          ? undefined
+          : this.#challenge(
+              new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }),
+            );
+    if (authorizeChannel.hasSubscribers) publishAuthorization('scopes', refusal);
+    if (refusal !== undefined) throw refusal;
   }
 
   /** Throw 401 `invalid_token` unless the principal's `aud` contains one of `audiences` (RFC 9068 §4). */
   requireAudience(principal: Principal | undefined, audiences: readonly string[]): void {
-    if (principal === undefined) throw this.missingCredentials();
-    if (principal.audience.some((aud) => audiences.includes(aud))) return;
-    throw this.#challenge(new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'));
+    const refusal =
+      principal === undefined
+        ? this.missingCredentials()
+        : principal.audience.some((aud) => audiences.includes(aud))
+          ? undefined
+          : this.#challenge(new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'));
+    if (authorizeChannel.hasSubscribers) publishAuthorization('audience', refusal);
+    if (refusal !== undefined) throw refusal;
   }
 
   #challenge<T>(error: T): T {
@@ -267,6 +386,30 @@ export class BearerGuard {
     }
     return error;
   }
+}
+
+function newMessage(): AuthenticateMessage {
+  return {
+    issuer: undefined,
+    source: undefined,
+    cache: 'none',
+    outcome: undefined,
+    code: undefined,
+    binding: undefined,
+  };
+}
+
+function accept(message: AuthenticateMessage, principal: Principal): void {
+  message.outcome = 'accepted';
+  message.source = principal.source;
+  message.binding = bindingOf(principal);
+}
+
+/** A synchronous refusal: `error`, then `end`. */
+function refuse(message: AuthenticateMessage, error: unknown): void {
+  Object.assign(message, failureOf(error));
+  authenticateChannel.error.publish(message);
+  authenticateChannel.end.publish(message);
 }
 
 /** Build a guard; throws `ConfigurationError` for any wrong option. @see BearerGuard */

@@ -1,5 +1,17 @@
 export { extractBearerToken } from './bearer-token.js';
 export type { ResourceRequest, TokenLocations } from './bearer-token.js';
+export { CHANNELS } from './diagnostics.js';
+export type {
+  AuthenticateMessage,
+  AuthenticateOutcome,
+  AuthorizeMessage,
+  CacheLevel,
+  CircuitStateMessage,
+  DiscoveryMessage,
+  IntrospectionMessage,
+  KeysLoadMessage,
+  TokenBinding,
+} from './diagnostics.js';
 export { discoverAuthorizationServer, DiscoveryError } from './discovery.js';
 export type { AuthorizationServerMetadata, DiscoveryOptions } from './discovery.js';
 export { BearerGuardError, ConfigurationError, ERROR_TABLE, isBearerGuardError } from './errors.js';

@@ -3,6 +3,12 @@ import type { KeyObject } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { metadataEndpoint, type AuthorizationServerMetadata } from './discovery.js';
+import {
+  introspectionChannel,
+  tracePromise,
+  type AuthenticateMessage,
+  type IntrospectionMessage,
+} from './diagnostics.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import {
@@ -113,16 +119,18 @@ export class Introspector {
   }
 
   /** Validate `token` by introspection. `digest` is its SHA-256, the cache key within our namespace. */
-  async introspect(token: string, digest: string): Promise<Principal> {
+  async introspect(token: string, digest: string, message?: AuthenticateMessage): Promise<Principal> {
     const cache = this.#cache;
     const key = cache?.key(digest);
     const found = key === undefined ? undefined : cache?.read(key);
     // The in-memory store answers synchronously; awaiting only real promises keeps hits cheap.
     let entry = isThenable(found) ? await cache?.settle(found) : found;
+    if (entry !== undefined && message !== undefined)
+      message.cache = cache?.inMemory === true ? 'memory' : 'shared';
     if (entry === undefined) {
       let pending = this.#inFlight.get(digest);
       if (pending === undefined) {
-        pending = this.#call(token, key).finally(() => this.#inFlight.delete(digest));
+        pending = this.#tracedCall(token, key).finally(() => this.#inFlight.delete(digest));
         this.#inFlight.set(digest, pending);
       }
       entry = await pending;
@@ -220,13 +228,48 @@ export class Introspector {
     return this.#clientAuth;
   }
 
-  async #call(token: string, key: string | undefined): Promise<IntrospectionCacheEntry> {
-    if (!this.#breaker.allow()) {
-      throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
-        cause: new Error('circuit open'),
-        retryAfter: Math.max(1, Math.ceil(this.#breaker.retryIn / 1000)),
-      });
-    }
+  /**
+   * {@link #call}, published on `bearer-guard:introspection` when someone listens. A call the open
+   * circuit refuses makes no request, so it publishes nothing (the authentication says 503).
+   */
+  #tracedCall(token: string, key: string | undefined): Promise<IntrospectionCacheEntry> {
+    if (!introspectionChannel.hasSubscribers) return this.#call(token, key);
+    if (!this.#breaker.allow()) return Promise.reject(this.#circuitOpen());
+    const message: IntrospectionMessage = {
+      issuer: this.#context.checks.issuer,
+      endpoint: this.#options.endpoint,
+      outcome: undefined,
+      reason: undefined,
+    };
+    return tracePromise(
+      introspectionChannel,
+      message,
+      () => this.#call(token, key, message, true),
+      (done, result) => {
+        done.endpoint ??= this.#server?.introspection_endpoint;
+        if ('value' in result) done.outcome = result.value.active ? 'active' : 'inactive';
+        else {
+          done.outcome = 'unavailable';
+          done.reason ??= 'discovery';
+        }
+      },
+    );
+  }
+
+  #circuitOpen(): BearerGuardError {
+    return new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
+      cause: new Error('circuit open'),
+      retryAfter: Math.max(1, Math.ceil(this.#breaker.retryIn / 1000)),
+    });
+  }
+
+  async #call(
+    token: string,
+    key: string | undefined,
+    message?: IntrospectionMessage,
+    allowed = false,
+  ): Promise<IntrospectionCacheEntry> {
+    if (!allowed && !this.#breaker.allow()) throw this.#circuitOpen();
     let as: oauth.AuthorizationServer | undefined;
     let claims: Record<string, unknown>;
     try {
@@ -234,6 +277,7 @@ export class Introspector {
       claims = await this.#request(as, token);
     } catch (error) {
       const outcome = classifyIntrospectionError(error);
+      if (message !== undefined && typeof outcome === 'object') message.reason = outcome.reason;
       if (outcome === 'inactive') {
         // The server answered, about this token: RFC 7662 §2.2 would have it `"active": false`.
         claims = { active: false };

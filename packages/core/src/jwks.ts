@@ -1,9 +1,10 @@
 import { base64url, createLocalJWKSet, errors as joseErrors } from 'jose';
 import type { JSONWebKeySet, JWSHeaderParameters, FlattenedJWSInput } from 'jose';
+import { keysLoadChannel, tracePromise, type KeysLoadMessage } from './diagnostics.js';
 import { DiscoveryError } from './discovery.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
-import { fetchJson } from './internal/fetch-json.js';
+import { fetchJson, UpstreamError } from './internal/fetch-json.js';
 import { jwkIdentity, keyIdentity } from './internal/key-identity.js';
 import type { KeyHolder } from './token-cache.js';
 
@@ -242,12 +243,44 @@ export class RemoteKeySet implements KeyHolder {
     return this.#pending;
   }
 
-  async #fetch(trigger: KeySetLoadTrigger): Promise<boolean> {
+  /** {@link #load}, published on `bearer-guard:keys.load` when someone listens. Resolves `true` on failure. */
+  #fetch(trigger: KeySetLoadTrigger): Promise<boolean> {
+    if (!keysLoadChannel.hasSubscribers) return this.#load(trigger);
+    const message: KeysLoadMessage = {
+      issuer: this.#options.issuer,
+      uri: undefined,
+      trigger,
+      outcome: undefined,
+      keyCount: undefined,
+      errorType: undefined,
+    };
+    return tracePromise(
+      keysLoadChannel,
+      message,
+      () => this.#load(trigger, message),
+      (done, result) => {
+        const failed = !('value' in result) || result.value;
+        done.outcome = failed ? 'failed' : 'loaded';
+        if (failed) {
+          const error = this.#lastFailure;
+          done.errorType =
+            error instanceof UpstreamError
+              ? error.reason
+              : error instanceof DiscoveryError
+                ? 'discovery'
+                : 'invalid';
+        }
+      },
+    );
+  }
+
+  async #load(trigger: KeySetLoadTrigger, message?: KeysLoadMessage): Promise<boolean> {
     const { issuer, events } = this.#options;
     this.#lastAttemptAt = this.#now();
     let uri: string | undefined;
     try {
       uri = await this.#options.uri();
+      if (message !== undefined) message.uri = uri;
       const document = await fetchJson(uri, {
         timeout: this.#options.timeout,
         maxBytes: this.#options.maxBytes,
@@ -265,6 +298,7 @@ export class RemoteKeySet implements KeyHolder {
       // Only loads not caused by a miss re-arm the immediate refetch; otherwise a flood of random
       // kids would turn every load into the next refetch.
       this.#missRefetchAllowed = trigger !== 'unknown-kid';
+      if (message !== undefined) message.keyCount = (document as JSONWebKeySet).keys.length;
       events.emit('keys.loaded', { issuer, uri, trigger, keyCount: (document as JSONWebKeySet).keys.length });
       return false;
     } catch (error) {

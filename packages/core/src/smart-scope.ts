@@ -1,3 +1,4 @@
+import { authorizeChannel, publishAuthorization } from './diagnostics.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import type { Principal } from './principal.js';
 
@@ -178,8 +179,11 @@ export function smartPatient(principal: Principal): string | undefined {
  * @see RFC 6750 §3.1 (`insufficient_scope`)
  */
 export function requireSmartAccess(principal: Principal, request: SmartRequest): void {
-  if (smartAccess(principal.scopes, request, smartPatient(principal))) return;
-  throw new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: smartChallengeScope(request) });
+  const refusal = smartAccess(principal.scopes, request, smartPatient(principal))
+    ? undefined
+    : new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: smartChallengeScope(request) });
+  if (authorizeChannel.hasSubscribers) publishAuthorization('smart-scope', refusal);
+  if (refusal !== undefined) throw refusal;
 }
 
 function describe(value: unknown): string {

@@ -1,0 +1,296 @@
+import assert from 'node:assert/strict';
+import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { createTokenClient } from '@bearer-guard/client';
+import { BearerGuardError, createGuard, type BearerGuard } from '@bearer-guard/core';
+import { BearerGuardInstrumentation, CHANNEL_NAMES, METRICS } from '@bearer-guard/otel';
+import { startAuthorizationServer, type AuthorizationServerStub } from '@bearer-guard/testkit';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import {
+  AggregationTemporality,
+  MeterProvider,
+  MetricReader,
+  type DataPoint,
+  type Histogram,
+} from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
+
+/** A reader the test collects from on demand. */
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface Point {
+  name: string;
+  attributes: Record<string, unknown>;
+  value: unknown;
+}
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+async function collect(reader: TestReader): Promise<Point[]> {
+  const { resourceMetrics } = await reader.collect();
+  const points: Point[] = [];
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const metric of scope.metrics) {
+      for (const point of metric.dataPoints as DataPoint<unknown>[]) {
+        points.push({
+          name: metric.descriptor.name,
+          attributes: { ...point.attributes },
+          value: point.value,
+        });
+      }
+    }
+  }
+  return points;
+}
+
+const named = (points: Point[], name: string): Point[] => points.filter((point) => point.name === name);
+
+/** The sum of a counter's points whose attributes include `match`. */
+function count(points: Point[], name: string, match: Record<string, unknown>): number {
+  return named(points, name)
+    .filter((point) => Object.entries(match).every(([key, value]) => point.attributes[key] === value))
+    .reduce(
+      (sum, point) =>
+        sum + (typeof point.value === 'number' ? point.value : (point.value as Histogram).count),
+      0,
+    );
+}
+
+describe('@bearer-guard/otel: BearerGuardInstrumentation', function () {
+  let stub: AuthorizationServerStub;
+  let reader: TestReader;
+  let spans: InMemorySpanExporter;
+  let instrumentation: BearerGuardInstrumentation;
+  let unregister: () => void;
+  let tokenServer: Server;
+  let tokenEndpoint: string;
+  const secrets: string[] = [];
+
+  function guardFor(): BearerGuard {
+    return createGuard({
+      issuer: stub.issuer,
+      audience: stub.audience,
+      jwksUri: stub.jwksUri,
+      timeout: 2000,
+      jwksCache: { cooldown: 200, cacheMaxAge: 1000 },
+      tokenCache: { admission: 'first-use' },
+    });
+  }
+
+  before(async function () {
+    stub = await startAuthorizationServer();
+    tokenServer = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(
+        JSON.stringify({ access_token: 'issued-at-77aa11', token_type: 'Bearer', expires_in: 3600 }),
+      );
+    });
+    await new Promise<void>((resolve) => tokenServer.listen(0, '127.0.0.1', resolve));
+    tokenEndpoint = `http://127.0.0.1:${String((tokenServer.address() as AddressInfo).port)}/token`;
+  });
+
+  after(async function () {
+    await stub.close();
+    tokenServer.closeAllConnections();
+    await new Promise((resolve) => tokenServer.close(resolve));
+  });
+
+  beforeEach(function () {
+    reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    spans = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+    instrumentation = new BearerGuardInstrumentation();
+    unregister = registerInstrumentations({
+      instrumentations: [instrumentation],
+      meterProvider,
+      tracerProvider,
+    });
+  });
+
+  afterEach(function () {
+    unregister();
+    stub.setBehaviour('introspection', { mode: 'ok' });
+  });
+
+  it('the seven scenarios show up with the documented names and attributes, nothing secret among them', async function () {
+    const guard = guardFor();
+    // 1. an accepted token (cold: the initial key load, a span), 5. the same token, cached.
+    const accepted = await stub.sign({ sub: 'sub-a1b2', jti: 'jti-c3d4', scope: 'orders:read' });
+    secrets.push(accepted, 'sub-a1b2', 'jti-c3d4');
+    const principal = await guard.verify(accepted);
+    await guard.verify(accepted);
+    // 2. an expired token.
+    const expired = await stub.sign({ sub: 'sub-e5f6', jti: 'jti-0718', exp: nowSeconds() - 300 });
+    secrets.push(expired, 'sub-e5f6', 'jti-0718');
+    await assert.rejects(guard.verify(expired), { code: 'ERR_BEARER_TOKEN_EXPIRED' });
+    // 3. a missing scope.
+    assert.throws(() => {
+      guard.requireScopes(principal, ['admin'], 'all');
+    }, BearerGuardError);
+    // 4. a JWKS refresh (a token of a new key).
+    const kid = await stub.rotateKeys();
+    const rotated = await stub.sign({ sub: 'sub-92ab', jti: 'jti-cdef' }, { kid });
+    secrets.push(rotated, 'sub-92ab', 'jti-cdef');
+    await guard.verify(rotated);
+    // 6. an introspection outage.
+    const introspecting = createGuard({
+      issuer: stub.issuer,
+      audience: stub.audience,
+      timeout: 2000,
+      introspection: {
+        clientId: stub.introspectionClient.clientId,
+        clientSecret: stub.introspectionClient.clientSecret,
+        endpoint: stub.introspectionEndpoint,
+        timeout: 2000,
+        breaker: { failureThreshold: 1, cooldown: 1000 },
+      },
+    });
+    secrets.push(stub.introspectionClient.clientSecret);
+    stub.setBehaviour('introspection', { mode: 'fail', status: 503 });
+    const opaque = stub.issueOpaqueToken({ sub: 'sub-op-3344', jti: 'jti-op-5566' });
+    secrets.push(opaque, 'sub-op-3344', 'jti-op-5566');
+    await assert.rejects(introspecting.verify(opaque), { code: 'ERR_BEARER_INTROSPECTION_UNAVAILABLE' });
+    // 7. a token request.
+    const tokens = createTokenClient({ tokenEndpoint, clientId: 'svc', clientSecret: 'secret-88cc99' });
+    secrets.push('issued-at-77aa11', 'secret-88cc99');
+    await tokens.getToken();
+
+    const points = await collect(reader);
+    const A = 'bearer_guard.outcome';
+    assert.equal(
+      count(points, METRICS.authentications, {
+        [A]: 'accepted',
+        'bearer_guard.cache': 'none',
+        'bearer_guard.token.source': 'jwt',
+        'bearer_guard.issuer': stub.issuer,
+        'bearer_guard.binding': 'none',
+      }),
+      2,
+      'the cold token and the rotated one',
+    );
+    assert.equal(
+      count(points, METRICS.authentications, { [A]: 'accepted', 'bearer_guard.cache': 'memory' }),
+      1,
+      'the cached hit',
+    );
+    assert.equal(
+      count(points, METRICS.authentications, { [A]: 'rejected', 'error.type': 'ERR_BEARER_TOKEN_EXPIRED' }),
+      1,
+    );
+    assert.equal(
+      count(points, METRICS.authentications, {
+        [A]: 'unavailable',
+        'error.type': 'ERR_BEARER_INTROSPECTION_UNAVAILABLE',
+        'bearer_guard.token.source': 'introspection',
+      }),
+      1,
+    );
+    assert.equal(count(points, METRICS.authenticationDuration, {}), 5, 'one duration per authentication');
+    assert.equal(
+      count(points, METRICS.authorizations, {
+        [A]: 'refused',
+        'error.type': 'ERR_BEARER_INSUFFICIENT_SCOPE',
+        'bearer_guard.policy': 'scopes',
+      }),
+      1,
+    );
+    assert.equal(count(points, METRICS.keysLoads, { [A]: 'loaded', 'bearer_guard.trigger': 'initial' }), 1);
+    assert.equal(
+      count(points, METRICS.keysLoads, { [A]: 'loaded', 'bearer_guard.trigger': 'unknown-kid' }),
+      1,
+    );
+    assert.equal(
+      count(points, METRICS.introspectionDuration, { [A]: 'unavailable', 'error.type': 'status' }),
+      1,
+    );
+    assert.deepEqual(
+      named(points, METRICS.circuitState)
+        .filter((point) => point.value === 1)
+        .map((point) => point.attributes),
+      [{ 'bearer_guard.circuit': `introspection ${stub.issuer}`, 'bearer_guard.circuit.state': 'open' }],
+    );
+    assert.equal(count(points, METRICS.tokenClientRequests, { [A]: 'issued' }), 1);
+
+    // Spans: one per outbound call (two key loads, one introspection, one token request), none per hit.
+    const finished: ReadableSpan[] = spans.getFinishedSpans();
+    const operations = finished.map((span) => span.attributes['bearer_guard.operation']).sort();
+    assert.deepEqual(operations, ['introspection', 'keys.load', 'keys.load', 'token_request']);
+    const jwks = finished.find((span) => span.attributes['bearer_guard.operation'] === 'keys.load');
+    assert.ok(jwks !== undefined);
+    assert.equal(jwks.name, 'GET');
+    assert.equal(jwks.attributes['url.full'], stub.jwksUri);
+    assert.equal(jwks.attributes['server.address'], '127.0.0.1');
+    const introspection = finished.find(
+      (span) => span.attributes['bearer_guard.operation'] === 'introspection',
+    );
+    assert.ok(introspection !== undefined);
+    assert.equal(introspection.name, 'POST');
+    assert.equal(introspection.attributes['error.type'], 'status');
+    assert.equal(introspection.status.code, 2 /* SpanStatusCode.ERROR */);
+    const token = finished.find((span) => span.attributes['bearer_guard.operation'] === 'token_request');
+    assert.ok(token !== undefined);
+    assert.equal(token.attributes['http.response.status_code'], 200);
+    assert.equal(token.attributes['url.full'], tokenEndpoint);
+
+    const text = JSON.stringify({ points, spans: finished.map((span) => [span.name, span.attributes]) });
+    for (const secret of [...secrets, ...accepted.split('.')]) {
+      assert.ok(!text.includes(secret), `an attribute contains ${secret.slice(0, 12)}…`);
+    }
+  });
+
+  it('disable() unsubscribes from every channel, enable() subscribes again', async function () {
+    const names = Object.values(CHANNEL_NAMES);
+    const subscribed = (): boolean[] =>
+      names.map((name) =>
+        name === CHANNEL_NAMES.authorize || name === CHANNEL_NAMES.circuitState
+          ? channel(name).hasSubscribers
+          : tracingChannel(name).hasSubscribers,
+      );
+    assert.deepEqual(
+      subscribed(),
+      names.map(() => true),
+    );
+    instrumentation.disable();
+    assert.deepEqual(
+      subscribed(),
+      names.map(() => false),
+      'no subscriber left: the guard pays nothing',
+    );
+    await guardFor().verify(await stub.sign());
+    assert.equal(count(await collect(reader), METRICS.authentications, {}), 0);
+    instrumentation.enable();
+    instrumentation.enable();
+    await guardFor().verify(await stub.sign());
+    assert.equal(count(await collect(reader), METRICS.authentications, {}), 1, 'enabled once, counted once');
+    assert.equal(instrumentation.getConfig().enabled, true);
+  });
+
+  it('an instrumentation created with enabled: false subscribes only when registered', function () {
+    unregister();
+    const idle = new BearerGuardInstrumentation({ enabled: false });
+    assert.equal(tracingChannel(CHANNEL_NAMES.authenticate).hasSubscribers, false);
+    const stop = registerInstrumentations({ instrumentations: [idle] });
+    assert.equal(tracingChannel(CHANNEL_NAMES.authenticate).hasSubscribers, true);
+    stop();
+    assert.equal(tracingChannel(CHANNEL_NAMES.authenticate).hasSubscribers, false);
+    unregister = () => undefined;
+  });
+});
