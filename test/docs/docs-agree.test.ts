@@ -10,7 +10,9 @@ import {
   requireScopes,
   requireSmartScope,
 } from '@bearer-guard/express';
+import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import request from 'supertest';
 
 import { readmeSnippets } from '../consumers/readme-snippets.js';
 
@@ -120,7 +122,7 @@ describe('docs agree with the code', function () {
     });
 
     // The issue: authorized() raises it too, and the section did not name it.
-    it('names every middleware that answers ERR_BEARER_CONFIG_MIDDLEWARE_ORDER without authenticate()', function () {
+    it('names every middleware that answers ERR_BEARER_CONFIG_MIDDLEWARE_ORDER without authenticate()', async function () {
       const section = doc.slice(
         doc.indexOf('### ERR_BEARER_CONFIG_MIDDLEWARE_ORDER'),
         doc.indexOf('### ERR_BEARER_CONFIG_ISSUER_UNUSABLE'),
@@ -130,24 +132,18 @@ describe('docs agree with the code', function () {
         requireAnyScope: requireAnyScope('orders:read'),
         requireAudience: requireAudience(AUDIENCE),
         requireSmartScope: requireSmartScope('Observation', 'read'),
-        authorized: authorized((_req, res) => res.end()) as unknown as RequestHandler,
+        authorized: authorized((_req, res) => res.end()),
       };
       for (const [name, handler] of Object.entries(middleware)) {
-        let passed: unknown;
-        const next: NextFunction = (error?: unknown) => {
-          passed = error;
-        };
-        const result: unknown = handler(
-          { method: 'GET', headers: {}, query: {} } as Request,
-          {} as Response,
-          next,
-        );
-        assert.equal(result, undefined);
-        assert.equal(
-          (passed as ConfigurationError | undefined)?.code,
-          'ERR_BEARER_CONFIG_MIDDLEWARE_ORDER',
-          name,
-        );
+        // A route with the middleware and no authenticate() before it, over HTTP.
+        const app = express();
+        app.get('/Observation', handler);
+        // eslint-disable-next-line @typescript-eslint/no-unused-vars -- Express tells error handlers by their four parameters
+        app.use((error: ConfigurationError, _req: Request, res: Response, _next: NextFunction) => {
+          res.status(500).json({ code: error.code });
+        });
+        const res = await request(app).get('/Observation');
+        assert.deepEqual(res.body, { code: 'ERR_BEARER_CONFIG_MIDDLEWARE_ORDER' }, name);
         assert.ok(
           section.includes(`\`${name}()\``),
           `docs/errors.md names ${name}() under ERR_BEARER_CONFIG_MIDDLEWARE_ORDER`,
