@@ -3,6 +3,18 @@ import { readFileSync } from 'node:fs';
 
 import { BearerGuardError, ConfigurationError, createGuard, ERROR_TABLE } from '@bearer-guard/core';
 import type { BearerErrorCode } from '@bearer-guard/core';
+import {
+  authorized,
+  requireAnyScope,
+  requireAudience,
+  requireScopes,
+  requireSmartScope,
+} from '@bearer-guard/express';
+import express from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import request from 'supertest';
+
+import { readmeSnippets } from '../consumers/readme-snippets.js';
 
 /**
  * The documentation says what the code does: docs/errors.md's table against the error table and
@@ -42,6 +54,44 @@ function knownOptions(build: () => unknown): string[] {
   return assert.fail('expected an unknown-option error');
 }
 
+/** The packages of the `npm install` lines in the markdown's ```sh fences. */
+function installCommands(markdown: string): Set<string> {
+  const names = new Set<string>();
+  for (const fence of markdown.matchAll(/^```sh\n([\s\S]*?)^```$/gm)) {
+    for (const line of fence[1]!.split('\n')) {
+      const words = /^npm (?:install|i) (.*)$/.exec(line.replace(/#.*$/, '').trim())?.[1]?.split(/\s+/) ?? [];
+      for (const word of words) if (!word.startsWith('-')) names.add(word);
+    }
+  }
+  return names;
+}
+
+/** The packages `code` imports (`from 'express'`, `from '@bearer-guard/express'`), not node: or relative ones. */
+function importedPackages(code: string): string[] {
+  return [...code.matchAll(/\bfrom '([^'.][^']*)'/g)]
+    .map((match) => match[1]!)
+    .filter((specifier) => !specifier.startsWith('node:'))
+    .map((specifier) => specifier.split('/', specifier.startsWith('@') ? 2 : 1).join('/'));
+}
+
+/** Whether the installed package declares its own types (else TypeScript needs `@types/<name>`). */
+function shipsTypes(name: string): boolean {
+  const manifest = JSON.parse(read(`node_modules/${name}/package.json`)) as Record<string, unknown>;
+  return (
+    'types' in manifest ||
+    'typings' in manifest ||
+    JSON.stringify(manifest['exports'] ?? {}).includes('"types"')
+  );
+}
+
+/** What the install lines lack for `code`: each imported package, and `@types/<name>` for one without types. */
+function missingInstalls(code: string, installed: Set<string>): string[] {
+  return [...new Set(importedPackages(code))].flatMap((name) => [
+    ...(installed.has(name) ? [] : [name]),
+    ...(shipsTypes(name) || installed.has(`@types/${name}`) ? [] : [`@types/${name}`]),
+  ]);
+}
+
 const ISSUER = 'https://as.example';
 const AUDIENCE = 'https://api.example';
 const INTROSPECTION = { clientId: 'api', clientSecret: 'secret' };
@@ -69,6 +119,36 @@ describe('docs agree with the code', function () {
       assert.equal(error.headers['WWW-Authenticate'], 'Bearer');
       const cell = rows.find((cells) => cells[0]?.includes('ERR_BEARER_TOKEN_MISSING'))?.[2] ?? '';
       assert.match(cell, /body only; no code in the challenge/);
+    });
+
+    // The issue: authorized() raises it too, and the section did not name it.
+    it('names every middleware that answers ERR_BEARER_CONFIG_MIDDLEWARE_ORDER without authenticate()', async function () {
+      const section = doc.slice(
+        doc.indexOf('### ERR_BEARER_CONFIG_MIDDLEWARE_ORDER'),
+        doc.indexOf('### ERR_BEARER_CONFIG_ISSUER_UNUSABLE'),
+      );
+      const middleware: Record<string, RequestHandler> = {
+        requireScopes: requireScopes('orders:read'),
+        requireAnyScope: requireAnyScope('orders:read'),
+        requireAudience: requireAudience(AUDIENCE),
+        requireSmartScope: requireSmartScope('Observation', 'read'),
+        authorized: authorized((_req, res) => res.end()),
+      };
+      for (const [name, handler] of Object.entries(middleware)) {
+        // A route with the middleware and no authenticate() before it, over HTTP.
+        const app = express();
+        app.get('/Observation', handler);
+        // eslint-disable-next-line @typescript-eslint/no-unused-vars -- Express tells error handlers by their four parameters
+        app.use((error: ConfigurationError, _req: Request, res: Response, _next: NextFunction) => {
+          res.status(500).json({ code: error.code });
+        });
+        const res = await request(app).get('/Observation');
+        assert.deepEqual(res.body, { code: 'ERR_BEARER_CONFIG_MIDDLEWARE_ORDER' }, name);
+        assert.ok(
+          section.includes(`\`${name}()\``),
+          `docs/errors.md names ${name}() under ERR_BEARER_CONFIG_MIDDLEWARE_ORDER`,
+        );
+      }
     });
 
     it('does not claim configuration errors are never raised per request (MIDDLEWARE_ORDER is)', function () {
@@ -136,6 +216,26 @@ describe('docs agree with the code', function () {
         }),
       );
       assert.deepEqual(fields, known);
+    });
+
+    // The issue: the README had no install line, and a strict TypeScript project cannot compile the
+    // Quick start without @types/express (express 5 ships no types).
+    it('installs every package its snippets import, and @types/express for TypeScript', async function () {
+      const code = Object.values(await readmeSnippets()).join('\n');
+      assert.deepEqual(
+        missingInstalls(code, installCommands(readme)),
+        [],
+        'README.md: missing from its npm install lines',
+      );
+    });
+
+    it('each package README installs what its example imports', function () {
+      for (const name of ['core', 'express', 'client', 'testkit']) {
+        const markdown = read(`packages/${name}/README.md`);
+        const code = [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!).join('\n');
+        const installed = installCommands(markdown);
+        assert.deepEqual(missingInstalls(code, installed), [], `packages/${name}/README.md`);
+      }
     });
 
     it('says a locally validated JWT cannot be revoked, and what to do instead', function () {

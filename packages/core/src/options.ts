@@ -114,6 +114,8 @@ const GUARD_KEYS: KeysEnum<GuardOptions> = {
 }; // prettier-ignore
 
 const DAY_MS = 86_400_000;
+/** HTAB, SP and VCHAR (RFC 5234 B.1): what a quoted-string carries unaltered, escaped or not. */
+const PRINTABLE_ASCII = /^[\t\x20-\x7e]*$/;
 
 /** Validate options at construction and fill in defaults. Throws {@link ConfigurationError}. */
 export function resolveOptions(input: unknown): ResolvedOptions {
@@ -172,7 +174,12 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const jwksCache = objectOption('jwksCache', raw['jwksCache']) ?? {};
   rejectUnknownKeys('jwksCache', jwksCache, { cacheMaxAge: true, cooldown: true, staleMaxAge: true });
   const realm = raw['realm'] ?? 'api';
-  if (typeof realm !== 'string') throw invalid('realm', realm, 'a string');
+  // The realm goes into every challenge as an RFC 9110 §5.6.4 quoted-string. A control character
+  // or a non-ASCII one would be dropped or turned into '?' there, so a realm the header cannot
+  // carry as given is refused now rather than sent altered (`"` and `\` are escaped, so they may).
+  if (typeof realm !== 'string' || !PRINTABLE_ASCII.test(realm)) {
+    throw invalid('realm', realm, 'a string of printable ASCII characters and spaces (RFC 9110 §5.6.4)');
+  }
   return {
     issuers,
     clockTolerance: numberOption('clockTolerance', raw['clockTolerance'], 5, { max: 300, unit: 'seconds' }),

@@ -94,6 +94,12 @@ describe('fetch-json: a discovery or JWKS failure names its cause', function () 
       assert.equal((cause.cause as { code?: unknown }).code, 'ECONNREFUSED');
     });
 
+    // The issue: port 1, the usual "nothing listens there", said only "bad port".
+    it('a port fetch refuses to connect to (Fetch standard port blocking) says so, naming the port', async function () {
+      const seen = guardFor({ jwksUri: 'http://127.0.0.1:1/jwks' });
+      await assertNamed(seen, 'keys.refresh_failed', 'http://127.0.0.1:1/jwks', 'never connects to port 1');
+    });
+
     it('an unresolvable host says ENOTFOUND (RFC 6761: .invalid never resolves)', async function () {
       // A deadline of its own: a resolver that does not answer ends as a timeout, not a hang.
       this.timeout(5000);

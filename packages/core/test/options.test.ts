@@ -716,6 +716,11 @@ describe('options: resolveOptions / createGuard validation', function () {
         '`profile`',
       );
       throwsConfig(() => createGuard(opts({ realm: 5 })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`realm`');
+      // A realm the challenge cannot carry as given (it would be sent with characters dropped or as '?').
+      for (const realm of ['orders\napi', 'orders\u0000', '日本', 'café']) {
+        throwsConfig(() => createGuard(opts({ realm })), 'ERR_BEARER_CONFIG_INVALID_OPTION', '`realm`');
+      }
+      assert.equal(createGuard(opts({ realm: 'orders "v2" \\ \t' })).options.realm, 'orders "v2" \\ \t');
       throwsConfig(
         () => createGuard(opts({ credentialsRequired: 'no' })),
         'ERR_BEARER_CONFIG_INVALID_OPTION',

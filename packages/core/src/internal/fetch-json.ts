@@ -100,6 +100,18 @@ function classify(error: unknown, url: string, timeout: number): UpstreamError {
     return new UpstreamError('timeout', url, `timed out after ${String(timeout)} ms`, { cause: error });
   }
   const { detail, cause } = networkFailure(error);
+  if (detail === 'bad port') {
+    // fetch never connects to the Fetch standard's "bad ports" (1, 6000, 10080, …: §2.9, port
+    // blocking), and undici says only "bad port"; an operator trying a closed port such as 1 would
+    // otherwise hunt for a refused connection that was never attempted.
+    const port = URL.parse(url)?.port ?? '';
+    return new UpstreamError(
+      'network',
+      url,
+      `bad port: fetch never connects to port ${port} (the Fetch standard blocks it); use another port`,
+      { cause },
+    );
+  }
   return new UpstreamError('network', url, detail, { cause });
 }
 
