@@ -143,6 +143,14 @@ const TARGETS = [
     min: 1.2,
   },
   {
+    id: 'otel-vs-bearer-guard',
+    label: 'repeated token: with the OpenTelemetry metrics subscriber >= 0.95 x bearer-guard',
+    workload: 'repeated',
+    of: 'otel',
+    over: 'bearer-guard',
+    min: 0.95,
+  },
+  {
     id: 'introspection-vs-jwt',
     label: 'cached opaque (introspection) >= 0.90 x bearer-guard JWT, same token',
     workload: 'repeated',

@@ -160,6 +160,29 @@ async function buildApp(name) {
       app.use(errorHandler());
       break;
     }
+    case 'otel': {
+      // bearer-guard exactly as above, plus the OpenTelemetry metrics subscriber on a real
+      // MeterProvider (a reader that is never collected: the cost is the recording itself).
+      const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
+      const { BearerGuardInstrumentation } = await import('@bearer-guard/otel');
+      const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
+      class IdleReader extends MetricReader {
+        onForceFlush() {
+          return Promise.resolve();
+        }
+        onShutdown() {
+          return Promise.resolve();
+        }
+      }
+      const instrumentation = new BearerGuardInstrumentation({ enabled: false });
+      instrumentation.setMeterProvider(new MeterProvider({ readers: [new IdleReader()] }));
+      instrumentation.enable();
+      const jwksUri = await startJwksServer();
+      app.use(authenticate({ issuer: ISSUER, audience: AUDIENCE, jwksUri, algorithms: ['ES256'] }));
+      app.get('/hello', requireScopes('read'), hello);
+      app.use(errorHandler());
+      break;
+    }
     case 'jose-floor': {
       // The floor: parse the header, verify signature + iss + aud + exp with jose, check the scope.
       // No cache, no error classification, no principal object.
