@@ -1,6 +1,7 @@
-import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
+import { extractAccessToken, type PresentedToken, type ResourceRequest } from './bearer-token.js';
 import { readCompactToken } from './compact-jws.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
+import { ProofOfPossession } from './proof-of-possession.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { Introspector } from './introspection.js';
 import type { VerifiedJwt } from './jwt-access-token.js';
@@ -26,9 +27,11 @@ export class BearerGuard {
   readonly #introspectJwts: boolean;
   readonly #keySets: readonly RemoteKeySet[];
   readonly #cache: VerifiedTokenCache | undefined;
+  readonly #possession: ProofOfPossession;
 
   constructor(options: GuardOptions) {
     this.options = resolveOptions(options);
+    this.#possession = new ProofOfPossession(this.options);
     const trusted = trustIssuers(this.options, this.#events);
     this.#issuers = trusted.local;
     this.#introspector = trusted.introspector;
@@ -104,8 +107,12 @@ export class BearerGuard {
    * `authenticate()` does for a malformed request or a cached token that has expired.
    */
   authenticateCached(request: ResourceRequest): Principal | undefined {
-    const token = this.#extract(request);
-    return token === undefined ? undefined : this.#cached(token, this.#digest(token));
+    const presented = this.#extract(request);
+    // A DPoP proof is checked and recorded on every request, possibly by an asynchronous store:
+    // `authenticate()` does it; answering here and again there would record it twice.
+    if (presented === undefined || presented.scheme === 'dpop') return undefined;
+    const principal = this.#cached(presented.token, this.#digest(presented.token));
+    return principal === undefined ? undefined : (this.#confirm(request, presented, principal) as Principal);
   }
 
   /**
@@ -116,17 +123,62 @@ export class BearerGuard {
    * else rejects. The token is read once either way (and hashed at most once, for introspection).
    */
   authenticateNow(request: ResourceRequest): Principal | undefined | Promise<Principal> {
-    const token = this.#extract(request);
-    if (token === undefined) {
+    const presented = this.#extract(request);
+    if (presented === undefined) {
       if (!this.options.credentialsRequired) return undefined;
       throw this.missingCredentials();
     }
-    return this.#answer(token);
+    return this.#bound(request, presented);
   }
 
-  /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
+  /**
+   * Validate a bearer token string, as if presented with the `Bearer` scheme and nothing else: a
+   * token bound to a key or certificate is refused. Rejects with a {@link BearerGuardError}.
+   */
   async verify(token: string): Promise<Principal> {
-    return await this.#answer(token);
+    return await this.#bound(undefined, { token, scheme: 'bearer' });
+  }
+
+  /**
+   * The current DPoP server nonce (RFC 9449 §9), for a `DPoP-Nonce` header on a successful answer,
+   * or `undefined` when nonces are off.
+   */
+  dpopNonce(): string | undefined {
+    return this.options.dpop?.nonces?.current();
+  }
+
+  /** The token's principal (cached or validated), then its binding checked against this request. */
+  #bound(request: ResourceRequest | undefined, presented: PresentedToken): Principal | Promise<Principal> {
+    let principal: Principal | Promise<Principal>;
+    try {
+      principal = this.#answer(presented.token);
+    } catch (error) {
+      throw this.#challenge(error, presented.scheme);
+    }
+    if (!(principal instanceof Promise)) return this.#confirm(request, presented, principal);
+    return principal.then(
+      (validated) => this.#confirm(request, presented, validated),
+      (error: unknown) => {
+        throw this.#challenge(error, presented.scheme);
+      },
+    );
+  }
+
+  #confirm(
+    request: ResourceRequest | undefined,
+    presented: PresentedToken,
+    principal: Principal,
+  ): Principal | Promise<Principal> {
+    let confirmed: Principal | Promise<Principal>;
+    try {
+      confirmed = this.#possession.confirm(request, presented, principal);
+    } catch (error) {
+      throw this.#challenge(error, presented.scheme);
+    }
+    if (!(confirmed instanceof Promise)) return confirmed;
+    return confirmed.catch((error: unknown) => {
+      throw this.#challenge(error, presented.scheme);
+    });
   }
 
   /** The cached principal of `token`, else a promise of its validation. */
@@ -206,9 +258,9 @@ export class BearerGuard {
     return this.#introspector === undefined ? '' : tokenDigest(token);
   }
 
-  #extract(request: ResourceRequest): string | undefined {
+  #extract(request: ResourceRequest): PresentedToken | undefined {
     try {
-      return extractBearerToken(request, this.options.tokenLocations);
+      return extractAccessToken(request, this.options.tokenLocations, this.options.dpop !== undefined);
     } catch (error) {
       throw this.#challenge(error);
     }
@@ -250,6 +302,7 @@ export class BearerGuard {
     if (matchScopes(required, principal.scopes, mode)) return;
     throw this.#challenge(
       new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }),
+      this.#schemeOf(principal),
     );
   }
 
@@ -257,13 +310,32 @@ export class BearerGuard {
   requireAudience(principal: Principal | undefined, audiences: readonly string[]): void {
     if (principal === undefined) throw this.missingCredentials();
     if (principal.audience.some((aud) => audiences.includes(aud))) return;
-    throw this.#challenge(new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'));
+    throw this.#challenge(
+      new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'),
+      this.#schemeOf(principal),
+    );
   }
 
-  #challenge<T>(error: T): T {
+  /** The scheme a validated principal's token came with: only DPoP-bound tokens pass on `DPoP`. */
+  #schemeOf(principal: Principal): 'bearer' | 'dpop' {
+    return this.options.dpop !== undefined &&
+      principal.confirmation !== undefined &&
+      'jkt' in principal.confirmation
+      ? 'dpop'
+      : 'bearer';
+  }
+
+  #challenge<T>(error: T, scheme: 'bearer' | 'dpop' = 'bearer'): T {
     if (error instanceof BearerGuardError) {
       error.realm = this.options.realm;
       error.resourceMetadata = this.options.resourceMetadata;
+      const dpop = this.options.dpop;
+      error.challenge = {
+        scheme,
+        dpopAlgorithms: dpop?.algorithms,
+        dpopRequired: dpop?.required ?? false,
+        dpopNonce: error.code === 'ERR_BEARER_DPOP_NONCE_REQUIRED' ? dpop?.nonces?.current() : undefined,
+      };
     }
     return error;
   }

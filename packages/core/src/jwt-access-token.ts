@@ -1,7 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyOptions, JWTVerifyResult } from 'jose';
-import { refuseBoundToken } from './confirmation.js';
+import { readConfirmation } from './confirmation.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
 import { isBoundedExp } from './internal/numeric-date.js';
 import { fitsKey, type VerificationKey } from './local-keys.js';
@@ -127,8 +127,9 @@ function checkClaims(payload: JWTPayload, typ: unknown, strict: boolean, clockTo
       cause: new Error('iat is in the future'),
     });
   }
-  // RFC 9449 §6 / RFC 8705 §3: a token bound to a key is not a bearer token.
-  refuseBoundToken(payload);
+  // A `cnf` must be an object (RFC 7800 §3.1). Whether its binding holds is the guard's check, on
+  // every request, cached or not (RFC 9449 §6.1, RFC 8705 §3): it depends on the request's proof.
+  readConfirmation(payload);
 }
 
 /**
@@ -159,8 +160,8 @@ async function verifyWithCandidates(
  * Build the verifier for one issuer: signature with the allowed algorithms (trying each key when
  * several match), `iss` exact, `aud` containing a configured audience, `exp` required and numeric,
  * `nbf` and `iat` not in the future beyond the tolerance, optional `maxTokenAge`, `typ`, string
- * `sub`/`client_id` (and, with the rfc9068 profile, the RFC 9068 §2.2 claims), and no key binding
- * (`cnf.jkt`, `cnf.x5t#S256`). Most of it is jose's `jwtVerify`, which this gives the options and
+ * `sub`/`client_id` (and, with the rfc9068 profile, the RFC 9068 §2.2 claims), and a well-formed `cnf`
+ * (the binding itself is checked by the guard against the request). Most of it is jose's `jwtVerify`, which this gives the options and
  * the key.
  *
  * Does NOT check scopes (routes do), nor revocation (use introspection for that).

@@ -10,10 +10,17 @@ export {
   BearerGuardError,
   ConfigurationError,
   createGuard,
+  MemoryDpopReplayStore,
   MemoryIntrospectionStore,
 } from '@bearer-guard/core';
 export type {
   AnyBearerGuardErrorCode,
+  CertificateSource,
+  Confirmation,
+  DpopOptions,
+  DpopReplayStore,
+  MtlsOptions,
+  TrustProxy,
   BearerErrorCode,
   BearerErrorName,
   ConfigurationErrorCode,
