@@ -28,10 +28,13 @@ export class BearerGuard {
   readonly #keySets: readonly RemoteKeySet[];
   readonly #cache: VerifiedTokenCache | undefined;
   readonly #possession: ProofOfPossession;
+  /** RFC 9728 §5.1 `resource_metadata` of every challenge: the option, or the document served for this guard. */
+  #resourceMetadata: string | undefined;
 
   constructor(options: GuardOptions) {
     this.options = resolveOptions(options);
     this.#possession = new ProofOfPossession(this.options);
+    this.#resourceMetadata = this.options.resourceMetadata;
     const trusted = trustIssuers(this.options, this.#events);
     this.#issuers = trusted.local;
     this.#introspector = trusted.introspector;
@@ -145,6 +148,23 @@ export class BearerGuard {
    */
   dpopNonce(): string | undefined {
     return this.options.dpop?.nonces?.current();
+  }
+
+  /**
+   * Make every challenge carry `resource_metadata="<url>"` (RFC 9728 §5.1): called by the adapter
+   * that serves the protected-resource metadata document for this guard. Throws a
+   * `ConfigurationError` when the `resourceMetadata` option names another URL, since clients would
+   * then be sent to a document that does not describe this resource (§3.3).
+   */
+  advertiseResourceMetadata(url: string): void {
+    if (this.#resourceMetadata !== undefined && this.#resourceMetadata !== url) {
+      throw new ConfigurationError(
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        `bearer-guard: option \`resourceMetadata\` is ${this.#resourceMetadata}, but the metadata document is served at ${url}. ` +
+          'Remove `resourceMetadata` (the served URL is then advertised) or make the two agree.',
+      );
+    }
+    this.#resourceMetadata = url;
   }
 
   /** The token's principal (cached or validated), then its binding checked against this request. */
@@ -328,7 +348,7 @@ export class BearerGuard {
   #challenge<T>(error: T, scheme: 'bearer' | 'dpop' = 'bearer'): T {
     if (error instanceof BearerGuardError) {
       error.realm = this.options.realm;
-      error.resourceMetadata = this.options.resourceMetadata;
+      error.resourceMetadata = this.#resourceMetadata;
       const dpop = this.options.dpop;
       error.challenge = {
         scheme,
