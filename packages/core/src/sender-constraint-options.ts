@@ -6,6 +6,7 @@ import { ConfigurationError } from './errors.js';
 import {
   booleanOption,
   invalid,
+  isPlainObject,
   numberOption,
   objectOption,
   rejectUnknownKeys,
@@ -124,7 +125,7 @@ export function resolveMtls(value: unknown, trustProxy: unknown): ResolvedMtls |
   if (certificate === 'socket' || typeof certificate === 'function') {
     return { certificate: certificate as CertificateSource };
   }
-  const header = objectOption('mtls.certificate', certificate);
+  const header = isPlainObject(certificate) ? certificate : undefined;
   if (header === undefined) {
     throw invalid(
       'mtls.certificate',
