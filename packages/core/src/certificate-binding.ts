@@ -51,9 +51,9 @@ function fromXfcc(value: string): string | undefined {
   let current = '';
   let quoted = false;
   for (let i = 0; i < value.length; i++) {
-    const character = value[i];
+    const character = value.charAt(i);
     if (character === '"') quoted = !quoted;
-    else if (character === '\\' && quoted) current += value[++i] ?? '';
+    else if (character === '\\' && quoted) current += value.charAt(++i);
     else if (!quoted && (character === ';' || character === ',')) {
       elements[elements.length - 1]?.push(current);
       current = '';

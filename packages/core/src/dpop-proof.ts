@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
 import { keyMismatch, verifySignature } from './jws-signature.js';
@@ -87,7 +87,7 @@ function proofKey(jwk: unknown, alg: string): KeyObject {
   }
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
   } catch {
     refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'the header jwk is not a usable public key');
   }

@@ -41,7 +41,7 @@ interface PrincipalFields {
    * `{ 'x5t#S256' }` for a client certificate (RFC 8705 §3), `undefined` for a bearer token. A
    * bound token reaches a route only after its proof was checked on that very request.
    */
-  readonly confirmation: Confirmation | undefined;
+  readonly confirmation?: Confirmation | undefined;
 }
 
 /** A JWT access token validated locally (signature, `iss`, `aud`, `exp`; RFC 9068 §4). */

@@ -123,7 +123,7 @@ export function protectedResourceMetadata(
     );
   }
   const resource = httpsUrl('resource', identifier, settings.allowInsecureHttp);
-  const scopes = options.scopesSupported;
+  const scopes: unknown = options.scopesSupported;
   if (
     scopes !== undefined &&
     (!Array.isArray(scopes) ||
@@ -148,7 +148,9 @@ export function protectedResourceMetadata(
     // §3.3: identical to the identifier the client built the URL from, so the configured text as is.
     resource: identifier,
     authorization_servers: settings.issuers.map((entry) => entry.issuer),
-    ...(scopes === undefined || scopes.length === 0 ? {} : { scopes_supported: [...scopes] }),
+    ...(options.scopesSupported === undefined || options.scopesSupported.length === 0
+      ? {}
+      : { scopes_supported: [...options.scopesSupported] }),
     bearer_methods_supported: [
       'header',
       ...(settings.tokenLocations.body ? ['body'] : []),

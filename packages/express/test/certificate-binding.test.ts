@@ -79,7 +79,7 @@ describe('authenticate() with mtls (RFC 8705 §3)', function () {
         timeout: TIMEOUT,
         mtls: { certificate: 'socket' },
         ...options,
-      } as SingleIssuerOptions),
+      }),
     );
     app.get('/orders', (req, res) => {
       res.json({ confirmation: req.auth?.confirmation ?? null });
@@ -127,7 +127,11 @@ describe('authenticate() with mtls (RFC 8705 §3)', function () {
       );
     } finally {
       https.closeAllConnections();
-      await new Promise<void>((resolve) => https.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        https.close(() => {
+          resolve();
+        });
+      });
     }
   }
 

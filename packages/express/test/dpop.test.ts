@@ -64,7 +64,7 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       publicUrl: PUBLIC_URL,
       dpop: {},
       ...options,
-    } as SingleIssuerOptions);
+    });
     app.use(auth);
     app.get('/orders', route.handler);
     app.post('/orders', route.handler);
@@ -144,8 +144,6 @@ describe('authenticate() with dpop (RFC 9449)', function () {
     });
 
     it('(1) one DPoP header: two are refused', async function () {
-      const { port } = { port: 0 };
-      void port;
       const res = await rawRequest(app, 'GET /orders HTTP/1.1', [
         `Authorization: DPoP ${token}`,
         `DPoP: ${await proof(token)}`,
@@ -522,7 +520,7 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       assertErrorBody(first.body, 'use_dpop_nonce', D.nonce);
       assert.match(first.headers['dpop-nonce'] ?? '', /^[A-Za-z0-9_-]{43}$/);
       assert.equal(first.headers['cache-control'], 'no-store');
-      const nonce = first.headers['dpop-nonce'] as string;
+      const nonce = first.headers['dpop-nonce']!;
       const second = await call(app, token, await proof(token, { nonce }));
       assert.equal(second.status, 200);
       assert.equal(second.headers['dpop-nonce'], nonce);
@@ -539,7 +537,7 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       const two = api({ dpop: { nonce: { secret } } }).app;
       const three = api({ dpop: { nonce: { secret: 'another-secret-of-at-least-32-bytes!!' } } }).app;
       const token = await as.sign({ ...key.cnf });
-      const nonce = (await call(one, token, await proof(token))).headers['dpop-nonce'] as string;
+      const nonce = (await call(one, token, await proof(token))).headers['dpop-nonce']!;
       assert.equal((await call(two, token, await proof(token, { nonce }))).status, 200);
       assert.equal((await call(three, token, await proof(token, { nonce }))).status, 401);
     });
@@ -548,7 +546,7 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       this.timeout(10_000);
       const { app } = api({ dpop: { nonce: { secret, step: 1 } } });
       const token = await as.sign({ ...key.cnf });
-      const nonce = (await call(app, token, await proof(token))).headers['dpop-nonce'] as string;
+      const nonce = (await call(app, token, await proof(token))).headers['dpop-nonce']!;
       await sleep(2100);
       const res = await call(app, token, await proof(token, { nonce }));
       assert.equal(res.status, 401);
@@ -560,7 +558,7 @@ describe('authenticate() with dpop (RFC 9449)', function () {
     const base = () => ({ issuer: as.issuer, audience: as.audience, jwksUri: as.jwksUri });
     const refused = (options: Record<string, unknown>, code: string, message: RegExp) => {
       assert.throws(
-        () => authenticate({ ...base(), ...options } as SingleIssuerOptions),
+        () => authenticate({ ...base(), ...options }),
         (error: unknown) =>
           error instanceof ConfigurationError && error.code === code && message.test(error.message),
       );

@@ -37,7 +37,7 @@ describe('protectedResourceMetadata() (RFC 9728)', function () {
       timeout: TIMEOUT,
       publicUrl: RESOURCE,
       ...options,
-    } as SingleIssuerOptions);
+    });
     const app = express();
     app.set('env', 'test');
     app.use(protectedResourceMetadata(auth, metadata));
@@ -149,7 +149,7 @@ describe('protectedResourceMetadata() (RFC 9728)', function () {
         audience: as.audience,
         jwksUri: as.jwksUri,
         ...options,
-      } as SingleIssuerOptions);
+      });
     const refused = (fn: () => unknown, code: string, message: RegExp) => {
       assert.throws(
         fn,
