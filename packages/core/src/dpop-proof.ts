@@ -97,6 +97,42 @@ function proofKey(jwk: unknown, alg: string): KeyObject {
   return key;
 }
 
+/** What a proof header yields once checked: its algorithm, the imported key and its thumbprint. */
+interface ProofHeader {
+  readonly alg: string;
+  readonly key: KeyObject;
+  readonly jkt: string;
+}
+
+// A client sends the same header (`typ`, `alg`, `jwk`) with every proof: importing its key once
+// saves a JWK import per request. Keyed by the exact base64url segment, so a hit is the very same
+// header; what depends on the guard (its `algorithms`) is checked on every request. Bounded.
+const HEADER_CACHE_MAX = 1000;
+const headerCache = new Map<string, ProofHeader>();
+
+/** RFC 9449 §4.3 steps 4, 5 (the registered asymmetric algorithms) and 7, on the header segment. */
+function readHeader(head: string): ProofHeader {
+  const cached = headerCache.get(head);
+  if (cached !== undefined) return cached;
+  const { typ, alg, jwk, crit } = decodeSegment(head, 'header');
+  if (typ !== 'dpop+jwt') refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', `typ ${JSON.stringify(typ)}`);
+  if (typeof alg !== 'string' || !(DPOP_ALGORITHMS as readonly string[]).includes(alg)) {
+    refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', `alg ${JSON.stringify(alg)} is not accepted`);
+  }
+  // RFC 7515 §4.1.11: an extension we do not understand must not be ignored.
+  if (crit !== undefined) refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'crit header parameter');
+  const key = proofKey(jwk, alg);
+  const jkt = jwkThumbprint(jwk as Record<string, unknown>);
+  if (jkt === undefined) refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'the header jwk has no RFC 7638 members');
+  if (headerCache.size >= HEADER_CACHE_MAX) {
+    const oldest = headerCache.keys().next().value;
+    if (oldest !== undefined) headerCache.delete(oldest);
+  }
+  const checked = { alg, key, jkt };
+  headerCache.set(head, checked);
+  return checked;
+}
+
 /**
  * Check a DPoP proof (the `DPoP` header value, or every value when the header was repeated) as
  * RFC 9449 §4.3 lists, in its order: one header; one well-formed JWS; `typ` `dpop+jwt`; an allowed
@@ -121,16 +157,11 @@ export function checkDpopProof(
   if (parts.length !== 3 || !SEGMENT.test(head) || !SEGMENT.test(body) || !SEGMENT.test(signature)) {
     refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'not one compact JWS');
   }
-  const protectedHeader = decodeSegment(head, 'header');
-  const claims = decodeSegment(body, 'payload');
-  const { typ, alg, jwk, crit } = protectedHeader;
-  if (typ !== 'dpop+jwt') refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', `typ ${JSON.stringify(typ)}`);
-  if (typeof alg !== 'string' || !context.algorithms.includes(alg)) {
+  const { alg, key, jkt } = readHeader(head);
+  if (!context.algorithms.includes(alg)) {
     refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', `alg ${JSON.stringify(alg)} is not accepted`);
   }
-  // RFC 7515 §4.1.11: an extension we do not understand must not be ignored.
-  if (crit !== undefined) refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'crit header parameter');
-  const key = proofKey(jwk, alg);
+  const claims = decodeSegment(body, 'payload');
   if (
     !verifySignature(alg, key, Buffer.from(`${head}.${body}`, 'ascii'), Buffer.from(signature, 'base64url'))
   ) {
@@ -154,7 +185,5 @@ export function checkDpopProof(
   const expectedAth = createHash('sha256').update(context.accessToken).digest('base64url');
   if (ath !== expectedAth)
     refuse('ERR_BEARER_DPOP_PROOF_MISMATCH', 'ath is not the hash of the access token');
-  const jkt = jwkThumbprint(jwk as Record<string, unknown>);
-  if (jkt === undefined) refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'the header jwk has no RFC 7638 members');
   return { jkt, jti, htu: normalized, iat, nonce: claims['nonce'] };
 }
