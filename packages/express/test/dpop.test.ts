@@ -364,6 +364,20 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       assert.equal(route.calls, 0);
     });
 
+    it('a malformed DPoP credential is 400; a DPoP token also in the query is two methods', async function () {
+      const { app } = api({ tokenLocations: { query: true } });
+      const token = await as.sign({ ...key.cnf });
+      const malformed = await request(app).get('/orders').set('Authorization', 'DPoP a b');
+      assert.equal(malformed.status, 400);
+      assertErrorBody(malformed.body, 'invalid_request', DESCRIPTION.headerMalformed);
+      const twice = await request(app)
+        .get(`/orders?access_token=${token}`)
+        .set('Authorization', `DPoP ${token}`)
+        .set('DPoP', await proof(token));
+      assert.equal(twice.status, 400);
+      assertErrorBody(twice.body, 'invalid_request', DESCRIPTION.multipleMethods);
+    });
+
     it('an unbound token on the DPoP scheme is refused: DPoP error="invalid_token"', async function () {
       const { app } = api();
       const token = await as.sign();
@@ -436,6 +450,18 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       const once = await proof(token);
       assert.equal((await call(app, token, once)).status, 200);
       refusedProof(await call(app, token, once), D.replayed);
+    });
+
+    it('accepts one of many concurrent requests with the same proof (the memory store is atomic)', async function () {
+      const { app, route } = api();
+      const token = await as.sign({ ...key.cnf });
+      const once = await proof(token);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => call(app, token, once)));
+      assert.deepEqual(answers.map((res) => res.status).sort(), [
+        200,
+        ...Array.from({ length: 19 }, () => 401),
+      ]);
+      assert.equal(route.calls, 1);
     });
 
     it('records a proof only after every other check passed, keyed by a hash, for the rest of the window', async function () {
