@@ -67,7 +67,9 @@ function offerNonce(guard: BearerGuard, principal: Principal | undefined, res: R
  * what to change. On failure the middleware calls `next(err)` with a `BearerGuardError`, whose
  * `status` and `headers` (`WWW-Authenticate`, `Retry-After`) Express's own error handling honours;
  * `errorHandler()` adds a JSON body. Nothing here trusts a gateway in front: every request is
- * checked on its own.
+ * checked on its own, and forwarded headers count only from the peers `trustProxy` names. With
+ * `dpop` and server nonces, a successful DPoP request's answer carries `DPoP-Nonce` and
+ * `Cache-Control: no-store` (RFC 9449 §9).
  *
  * @example
  * app.use(authenticate({ issuer: 'https://as.example.com', audience: 'https://orders.example.com' }));
