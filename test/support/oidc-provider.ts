@@ -18,8 +18,11 @@ export interface OidcProviderFixture {
   caller: { clientId: string; clientSecret: string };
   /** Requests seen per path (e.g. `/token/introspection`). */
   readonly requests: Map<string, number>;
-  /** Get an access token for `resource` with the client-credentials grant. */
-  token(resource: string, scope: string): Promise<string>;
+  /**
+   * Get an access token for `resource` with the client-credentials grant; with `dpop` (a proof
+   * maker for the token endpoint's URL), a DPoP-bound one (RFC 9449 §5).
+   */
+  token(resource: string, scope: string, dpop?: (htu: string) => Promise<string>): Promise<string>;
   revoke(token: string): Promise<void>;
   /** Stop answering (the socket closes); `start()` listens again on the same port. */
   stop(): Promise<void>;
@@ -82,6 +85,8 @@ export async function startOidcProvider(
           client.clientId === resourceServer.clientId,
       },
       revocation: { enabled: true, allowedPolicy: () => true },
+      // RFC 9449: a token request with a DPoP proof gets a token bound by cnf.jkt (token_type DPoP).
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: (_ctx: unknown, _client: unknown, oneOf: unknown) => oneOf,
@@ -103,10 +108,15 @@ export async function startOidcProvider(
   });
   server.on('request', provider.callback());
 
-  const form = async (path: string, params: Record<string, string>, auth: string): Promise<Response> =>
+  const form = async (
+    path: string,
+    params: Record<string, string>,
+    auth: string,
+    extra: Record<string, string> = {},
+  ): Promise<Response> =>
     fetch(`${issuer}${path}`, {
       method: 'POST',
-      headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded', ...extra },
       body: new URLSearchParams(params),
       signal: AbortSignal.timeout(5000),
     });
@@ -125,14 +135,17 @@ export async function startOidcProvider(
     resourceServer,
     caller,
     requests,
-    async token(resource, scope) {
+    async token(resource, scope, dpop) {
       const res = await form(
         '/token',
         { grant_type: 'client_credentials', resource, scope },
         basic(caller.clientId, caller.clientSecret),
+        dpop === undefined ? {} : { dpop: await dpop(`${issuer}/token`) },
       );
-      const body = (await res.json()) as { access_token?: string; error?: string };
+      const body = (await res.json()) as { access_token?: string; error?: string; token_type?: string };
       if (body.access_token === undefined) throw new Error(`token request failed: ${JSON.stringify(body)}`);
+      if (dpop !== undefined && body.token_type !== 'DPoP')
+        throw new Error(`not a DPoP token: ${JSON.stringify(body.token_type)}`);
       return body.access_token;
     },
     async revoke(token) {

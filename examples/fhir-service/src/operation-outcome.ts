@@ -42,6 +42,9 @@ function issueType(error: BearerGuardError): IssueType {
       return 'login';
     case 'invalid_token':
       return error.code === 'ERR_BEARER_TOKEN_EXPIRED' ? 'expired' : 'login';
+    case 'invalid_dpop_proof':
+    case 'use_dpop_nonce':
+      return 'login';
     case 'invalid_request':
       return 'invalid';
     case 'insufficient_scope':

@@ -1,4 +1,5 @@
 import { BearerGuardError } from './errors.js';
+import type { RequestSocket } from './request-url.js';
 
 /**
  * The parts of an HTTP request the core reads. Express's `req` fits as is; other frameworks map
@@ -11,6 +12,23 @@ export interface ResourceRequest {
   readonly query?: unknown;
   /** Parsed form body; read only when `tokenLocations.body` is on (RFC 6750 §2.2). */
   readonly body?: unknown;
+  /**
+   * The request target as received, with any mount path (Express: `req.originalUrl`); read for a
+   * DPoP proof's `htu` (RFC 9449 §4.3). Falls back to `url`.
+   */
+  readonly originalUrl?: string | undefined;
+  readonly url?: string | undefined;
+  /**
+   * The connection: its `remoteAddress` (for `trustProxy`) and, on TLS, `getPeerCertificate()`
+   * (for `mtls.certificate: 'socket'`). Node's `req.socket` fits as is.
+   */
+  readonly socket?: RequestSocket | undefined;
+}
+
+/** The access token of a request and the scheme it came with (`'dpop'`: `Authorization: DPoP`, RFC 9449 §7.1). */
+export interface PresentedToken {
+  token: string;
+  scheme: 'bearer' | 'dpop';
 }
 
 /** Where a bearer token may be sent. The header is always accepted. */
@@ -23,6 +41,7 @@ export interface TokenLocations {
 
 // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 9110 §11.1).
 const BEARER_HEADER = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const DPOP_HEADER = /^dpop +([A-Za-z0-9\-._~+/]+=*)$/i;
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 // RFC 9110 §11.1: auth-scheme is a token, so the scheme is the leading run of tchars. What follows
 // it only decides whether the credential is well formed: "Bearer<TAB>t" or "Bearer,t" is a Bearer
@@ -81,4 +100,42 @@ export function extractBearerToken(request: ResourceRequest, locations: TokenLoc
   // RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each request."
   if (found.length > 1) throw new BearerGuardError('ERR_BEARER_MULTIPLE_METHODS');
   return found[0];
+}
+
+/**
+ * {@link extractBearerToken}, and with `dpop` on also `Authorization: DPoP <token68>` (RFC 9449
+ * §7.1), telling which scheme carried the token. Without `dpop` a DPoP credential is another
+ * scheme: no bearer credentials (RFC 6750 §3.1). A malformed DPoP credential is 400, as a
+ * malformed Bearer one is.
+ */
+export function extractAccessToken(
+  request: ResourceRequest,
+  locations: TokenLocations,
+  dpop: boolean,
+): PresentedToken | undefined {
+  const authorization = request.headers.authorization;
+  if (dpop && typeof authorization === 'string' && SCHEME.exec(authorization)?.[0].toLowerCase() === 'dpop') {
+    const match = DPOP_HEADER.exec(authorization);
+    if (match?.[1] === undefined) throw new BearerGuardError('ERR_BEARER_HEADER_MALFORMED');
+    // RFC 6750 §2: one method per request, whatever the scheme.
+    if (locations.query || locations.body) {
+      const others = extractBearerToken(
+        {
+          method: request.method,
+          headers: { ...request.headers, authorization: undefined },
+          get query(): unknown {
+            return request.query;
+          },
+          get body(): unknown {
+            return request.body;
+          },
+        },
+        locations,
+      );
+      if (others !== undefined) throw new BearerGuardError('ERR_BEARER_MULTIPLE_METHODS');
+    }
+    return { token: match[1], scheme: 'dpop' };
+  }
+  const token = extractBearerToken(request, locations);
+  return token === undefined ? undefined : { token, scheme: 'bearer' };
 }

@@ -40,3 +40,28 @@ export function refuseBoundToken(claims: Readonly<Record<string, unknown>>): voi
     });
   }
 }
+
+/** How a token is bound, as `req.auth.confirmation` tells it: `{ jkt }` or `{ 'x5t#S256' }`. */
+export type Confirmation = { readonly jkt: string } | { readonly 'x5t#S256': string };
+
+/**
+ * The binding of a token's claims, with its value, or `undefined` for an unbound token. A binding
+ * member that is not a non-empty string is an invalid claim. Both members at once are refused:
+ * a token may carry one proof-of-possession mechanism (as node-oidc-provider enforces), and which
+ * one to check would otherwise be the presenter's choice.
+ */
+export function readConfirmation(claims: Readonly<Record<string, unknown>>): Confirmation | undefined {
+  if (confirmationMethod(claims) === undefined) return undefined;
+  const cnf = claims['cnf'] as Record<string, unknown>;
+  const jkt = cnf['jkt'];
+  const x5t = cnf['x5t#S256'];
+  if (
+    (jkt !== undefined && x5t !== undefined) ||
+    ![jkt, x5t].some((v) => typeof v === 'string' && v !== '')
+  ) {
+    throw new BearerGuardError('ERR_BEARER_TOKEN_CLAIM_INVALID', {
+      cause: new Error('cnf.jkt / cnf.x5t#S256 is not one non-empty string'),
+    });
+  }
+  return typeof jkt === 'string' ? { jkt } : { 'x5t#S256': x5t as string };
+}

@@ -1,4 +1,4 @@
-import { bearerChallenge } from './www-authenticate.js';
+import { authChallenge, bearerChallenge } from './www-authenticate.js';
 
 /**
  * Every request-time failure, by stable code. Codes are the contract; messages are not.
@@ -74,6 +74,57 @@ export const ERROR_TABLE = {
     error: 'invalid_token',
     description: 'The access token is bound to a key and cannot be used as a bearer token.',
   },
+  ERR_BEARER_TOKEN_CERTIFICATE_MISMATCH: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'The access token is bound to a client certificate that was not presented.',
+  },
+  ERR_BEARER_DPOP_REQUIRED: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'This resource requires a DPoP-bound access token.',
+  },
+  ERR_BEARER_DPOP_BINDING_MISMATCH: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'The access token is not bound to the key of the DPoP proof.',
+  },
+  ERR_BEARER_DPOP_PROOF_MISSING: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    description: 'The request has no DPoP proof.',
+  },
+  ERR_BEARER_DPOP_PROOF_MALFORMED: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    description: 'The DPoP proof is malformed.',
+  },
+  ERR_BEARER_DPOP_PROOF_SIGNATURE_INVALID: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    description: 'The DPoP proof signature is invalid.',
+  },
+  ERR_BEARER_DPOP_PROOF_MISMATCH: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    description: 'The DPoP proof does not match this request.',
+  },
+  ERR_BEARER_DPOP_PROOF_STALE: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    description: 'The DPoP proof was not created recently enough.',
+  },
+  ERR_BEARER_DPOP_PROOF_REPLAYED: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    description: 'The DPoP proof was already used.',
+  },
+  // RFC 9449 §9: the exact shape of its example, which clients (oauth4webapi) retry on.
+  ERR_BEARER_DPOP_NONCE_REQUIRED: {
+    status: 401,
+    error: 'use_dpop_nonce',
+    description: 'Resource server requires nonce in DPoP proof',
+  },
   ERR_BEARER_TOKEN_INACTIVE: {
     status: 401,
     error: 'invalid_token',
@@ -100,6 +151,12 @@ export const ERROR_TABLE = {
     error: 'temporarily_unavailable',
     description: 'The access token cannot be validated at the moment. Try again later.',
   },
+  // Fail closed: a proof that cannot be recorded could be replayed, so it is not accepted.
+  ERR_BEARER_DPOP_REPLAY_STORE_UNAVAILABLE: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    description: 'The DPoP proof cannot be checked at the moment. Try again later.',
+  },
 } as const satisfies Record<
   string,
   { status: number; error: string | undefined; description: string | undefined }
@@ -110,7 +167,28 @@ export type BearerErrorCode = keyof typeof ERROR_TABLE;
 
 /** RFC 6750 §3.1 error codes, plus `temporarily_unavailable` (RFC 6749 §4.1.2.1) for 503 answers. */
 export type BearerErrorName =
-  'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'temporarily_unavailable'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
+
+/**
+ * How the guard's challenges look: set by the guard on every error it raises. With DPoP on, a
+ * `DPoP algs="…"` challenge joins the `Bearer` one (RFC 9449 §7.1), and the error goes on the
+ * scheme the request used.
+ */
+export interface ChallengeSettings {
+  /** The scheme the request used: `'dpop'` for `Authorization: DPoP`. */
+  scheme: 'bearer' | 'dpop';
+  /** The accepted DPoP proof algorithms, or `undefined` when DPoP is off. */
+  dpopAlgorithms: readonly string[] | undefined;
+  /** `dpop.required`: the `Bearer` challenge is not offered for a request without credentials. */
+  dpopRequired: boolean;
+  /** For `use_dpop_nonce`: the nonce the client must use (`DPoP-Nonce`). */
+  dpopNonce: string | undefined;
+}
 
 export interface BearerGuardErrorOptions {
   /** The internal reason. Never sent to the client; logs only. */
@@ -142,6 +220,8 @@ export class BearerGuardError extends Error {
   realm: string | undefined;
   /** RFC 9728 §5.1 `resource_metadata`, when the guard is configured with it. */
   resourceMetadata: string | undefined;
+  /** DPoP challenge settings; set by the guard that raised the error. */
+  challenge: ChallengeSettings | undefined;
   /** Express convention: only 4xx details are fit for the client. */
   readonly expose: boolean;
 
@@ -156,6 +236,7 @@ export class BearerGuardError extends Error {
     this.retryAfter = options.retryAfter;
     this.realm = undefined;
     this.resourceMetadata = undefined;
+    this.challenge = undefined;
     this.expose = entry.status < 500;
   }
 
@@ -170,15 +251,39 @@ export class BearerGuardError extends Error {
       // so it carries only the retry hint.
       return { 'Retry-After': String(this.retryAfter ?? 5) };
     }
-    return {
-      'WWW-Authenticate': bearerChallenge({
-        realm: this.realm,
-        error: this.error,
-        error_description: this.error_description,
-        scope: this.scope,
-        resource_metadata: this.resourceMetadata,
-      }),
+    const challenge = this.challenge;
+    const bearer = {
+      realm: this.realm,
+      error: this.error,
+      error_description: this.error_description,
+      scope: this.scope,
+      resource_metadata: this.resourceMetadata,
     };
+    if (challenge?.dpopAlgorithms === undefined) return { 'WWW-Authenticate': bearerChallenge(bearer) };
+    if (this.code === 'ERR_BEARER_DPOP_NONCE_REQUIRED') {
+      // RFC 9449 §9: exactly one challenge, so that clients recognise it (oauth4webapi counts them),
+      // and the nonce; a response carrying a nonce must not be cached (§8.2, §9).
+      return {
+        'WWW-Authenticate': authChallenge('DPoP', {
+          error: this.error,
+          error_description: this.error_description,
+          resource_metadata: this.resourceMetadata,
+        }),
+        ...(challenge.dpopNonce === undefined ? {} : { 'DPoP-Nonce': challenge.dpopNonce }),
+        'Cache-Control': 'no-store',
+      };
+    }
+    const onDpop = challenge.scheme === 'dpop';
+    // The shape of RFC 9449 §7.1's examples: `DPoP algs="…"`, or the error first, then `algs`.
+    const dpop = authChallenge('DPoP', {
+      ...(onDpop ? { error: this.error, error_description: this.error_description, scope: this.scope } : {}),
+      algs: challenge.dpopAlgorithms.join(' '),
+      resource_metadata: this.resourceMetadata,
+    });
+    // RFC 9449 §7.1: without credentials both schemes are offered with no error code; otherwise the
+    // error goes on the scheme used. `required` offers no Bearer scheme to a request that used none.
+    const offerBearer = !onDpop && !(challenge.dpopRequired && this.code === 'ERR_BEARER_TOKEN_MISSING');
+    return { 'WWW-Authenticate': offerBearer ? `${bearerChallenge(bearer)}, ${dpop}` : dpop };
   }
 
   /**

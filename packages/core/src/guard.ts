@@ -1,4 +1,4 @@
-import { extractBearerToken, type ResourceRequest } from './bearer-token.js';
+import { extractAccessToken, type PresentedToken, type ResourceRequest } from './bearer-token.js';
 import { readCompactToken } from './compact-jws.js';
 import {
   authenticateChannel,
@@ -9,6 +9,7 @@ import {
   type AuthenticateMessage,
 } from './diagnostics.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
+import { ProofOfPossession } from './proof-of-possession.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { Introspector } from './introspection.js';
 import type { VerifiedJwt } from './jwt-access-token.js';
@@ -34,9 +35,14 @@ export class BearerGuard {
   readonly #introspectJwts: boolean;
   readonly #keySets: readonly RemoteKeySet[];
   readonly #cache: VerifiedTokenCache | undefined;
+  readonly #possession: ProofOfPossession;
+  /** RFC 9728 §5.1 `resource_metadata` of every challenge: the option, or the document served for this guard. */
+  #resourceMetadata: string | undefined;
 
   constructor(options: GuardOptions) {
     this.options = resolveOptions(options);
+    this.#possession = new ProofOfPossession(this.options);
+    this.#resourceMetadata = this.options.resourceMetadata;
     const trusted = trustIssuers(this.options, this.#events);
     this.#issuers = trusted.local;
     this.#introspector = trusted.introspector;
@@ -113,8 +119,12 @@ export class BearerGuard {
    */
   authenticateCached(request: ResourceRequest): Principal | undefined {
     if (authenticateChannel.hasSubscribers) return this.#tracedCached(request);
-    const token = this.#extract(request);
-    return token === undefined ? undefined : this.#cached(token, this.#digest(token));
+    const presented = this.#extract(request);
+    // A DPoP proof is checked and recorded on every request, possibly by an asynchronous store:
+    // `authenticate()` does it; answering here and again there would record it twice.
+    if (presented === undefined || presented.scheme === 'dpop') return undefined;
+    const principal = this.#cached(presented.token, this.#digest(presented.token));
+    return principal === undefined ? undefined : (this.#confirm(request, presented, principal) as Principal);
   }
 
   /**
@@ -126,18 +136,86 @@ export class BearerGuard {
    */
   authenticateNow(request: ResourceRequest): Principal | undefined | Promise<Principal> {
     if (authenticateChannel.hasSubscribers) return this.#traced(request);
-    const token = this.#extract(request);
-    if (token === undefined) {
+    const presented = this.#extract(request);
+    if (presented === undefined) {
       if (!this.options.credentialsRequired) return undefined;
       throw this.missingCredentials();
     }
-    return this.#answer(token);
+    return this.#bound(request, presented);
   }
 
-  /** Validate a bearer token string. Rejects with a {@link BearerGuardError}. */
+  /**
+   * Validate a bearer token string, as if presented with the `Bearer` scheme and nothing else: a
+   * token bound to a key or certificate is refused. Rejects with a {@link BearerGuardError}.
+   */
   async verify(token: string): Promise<Principal> {
-    if (authenticateChannel.hasSubscribers) return await this.#tracedAnswer(token, newMessage());
-    return await this.#answer(token);
+    const presented: PresentedToken = { token, scheme: 'bearer' };
+    if (authenticateChannel.hasSubscribers)
+      return await this.#tracedBound(undefined, presented, newMessage());
+    return await this.#bound(undefined, presented);
+  }
+
+  /**
+   * The current DPoP server nonce (RFC 9449 §9), for a `DPoP-Nonce` header on a successful answer,
+   * or `undefined` when nonces are off.
+   */
+  dpopNonce(): string | undefined {
+    return this.options.dpop?.nonces?.current();
+  }
+
+  /**
+   * Make every challenge carry `resource_metadata="<url>"` (RFC 9728 §5.1): called by the adapter
+   * that serves the protected-resource metadata document for this guard. Throws a
+   * `ConfigurationError` when the `resourceMetadata` option names another URL, since clients would
+   * then be sent to a document that does not describe this resource (§3.3).
+   */
+  advertiseResourceMetadata(url: string): void {
+    if (this.#resourceMetadata !== undefined && this.#resourceMetadata !== url) {
+      throw new ConfigurationError(
+        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
+        `bearer-guard: option \`resourceMetadata\` is ${this.#resourceMetadata}, but the metadata document is served at ${url}. ` +
+          'Remove `resourceMetadata` (the served URL is then advertised) or make the two agree.',
+      );
+    }
+    this.#resourceMetadata = url;
+  }
+
+  /** The token's principal (cached or validated), then its binding checked against this request. */
+  #bound(
+    request: ResourceRequest | undefined,
+    presented: PresentedToken,
+    message?: AuthenticateMessage,
+  ): Principal | Promise<Principal> {
+    let principal: Principal | Promise<Principal>;
+    try {
+      principal = this.#answer(presented.token, message);
+    } catch (error) {
+      throw this.#challenge(error, presented.scheme);
+    }
+    if (!(principal instanceof Promise)) return this.#confirm(request, presented, principal);
+    return principal.then(
+      (validated) => this.#confirm(request, presented, validated),
+      (error: unknown) => {
+        throw this.#challenge(error, presented.scheme);
+      },
+    );
+  }
+
+  #confirm(
+    request: ResourceRequest | undefined,
+    presented: PresentedToken,
+    principal: Principal,
+  ): Principal | Promise<Principal> {
+    let confirmed: Principal | Promise<Principal>;
+    try {
+      confirmed = this.#possession.confirm(request, presented, principal);
+    } catch (error) {
+      throw this.#challenge(error, presented.scheme);
+    }
+    if (!(confirmed instanceof Promise)) return confirmed;
+    return confirmed.catch((error: unknown) => {
+      throw this.#challenge(error, presented.scheme);
+    });
   }
 
   /**
@@ -146,10 +224,10 @@ export class BearerGuard {
    * request without a token that needs none is not an authentication and publishes nothing.
    */
   #traced(request: ResourceRequest): Principal | undefined | Promise<Principal> {
-    let token: string | undefined;
+    let presented: PresentedToken | undefined;
     try {
-      token = this.#extract(request);
-      if (token === undefined) {
+      presented = this.#extract(request);
+      if (presented === undefined) {
         if (!this.options.credentialsRequired) return undefined;
         throw this.missingCredentials();
       }
@@ -159,21 +237,22 @@ export class BearerGuard {
       refuse(message, error);
       throw error;
     }
-    return this.#tracedAnswer(token, newMessage());
+    return this.#tracedBound(request, presented, newMessage());
   }
 
   /** {@link authenticateCached}, traced: a hit or a refusal publishes; a miss leaves it to `authenticate`. */
   #tracedCached(request: ResourceRequest): Principal | undefined {
-    const token = this.#extract(request);
-    if (token === undefined) return undefined;
+    const presented = this.#extract(request);
+    if (presented === undefined || presented.scheme === 'dpop') return undefined;
     const message = newMessage();
     try {
-      const principal = this.#cachedHit(token, this.#digest(token), message);
+      const principal = this.#cachedHit(presented.token, this.#digest(presented.token), message);
       if (principal === undefined) return undefined;
+      const confirmed = this.#confirm(request, presented, principal) as Principal;
       authenticateChannel.start.publish(message);
-      accept(message, principal);
+      accept(message, confirmed);
       authenticateChannel.end.publish(message);
-      return principal;
+      return confirmed;
     } catch (error) {
       authenticateChannel.start.publish(message);
       refuse(message, error);
@@ -181,24 +260,30 @@ export class BearerGuard {
     }
   }
 
-  /** {@link #answer}, traced: `start`, then `end` for a cached answer, `asyncStart`/`asyncEnd` for a validation. */
-  #tracedAnswer(token: string, message: AuthenticateMessage): Principal | Promise<Principal> {
+  /**
+   * {@link #bound}, traced: `start`, then `end` for an answer given at once, `asyncStart`/`asyncEnd`
+   * for one that needed a validation or an asynchronous proof check.
+   */
+  #tracedBound(
+    request: ResourceRequest | undefined,
+    presented: PresentedToken,
+    message: AuthenticateMessage,
+  ): Principal | Promise<Principal> {
     authenticateChannel.start.publish(message);
-    const digest = this.#digest(token);
-    let principal: Principal | undefined;
+    let answer: Principal | Promise<Principal>;
     try {
-      principal = this.#cachedHit(token, digest, message);
+      answer = this.#bound(request, presented, message);
     } catch (error) {
       refuse(message, error);
       throw error;
     }
-    if (principal !== undefined) {
-      accept(message, principal);
+    if (!(answer instanceof Promise)) {
+      accept(message, answer);
       authenticateChannel.end.publish(message);
-      return principal;
+      return answer;
     }
     authenticateChannel.end.publish(message);
-    return this.#validate(token, digest, message).then(
+    return answer.then(
       (validated) => {
         accept(message, validated);
         authenticateChannel.asyncStart.publish(message);
@@ -232,9 +317,11 @@ export class BearerGuard {
   }
 
   /** The cached principal of `token`, else a promise of its validation. */
-  #answer(token: string): Principal | Promise<Principal> {
+  #answer(token: string, message?: AuthenticateMessage): Principal | Promise<Principal> {
     const digest = this.#digest(token);
-    return this.#cached(token, digest) ?? this.#validate(token, digest);
+    const cached =
+      message === undefined ? this.#cached(token, digest) : this.#cachedHit(token, digest, message);
+    return cached ?? this.#validate(token, digest, message);
   }
 
   /** {@link #fromCache}, its refusals (a cached token past `exp`) turned into challenges. */
@@ -315,9 +402,9 @@ export class BearerGuard {
     return this.#introspector === undefined ? '' : tokenDigest(token);
   }
 
-  #extract(request: ResourceRequest): string | undefined {
+  #extract(request: ResourceRequest): PresentedToken | undefined {
     try {
-      return extractBearerToken(request, this.options.tokenLocations);
+      return extractAccessToken(request, this.options.tokenLocations, this.options.dpop !== undefined);
     } catch (error) {
       throw this.#challenge(error);
     }
@@ -362,6 +449,7 @@ export class BearerGuard {
           ? undefined
           : this.#challenge(
               new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }),
+              this.#schemeOf(principal),
             );
     if (authorizeChannel.hasSubscribers) publishAuthorization('scopes', refusal);
     if (refusal !== undefined) throw refusal;
@@ -374,15 +462,34 @@ export class BearerGuard {
         ? this.missingCredentials()
         : principal.audience.some((aud) => audiences.includes(aud))
           ? undefined
-          : this.#challenge(new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'));
+          : this.#challenge(
+              new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'),
+              this.#schemeOf(principal),
+            );
     if (authorizeChannel.hasSubscribers) publishAuthorization('audience', refusal);
     if (refusal !== undefined) throw refusal;
   }
 
-  #challenge<T>(error: T): T {
+  /** The scheme a validated principal's token came with: only DPoP-bound tokens pass on `DPoP`. */
+  #schemeOf(principal: Principal): 'bearer' | 'dpop' {
+    return this.options.dpop !== undefined &&
+      principal.confirmation !== undefined &&
+      'jkt' in principal.confirmation
+      ? 'dpop'
+      : 'bearer';
+  }
+
+  #challenge<T>(error: T, scheme: 'bearer' | 'dpop' = 'bearer'): T {
     if (error instanceof BearerGuardError) {
       error.realm = this.options.realm;
-      error.resourceMetadata = this.options.resourceMetadata;
+      error.resourceMetadata = this.#resourceMetadata;
+      const dpop = this.options.dpop;
+      error.challenge = {
+        scheme,
+        dpopAlgorithms: dpop?.algorithms,
+        dpopRequired: dpop?.required ?? false,
+        dpopNonce: error.code === 'ERR_BEARER_DPOP_NONCE_REQUIRED' ? dpop?.nonces?.current() : undefined,
+      };
     }
     return error;
   }

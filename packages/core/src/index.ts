@@ -1,5 +1,5 @@
-export { extractBearerToken } from './bearer-token.js';
-export type { ResourceRequest, TokenLocations } from './bearer-token.js';
+export { extractAccessToken, extractBearerToken } from './bearer-token.js';
+export type { PresentedToken, ResourceRequest, TokenLocations } from './bearer-token.js';
 export { CHANNELS } from './diagnostics.js';
 export type {
   AuthenticateMessage,
@@ -12,6 +12,20 @@ export type {
   KeysLoadMessage,
   TokenBinding,
 } from './diagnostics.js';
+export { certificateThumbprint } from './certificate-binding.js';
+export type {
+  CertificateHeaderFormat,
+  CertificateRequest,
+  CertificateSource,
+} from './certificate-binding.js';
+export type { Confirmation } from './confirmation.js';
+export { checkDpopProof, DPOP_ALGORITHMS, jwkThumbprint, MAX_JTI_LENGTH } from './dpop-proof.js';
+export type { CheckedDpopProof, DpopProofContext } from './dpop-proof.js';
+export { MemoryDpopReplayStore } from './dpop-replay.js';
+export type { DpopReplayStore } from './dpop-replay.js';
+export { normalizeHttpUrl, requestUrl } from './request-url.js';
+export type { RequestSocket, RequestUrlSource, TrustProxy } from './request-url.js';
+export type { DpopOptions, MtlsOptions, ResolvedDpop, ResolvedMtls } from './sender-constraint-options.js';
 export { discoverAuthorizationServer, DiscoveryError } from './discovery.js';
 export type { AuthorizationServerMetadata, DiscoveryOptions } from './discovery.js';
 export { BearerGuardError, ConfigurationError, ERROR_TABLE, isBearerGuardError } from './errors.js';
@@ -20,6 +34,7 @@ export type {
   BearerErrorCode,
   BearerErrorName,
   BearerGuardErrorOptions,
+  ChallengeSettings,
   ConfigurationErrorCode,
 } from './errors.js';
 export type { GuardEventListener, GuardEventMap, GuardEventName } from './events.js';

@@ -1,4 +1,4 @@
-import { refuseBoundToken } from './confirmation.js';
+import { readConfirmation, refuseBoundToken } from './confirmation.js';
 import { BearerGuardError } from './errors.js';
 import { isBoundedExp } from './internal/numeric-date.js';
 
@@ -8,6 +8,12 @@ export interface IntrospectionChecks {
   /** Accept an active response without `aud`. Off by default: such a token could be meant for anyone. */
   acceptMissingAudience: boolean;
   clockTolerance: number;
+  /**
+   * Let tokens bound by `cnf.jkt` / `cnf.x5t#S256` (and `token_type` `DPoP`) through, for a caller
+   * that checks the binding against the request itself (the guard does). Defaults to `false`: such
+   * a token is refused as if it were presented as a bearer token.
+   */
+  boundTokens?: boolean | undefined;
 }
 
 function fail(code: ConstructorParameters<typeof BearerGuardError>[0], reason: string): never {
@@ -78,9 +84,11 @@ export function checkIntrospectionClaims(
   if (tokenType !== undefined) {
     const type = typeof tokenType === 'string' ? tokenType.toLowerCase() : undefined;
     if (type === 'dpop') {
-      fail('ERR_BEARER_TOKEN_SENDER_CONSTRAINED', 'token_type DPoP presented as a bearer token');
+      if (checks.boundTokens !== true)
+        fail('ERR_BEARER_TOKEN_SENDER_CONSTRAINED', 'token_type DPoP presented as a bearer token');
+    } else if (type !== 'bearer') {
+      fail('ERR_BEARER_TOKEN_TYPE_INVALID', `token_type ${JSON.stringify(tokenType)}`);
     }
-    if (type !== 'bearer') fail('ERR_BEARER_TOKEN_TYPE_INVALID', `token_type ${JSON.stringify(tokenType)}`);
   }
   // RFC 7662 §2.2: `sub`, `client_id` and `username` are strings; one of another type (`"sub": 1`)
   // would reach req.auth as "absent". The same rule as for JWTs (jwt-claims.ts), `azp` included.
@@ -90,7 +98,8 @@ export function checkIntrospectionClaims(
       fail('ERR_BEARER_TOKEN_CLAIM_INVALID', `${claim} is not a string`);
     }
   }
-  refuseBoundToken(claims);
+  if (checks.boundTokens === true) readConfirmation(claims);
+  else refuseBoundToken(claims);
 }
 
 const STRING_CLAIMS = ['sub', 'client_id', 'azp', 'username'] as const;

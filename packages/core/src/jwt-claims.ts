@@ -1,5 +1,5 @@
 import { errors as joseErrors, type JWTPayload } from 'jose';
-import { refuseBoundToken } from './confirmation.js';
+import { readConfirmation } from './confirmation.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
 import { isBoundedExp } from './internal/numeric-date.js';
 
@@ -70,7 +70,7 @@ function containsAudience(aud: unknown, audiences: readonly string[]): boolean {
  * §4): `typ`, `iss` exact, `aud` containing a configured audience, `exp` required, a number, not
  * past and within the range of a Date, `nbf` and `iat` not in the future beyond the tolerance,
  * `maxTokenAge`, string `sub`/`client_id`/`azp` (and with the rfc9068 profile its required claims
- * and string `jti`), and no key binding (`cnf.jkt`, `cnf.x5t#S256`: not a bearer token).
+ * and string `jti`), and a well-formed `cnf` (the binding itself is checked by the guard against the request).
  *
  * The same rules and codes as jose's `jwtVerify` options gave before (presence first, then `iss`,
  * `aud`, `nbf`, `exp`, `maxTokenAge`), plus ours.
@@ -129,6 +129,7 @@ export function validateClaims(
       fail('ERR_BEARER_TOKEN_CLAIM_INVALID', `${claim} is not a string`, claim);
     }
   }
-  // RFC 9449 §6 / RFC 8705 §3: a token bound to a key is not a bearer token.
-  refuseBoundToken(claims);
+  // A `cnf` must be an object (RFC 7800 §3.1). Whether its binding holds is the guard's check, on
+  // every request, cached or not (RFC 9449 §6.1, RFC 8705 §3): it depends on the request's proof.
+  readConfirmation(claims);
 }

@@ -16,6 +16,16 @@ import {
   type KeysEnum,
 } from './internal/validate.js';
 
+import { requireUrlSource, resolvePublicUrl, resolveTrustProxy, type TrustProxy } from './request-url.js';
+import {
+  resolveDpop,
+  resolveMtls,
+  type DpopOptions,
+  type MtlsOptions,
+  type ResolvedDpop,
+  type ResolvedMtls,
+} from './sender-constraint-options.js';
+
 export { DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS } from './issuer-options.js';
 export type { IssuerOptions, JwsAlgorithm, KeySource, ResolvedIssuer } from './issuer-options.js';
 
@@ -87,6 +97,22 @@ export interface GuardSettings {
   maxResponseBytes?: number | undefined;
   /** Allow plain `http:` URLs beyond loopback. Defaults to `false`. */
   allowInsecureHttp?: boolean | undefined;
+  /**
+   * The external URL of the path this app calls `/` (behind a proxy that strips `/api`:
+   * `https://host.example/api`): a DPoP proof's `htu` must be `publicUrl` + the request path. Also
+   * the default `resource` of the RFC 9728 document. Never taken from `Host`.
+   */
+  publicUrl?: string | undefined;
+  /**
+   * Peers whose forwarded headers count: a list of IP addresses, or a function of the peer address.
+   * Their `X-Forwarded-Proto`/`-Host` give the request URL when `publicUrl` is not set, and their
+   * client-certificate header (`mtls.certificate.header`) is believed. Nobody's by default.
+   */
+  trustProxy?: TrustProxy | undefined;
+  /** Accept DPoP-bound tokens (RFC 9449) and check their proofs; see {@link DpopOptions}. Off by default. */
+  dpop?: boolean | DpopOptions | undefined;
+  /** Accept certificate-bound tokens (RFC 8705 §3); see {@link MtlsOptions}. Off by default. */
+  mtls?: MtlsOptions | undefined;
 }
 
 export interface ResolvedOptions {
@@ -105,12 +131,17 @@ export interface ResolvedOptions {
   timeout: number;
   maxResponseBytes: number;
   allowInsecureHttp: boolean;
+  publicUrl: string | undefined;
+  trustProxy: ((address: string) => boolean) | undefined;
+  dpop: ResolvedDpop | undefined;
+  mtls: ResolvedMtls | undefined;
 }
 
 const GUARD_KEYS: KeysEnum<GuardOptions> = {
   ...ISSUER_KEYS, issuers: true, clockTolerance: true, maxTokenAge: true, profile: true, scopeClaims: true,
   tokenLocations: true, credentialsRequired: true, realm: true, resourceMetadata: true, tokenCache: true,
-  jwksCache: true, timeout: true, maxResponseBytes: true, allowInsecureHttp: true,
+  jwksCache: true, timeout: true, maxResponseBytes: true, allowInsecureHttp: true, publicUrl: true,
+  trustProxy: true, dpop: true, mtls: true,
 }; // prettier-ignore
 
 const DAY_MS = 86_400_000;
@@ -180,6 +211,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (typeof realm !== 'string' || !PRINTABLE_ASCII.test(realm)) {
     throw invalid('realm', realm, 'a string of printable ASCII characters and spaces (RFC 9110 §5.6.4)');
   }
+  const publicUrl = resolvePublicUrl(raw['publicUrl'], allowInsecureHttp);
+  const dpop = resolveDpop(raw['dpop']);
+  if (dpop !== undefined) requireUrlSource(publicUrl, raw['trustProxy'], 'dpop');
   return {
     issuers,
     clockTolerance: numberOption('clockTolerance', raw['clockTolerance'], 5, { max: 300, unit: 'seconds' }),
@@ -227,5 +261,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       unit: 'bytes',
     }),
     allowInsecureHttp,
+    publicUrl,
+    trustProxy: resolveTrustProxy(raw['trustProxy']),
+    dpop,
+    mtls: resolveMtls(raw['mtls'], raw['trustProxy']),
   };
 }

@@ -1,3 +1,4 @@
+import { readConfirmation, type Confirmation } from './confirmation.js';
 import { BearerGuardError } from './errors.js';
 
 /**
@@ -35,6 +36,12 @@ interface PrincipalFields {
   readonly expiresAt: Date | undefined;
   /** The verified JWT claims set, or the introspection response. */
   readonly claims: Readonly<Record<string, unknown>>;
+  /**
+   * How the token is bound to its presenter (RFC 7800 `cnf`): `{ jkt }` for DPoP (RFC 9449 §6),
+   * `{ 'x5t#S256' }` for a client certificate (RFC 8705 §3), `undefined` for a bearer token. A
+   * bound token reaches a route only after its proof was checked on that very request.
+   */
+  readonly confirmation?: Confirmation | undefined;
 }
 
 /** A JWT access token validated locally (signature, `iss`, `aud`, `exp`; RFC 9068 §4). */
@@ -114,5 +121,6 @@ export function createPrincipal(
     scopes,
     expiresAt,
     claims,
+    confirmation: readConfirmation(claims),
   } as Principal);
 }

@@ -113,6 +113,8 @@ export function trustIssuers(options: ResolvedOptions, events: GuardEvents): Tru
           audiences: config.audiences,
           acceptMissingAudience: config.introspection.acceptMissingAudience,
           clockTolerance,
+          // The guard checks every binding against the request (confirmation in guard.ts).
+          boundTokens: true,
         },
         scopeClaims: options.scopeClaims,
         events,

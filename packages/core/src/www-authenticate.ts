@@ -39,11 +39,21 @@ export function quoteString(value: string): string {
  * @see RFC 6750 §3
  */
 export function bearerChallenge(parameters: BearerChallengeParameters = {}): string {
+  return authChallenge('Bearer', parameters);
+}
+
+/**
+ * A challenge of `scheme` (`Bearer`, `DPoP`) with quoted, escaped parameters; `undefined`
+ * parameters are left out.
+ *
+ * @see RFC 9110 §11.3, RFC 9449 §7.1
+ */
+export function authChallenge(scheme: 'Bearer' | 'DPoP', parameters: BearerChallengeParameters = {}): string {
   const parts: string[] = [];
   for (const [name, value] of Object.entries(parameters)) {
     if (value === undefined) continue;
     if (!AUTH_PARAM_NAME.test(name)) throw new TypeError(`invalid auth-param name: ${JSON.stringify(name)}`);
     parts.push(`${name}=${quoteString(value)}`);
   }
-  return parts.length === 0 ? 'Bearer' : `Bearer ${parts.join(', ')}`;
+  return parts.length === 0 ? scheme : `${scheme} ${parts.join(', ')}`;
 }

@@ -1,6 +1,11 @@
 export { authenticate } from './authenticate.js';
 export { authorized } from './authorized.js';
 export type { AuthenticateMiddleware } from './authenticate.js';
+export { protectedResourceMetadata, protectedResourceMetadataUrl } from './protected-resource-metadata.js';
+export type {
+  ProtectedResourceMetadata,
+  ProtectedResourceMetadataOptions,
+} from './protected-resource-metadata.js';
 export { errorHandler, formatErrorLine, reportServerError } from './error-handler.js';
 export type { ErrorHandlerOptions, ErrorReporter } from './error-handler.js';
 export { requireAudience } from './require-audience.js';
@@ -10,10 +15,17 @@ export {
   BearerGuardError,
   ConfigurationError,
   createGuard,
+  MemoryDpopReplayStore,
   MemoryIntrospectionStore,
 } from '@bearer-guard/core';
 export type {
   AnyBearerGuardErrorCode,
+  CertificateSource,
+  Confirmation,
+  DpopOptions,
+  DpopReplayStore,
+  MtlsOptions,
+  TrustProxy,
   BearerErrorCode,
   BearerErrorName,
   ConfigurationErrorCode,

@@ -7,6 +7,8 @@
  */
 
 export { startAuthorizationServer } from './start-authorization-server.js';
+export { accessTokenHash, createDpopProof, generateDpopKey } from './dpop.js';
+export type { DpopAlgorithm, DpopKey, DpopProofOptions } from './dpop.js';
 export { WRONG_AUDIENCE, WRONG_ISSUER } from './bad-tokens.js';
 export { JWT_BEARER_ASSERTION_TYPE } from './client-authentication.js';
 export {

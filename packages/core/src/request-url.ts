@@ -1,0 +1,172 @@
+import { isIP } from 'node:net';
+
+import { ConfigurationError } from './errors.js';
+import { invalid, urlOption } from './internal/validate.js';
+
+/**
+ * Which peers may speak for the client: a list of addresses, or a function of the peer address.
+ * Their `X-Forwarded-Proto` / `X-Forwarded-Host` (for the DPoP `htu`) and client-certificate
+ * headers (RFC 8705 behind a TLS-terminating proxy) count; nobody else's do.
+ */
+export type TrustProxy = readonly string[] | ((address: string) => boolean);
+
+/** The socket fields read: Node's `IncomingMessage.socket` fits as is. */
+export interface RequestSocket {
+  readonly remoteAddress?: string | undefined;
+  /** Present on a TLS socket (`tls.TLSSocket`). */
+  getPeerCertificate?: ((detailed?: boolean) => { raw?: Uint8Array } | object | null) | undefined;
+}
+
+/** IPv4-mapped IPv6 (`::ffff:127.0.0.1`) is the IPv4 address: Node reports it so on dual-stack sockets. */
+function canonicalAddress(address: string): string {
+  const lower = address.toLowerCase();
+  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
+}
+
+/** Validate `trustProxy` at construction: a non-empty list of IP addresses, or a function. */
+export function resolveTrustProxy(value: unknown): ((address: string) => boolean) | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'function') {
+    const predicate = value as (address: string) => unknown;
+    // A predicate that throws trusts nobody: a bug there must not open the gate.
+    return (address) => {
+      try {
+        return predicate(address) === true;
+      } catch {
+        return false;
+      }
+    };
+  }
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalid(
+      'trustProxy',
+      value,
+      'a non-empty array of IP addresses, or a function (address) => boolean',
+    );
+  }
+  const addresses = new Set<string>();
+  (value as unknown[]).forEach((entry, index) => {
+    if (typeof entry !== 'string' || isIP(entry) === 0) {
+      throw invalid(
+        `trustProxy[${String(index)}]`,
+        entry,
+        'an IP address such as "127.0.0.1" or "::1" (for ranges, pass a function of the address)',
+      );
+    }
+    addresses.add(canonicalAddress(entry));
+  });
+  return (address) => addresses.has(canonicalAddress(address));
+}
+
+/** Validate `publicUrl`: an absolute https URL (http on loopback, or with `allowInsecureHttp`) without query or fragment. */
+export function resolvePublicUrl(value: unknown, allowInsecureHttp: boolean): string | undefined {
+  if (value === undefined) return undefined;
+  const text = urlOption('publicUrl', value, allowInsecureHttp, { allowQuery: false });
+  // The root the app calls `/`: one trailing slash is dropped so that root + "/orders" is one slash.
+  return text.endsWith('/') ? text.slice(0, -1) : text;
+}
+
+/** Whether the request's peer is a proxy `trustProxy` accepts. */
+export function fromTrustedProxy(
+  socket: RequestSocket | undefined,
+  trustProxy: ((address: string) => boolean) | undefined,
+): boolean {
+  const address = socket?.remoteAddress;
+  return trustProxy !== undefined && typeof address === 'string' && trustProxy(address);
+}
+
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * RFC 3986 §6.2.2 syntax-based and §6.2.3 scheme-based normalisation of an absolute http(s) URL,
+ * without query and fragment (RFC 9449 §4.3 step 9): WHATWG parsing lowercases scheme and host,
+ * drops the default port, resolves dot segments and turns an empty path into `/`; on top of that,
+ * percent-encoded unreserved characters are decoded (§6.2.2.2) and the hex of the others is
+ * uppercased (§6.2.2.1). `undefined` when `text` is not such a URL.
+ */
+export function normalizeHttpUrl(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '') {
+    return undefined;
+  }
+  const path = url.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
+    const character = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED.test(character) ? character : `%${hex.toUpperCase()}`;
+  });
+  return `${url.protocol}//${url.host}${path}`;
+}
+
+/** The path of a request target (`/orders?x#y` → `/orders`; absolute-form → its path). */
+function targetPath(target: string): string | undefined {
+  if (target.startsWith('/')) {
+    const end = target.search(/[?#]/);
+    return end === -1 ? target : target.slice(0, end);
+  }
+  // RFC 9112 §3.2.2 absolute-form: only its path counts; its authority is the client's word.
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first value of a forwarded header (a proxy chain appends, so the first is the client's edge). */
+function firstForwarded(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  const first = text?.split(',')[0]?.trim();
+  return first === undefined || first === '' ? undefined : first;
+}
+
+export interface RequestUrlSource {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The request target as received (Express: `req.originalUrl`, which keeps any mount path). */
+  readonly originalUrl?: string | undefined;
+  /** Node's `req.url`, when `originalUrl` is absent. */
+  readonly url?: string | undefined;
+  readonly socket?: RequestSocket | undefined;
+}
+
+/**
+ * The URL the client addressed, normalised (see {@link normalizeHttpUrl}), without query: the
+ * `htu` a DPoP proof must carry. It is `publicUrl` + the request path when `publicUrl` is set.
+ * Otherwise it comes from `X-Forwarded-Proto` / `X-Forwarded-Host` (or `Host`) only when
+ * `trustProxy` accepts the peer: `Host` is the client's word, and trusting it would let a proof
+ * made for another service of the same key pass here (the replay across endpoints that
+ * express-oauth2-jwt-bearer 1.9.1 fixed). `undefined` when the URL cannot be known.
+ *
+ * @see RFC 9449 §4.3 (9), RFC 3986 §6
+ */
+export function requestUrl(
+  request: RequestUrlSource,
+  publicUrl: string | undefined,
+  trustProxy: ((address: string) => boolean) | undefined,
+): string | undefined {
+  const target = request.originalUrl ?? request.url;
+  if (typeof target !== 'string') return undefined;
+  const path = targetPath(target);
+  if (path === undefined) return undefined;
+  if (publicUrl !== undefined) return normalizeHttpUrl(`${publicUrl}${path}`);
+  if (!fromTrustedProxy(request.socket, trustProxy)) return undefined;
+  const proto = firstForwarded(request.headers['x-forwarded-proto'])?.toLowerCase() ?? 'https';
+  const host = firstForwarded(request.headers['x-forwarded-host']) ?? firstForwarded(request.headers.host);
+  if ((proto !== 'https' && proto !== 'http') || host === undefined || /[/?#@\\]/.test(host)) {
+    return undefined;
+  }
+  return normalizeHttpUrl(`${proto}://${host}${path}`);
+}
+
+/** DPoP needs the request URL from somewhere it can believe. */
+export function requireUrlSource(publicUrl: string | undefined, trustProxy: unknown, feature: string): void {
+  if (publicUrl === undefined && trustProxy === undefined) {
+    throw new ConfigurationError(
+      'ERR_BEARER_CONFIG_MISSING_OPTION',
+      `bearer-guard: \`${feature}\` needs the URL clients call: set \`publicUrl\` to this app's external root ` +
+        "(e.g. 'https://orders.example.com'), or `trustProxy` to the proxies whose X-Forwarded-Host/-Proto headers count.",
+    );
+  }
+}
