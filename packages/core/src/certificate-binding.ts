@@ -60,6 +60,9 @@ function fromXfcc(value: string): string | undefined {
       if (character === ',') elements.push([]);
     } else current += character;
   }
+  // An unterminated quote hides the commas after it: the element a client wrote could then swallow
+  // the one our proxy appended (Envoy APPEND_FORWARD), and its Hash would count as the last one.
+  if (quoted) return undefined;
   elements[elements.length - 1]?.push(current);
   const pairs = new Map<string, string>();
   for (const pair of elements[elements.length - 1] ?? []) {

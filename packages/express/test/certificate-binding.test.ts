@@ -222,6 +222,27 @@ describe('authenticate() with mtls (RFC 8705 §3)', function () {
       });
     }
 
+    it("xfcc: an element the client sent with an open quote cannot swallow the proxy's element", async function () {
+      // Envoy with APPEND_FORWARD keeps the client's XFCC and appends its own element after a comma:
+      // an unterminated quote in the client's part must not hide that comma and make the client's
+      // Hash the last element's.
+      const token = await as.sign({ cnf: { 'x5t#S256': client.x5t } });
+      const app = api({
+        trustProxy: ['127.0.0.1'],
+        mtls: { certificate: { header: 'x-forwarded-client-cert', format: 'xfcc' } },
+      });
+      const clientHex = createHash('sha256').update(client.der).digest('hex');
+      const strangerHex = createHash('sha256').update(stranger.der).digest('hex');
+      const forged = `Hash=${clientHex};x="`;
+      const appended = `,By=spiffe://sidecar;Hash=${strangerHex};Subject="CN=stranger"`;
+      const res = await request(app)
+        .get('/orders')
+        .set('Authorization', `Bearer ${token}`)
+        .set('x-forwarded-client-cert', forged + appended);
+      assert.equal(res.status, 401);
+      assert.equal(res.headers['www-authenticate'], mismatch);
+    });
+
     it('a function of the request', async function () {
       const token = await as.sign({ cnf: { 'x5t#S256': client.x5t } });
       const app = api({ mtls: { certificate: () => client.cert } });
