@@ -101,18 +101,28 @@ export function normalizeHttpUrl(text: string): string | undefined {
   return `${url.protocol}//${url.host}${path}`;
 }
 
-/** The path of a request target (`/orders?x#y` → `/orders`; absolute-form → its path). */
+// A `.` or `..` segment, literal or percent-encoded (WHATWG parsing resolves `%2e` too).
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?=\/|$)/i;
+
+/**
+ * The path of a request target (`/orders?x#y` → `/orders`; absolute-form → its path), or
+ * `undefined` when normalisation would not give the path the router sees: WHATWG parsing resolves
+ * dot segments and reads `\` as `/` (`/orders/%2e%2e/admin` → `/admin`), Express routes the path as
+ * received (`/orders/:id/admin`, id ".."), so a proof made for one resource would pass on another.
+ * Clients resolve dot segments before sending (RFC 3986 §5.2.4), so a request with one has no htu.
+ */
 function targetPath(target: string): string | undefined {
-  if (target.startsWith('/')) {
-    const end = target.search(/[?#]/);
-    return end === -1 ? target : target.slice(0, end);
+  let path = target;
+  if (!target.startsWith('/')) {
+    // RFC 9112 §3.2.2 absolute-form: only its path counts; its authority is the client's word.
+    const authority = /^https?:\/\/[^/?#]*/i.exec(target);
+    if (authority === null || !URL.canParse(target)) return undefined;
+    path = target.slice(authority[0].length);
   }
-  // RFC 9112 §3.2.2 absolute-form: only its path counts; its authority is the client's word.
-  try {
-    return new URL(target).pathname;
-  } catch {
-    return undefined;
-  }
+  const end = path.search(/[?#]/);
+  if (end !== -1) path = path.slice(0, end);
+  if (DOT_SEGMENT.test(path) || path.includes('\\')) return undefined;
+  return path === '' ? '/' : path;
 }
 
 /** The first value of a forwarded header (a proxy chain appends, so the first is the client's edge). */

@@ -272,6 +272,51 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       }
     });
 
+    it('(9) a request path the router does not resolve as WHATWG does (dot segments, backslashes) matches no htu', async function () {
+      // `/orders/%2e%2e/admin` is `/admin` after normalisation, but Express routes it to
+      // `/orders/:id/admin` with id "..": a proof made for one resource would pass on another.
+      const app = express();
+      app.set('env', 'test');
+      app.use(
+        authenticate({
+          issuer: as.issuer,
+          audience: as.audience,
+          jwksUri: as.jwksUri,
+          timeout: TIMEOUT,
+          publicUrl: PUBLIC_URL,
+          dpop: {},
+        }),
+      );
+      app.get('/orders/:id/admin', (req, res) => {
+        res.json({ id: req.params.id });
+      });
+      app.use((_req, res) => {
+        res.status(404).json({});
+      });
+      app.use(errorHandler());
+      for (const [target, htu] of [
+        ['/orders/%2e%2e/admin', `${PUBLIC_URL}/admin`],
+        ['/orders/../admin', `${PUBLIC_URL}/admin`],
+        ['/orders/.%2E/admin', `${PUBLIC_URL}/admin`],
+        ['/orders/./1', `${PUBLIC_URL}/orders/1`],
+        ['/orders\\..\\admin', `${PUBLIC_URL}/admin`],
+        ['http://orders.example/orders/%2e%2e/admin', `${PUBLIC_URL}/admin`],
+      ] as const) {
+        const dpop = await proof(token, { htu });
+        const res = await rawRequest(app, `GET ${target} HTTP/1.1`, [
+          `Authorization: DPoP ${token}`,
+          `DPoP: ${dpop}`,
+        ]);
+        assert.equal(res.status, 401, target);
+        assert.equal(res.headers['www-authenticate'], proofError(D.mismatch), target);
+      }
+      const plain = await rawRequest(app, 'GET /orders/1/admin HTTP/1.1', [
+        `Authorization: DPoP ${token}`,
+        `DPoP: ${await proof(token, { htu: `${PUBLIC_URL}/orders/1/admin` })}`,
+      ]);
+      assert.equal(plain.status, 200);
+    });
+
     it('(9) the URL comes from publicUrl and the path, never from Host or an untrusted X-Forwarded-Host', async function () {
       const hostProof = await proof(token, { htu: 'https://attacker.example/orders' });
       const res = await request(app)
