@@ -80,7 +80,7 @@ class FakeBackend {
       path,
       authorization: req.headers.authorization,
       accept: req.headers.accept,
-      traceparent: req.headers.traceparent,
+      traceparent: req.headers['traceparent'] as string | undefined,
     });
     const flight = this.flight;
     flight.now += 1;

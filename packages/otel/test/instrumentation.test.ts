@@ -305,7 +305,7 @@ describe('@bearer-guard/otel: BearerGuardInstrumentation', function () {
           get: (object, key) =>
             key === 'createCounter' || key === 'createHistogram'
               ? (...created: [string]) =>
-                  faulty(Reflect.apply(Reflect.get(object, key) as never, object, created))
+                  faulty((Reflect.get(object, key) as (name: string) => object).call(object, ...created))
               : Reflect.get(object, key),
         });
       },
