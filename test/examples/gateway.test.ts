@@ -31,6 +31,7 @@ interface Received {
   path: string;
   authorization: string | undefined;
   accept: string | undefined;
+  traceparent: string | undefined;
 }
 
 /**
@@ -75,7 +76,12 @@ class FakeBackend {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = req.url ?? '';
-    this.received.push({ path, authorization: req.headers.authorization, accept: req.headers.accept });
+    this.received.push({
+      path,
+      authorization: req.headers.authorization,
+      accept: req.headers.accept,
+      traceparent: req.headers['traceparent'] as string | undefined,
+    });
     const flight = this.flight;
     flight.now += 1;
     flight.arrived += 1;
@@ -306,6 +312,18 @@ describe('examples/gateway', () => {
       [`Bearer ${FHIR_TOKEN}`, `Bearer ${FHIR_TOKEN}`],
     );
     assert.ok(allReceived().every((r) => r.authorization?.includes(callerToken) !== true));
+  });
+
+  it("starts a new trace at the edge: a caller's traceparent is not the backends' trace (one trace across them)", async () => {
+    const callerTrace = 'abcdef0123456789abcdef0123456789';
+    await summary(gateway()).set('traceparent', `00-${callerTrace}-0123456789abcdef-01`).expect(200);
+    const traces = allReceived().map(
+      (r) => /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/.exec(r.traceparent ?? '')?.[1],
+    );
+    assert.equal(traces.length, 3);
+    assert.ok(traces[0] !== undefined, 'each backend call carries a traceparent');
+    assert.deepEqual(new Set(traces), new Set([traces[0]]), 'one trace across the backend calls');
+    assert.notEqual(traces[0], callerTrace, 'the caller did not choose the trace id');
   });
 
   it('calls the backends in parallel: all three requests are in flight at once', async () => {

@@ -121,7 +121,7 @@ describe('the example fleet, end to end', function () {
     }
   });
 
-  it('one summary request is one trace: the gateway propagates traceparent and the request id, every service logs them (pino JSON)', async () => {
+  it('one summary request is one trace: the gateway starts it (not the caller), propagates traceparent and the request id, every service logs them (pino JSON)', async () => {
     const token = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
     const traceId = randomBytes(16).toString('hex');
     const requestId = `req-${randomBytes(4).toString('hex')}`;
@@ -140,16 +140,20 @@ describe('the example fleet, end to end', function () {
       lines
         .filter((entry) => entry.service === service && entry.line.startsWith('{'))
         .map((entry) => JSON.parse(entry.line) as Record<string, unknown>)
-        .filter((entry) => entry['trace_id'] === traceId);
+        .filter((entry) => entry['req_id'] === requestId);
     const services = ['gateway', 'orders-service', 'fhir-service'] as const;
     for (let waited = 0; waited < 5000 && services.some((name) => logged(name).length === 0); waited += 50) {
       await sleep(50);
     }
+    // The gateway is the edge: it starts its own trace rather than the caller's (request-log.ts).
+    const gatewayTrace = logged('gateway')[0]?.['trace_id'];
+    assert.match(String(gatewayTrace), /^[0-9a-f]{32}$/);
+    assert.notEqual(gatewayTrace, traceId, "the caller's traceparent does not choose the trace");
     for (const service of services) {
       const entries = logged(service);
-      assert.ok(entries.length > 0, `${service} logged the request with trace id ${traceId}`);
+      assert.ok(entries.length > 0, `${service} logged the request with request id ${requestId}`);
       for (const entry of entries) {
-        assert.equal(entry['req_id'], requestId, `${service}: the request id`);
+        assert.equal(entry['trace_id'], gatewayTrace, `${service}: the gateway's trace`);
         assert.equal(entry['service'], service);
         assert.equal(entry['status'], 200);
       }

@@ -75,6 +75,8 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
 
   const app = createServiceApp({
     service: 'gateway',
+    // The edge: a caller does not choose the trace (request-log.ts); the backends trust ours.
+    trustTraceparent: false,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       message: { error: 'too_many_requests', error_description: 'Too many requests; retry later.' },

@@ -40,11 +40,20 @@ function installTracing(): void {
  * `x-request-id` or a new one, echoed in the response), trace and span ids, method, the matched
  * route pattern (never the path: it may hold a patient id), status and duration. Never a header
  * value, a token or a query. Runs the rest of the request in a server span whose parent is the
- * caller's `traceparent`.
+ * caller's `traceparent`, or, with `trustTraceparent: false`, in a new trace linked to it.
+ *
+ * `trustTraceparent: false` is for a service at the trust boundary (the gateway): a caller on the
+ * internet must not choose the trace id its request is filed under (joining or polluting someone
+ * else's trace) nor its `sampled` flag (W3C Trace Context §8, "Privacy" and "Security"
+ * considerations: restart the trace at the boundary). Its context is kept as a span link, so a
+ * client's own trace can still be followed across.
  */
 export function requestLogging(
   service: string,
-  logger: Logger = pino({ base: { service } }),
+  {
+    logger = pino({ base: { service } }),
+    trustTraceparent = true,
+  }: { logger?: Logger; trustTraceparent?: boolean } = {},
 ): RequestHandler {
   installTracing();
   const tracer = trace.getTracer('@bearer-guard/example-shared');
@@ -53,8 +62,11 @@ export function requestLogging(
     const requestId =
       typeof incoming === 'string' && REQUEST_ID_SHAPE.test(incoming) ? incoming : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = tracer.startSpan(req.method, { kind: SpanKind.SERVER }, parent);
+    const caller = propagation.extract(ROOT_CONTEXT, req.headers);
+    const callerSpan = trace.getSpanContext(caller);
+    const parent = trustTraceparent ? caller : ROOT_CONTEXT;
+    const links = !trustTraceparent && callerSpan !== undefined ? [{ context: callerSpan }] : [];
+    const span = tracer.startSpan(req.method, { kind: SpanKind.SERVER, links }, parent);
     const active: Context = trace.setSpan(parent, span).setValue(REQUEST_ID, requestId);
     const started = performance.now();
     res.once('finish', () => {

@@ -7,6 +7,12 @@ import { requestLogging } from './request-log.js';
 export interface ServiceAppOptions {
   /** The service's name in its logs; with it, one JSON line per request (request-log.ts) and `traceparent` support. */
   service?: string | undefined;
+  /**
+   * Whether a caller's `traceparent` is the parent of this service's spans (request-log.ts).
+   * Defaults to `true` (a backend, called by the gateway); `false` for a service callers on the
+   * internet reach, which starts a new trace instead.
+   */
+  trustTraceparent?: boolean | undefined;
   /** Requests per client IP and minute, `/health` excepted. */
   rateLimitPerMinute: number;
   /** How a request over the limit is answered: a `handler`, or a `message` sent with status 429. */
@@ -19,7 +25,12 @@ export interface ServiceAppOptions {
  * authentication, so a flood of junk tokens costs neither crypto nor calls to the authorization
  * server). The service adds its routes.
  */
-export function createServiceApp({ service, rateLimitPerMinute, rateLimited }: ServiceAppOptions): Express {
+export function createServiceApp({
+  service,
+  trustTraceparent = true,
+  rateLimitPerMinute,
+  rateLimited,
+}: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet());
@@ -28,7 +39,7 @@ export function createServiceApp({ service, rateLimitPerMinute, rateLimited }: S
   });
   app.get('/metrics', metricsHandler());
   // After the probes (a health check every second would drown the log), before everything else.
-  if (service !== undefined) app.use(requestLogging(service));
+  if (service !== undefined) app.use(requestLogging(service, { trustTraceparent }));
   app.use(
     rateLimit({
       windowMs: 60_000,

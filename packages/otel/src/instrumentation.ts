@@ -2,6 +2,7 @@ import { subscribe, tracingChannel, unsubscribe, type TracingChannel } from 'nod
 import { performance } from 'node:perf_hooks';
 import {
   context,
+  diag,
   metrics,
   SpanKind,
   SpanStatusCode,
@@ -64,6 +65,23 @@ function attributes(entries: Record<string, string | undefined>): Attributes {
     if (value !== undefined) result[key] = value;
   }
   return result;
+}
+
+/**
+ * `handler`, never throwing: Node reports an exception of a `diagnostics_channel` subscriber as an
+ * uncaught exception (on the next tick, after the publisher carried on), which ends the process by
+ * default. A fault in telemetry (an SDK, a span processor or an exporter that throws) must not take
+ * the application down, so it goes to OpenTelemetry's diagnostic logger instead, as the API's own
+ * no-throw rule has it.
+ */
+function guarded<T>(handler: (message: T) => void): (message: T) => void {
+  return (message) => {
+    try {
+      handler(message);
+    } catch (error) {
+      diag.error(`${INSTRUMENTATION_NAME}: a channel subscriber failed`, error);
+    }
+  };
 }
 
 /** `server.address` and `server.port` of a URL the configuration named. */
@@ -306,8 +324,12 @@ export class BearerGuardInstrumentation {
 
   #traced<M extends object>(name: string, handlers: Handlers<M>): void {
     const traced: TracingChannel<M> = tracingChannel(name);
+    const safe: Handlers<M> = {};
+    for (const [event, handler] of Object.entries(handlers) as [keyof Handlers<M>, (message: M) => void][]) {
+      safe[event] = guarded(handler);
+    }
     // Node subscribes only the handlers given, so the other events stay without subscribers.
-    const full = handlers as unknown as Parameters<TracingChannel<M>['subscribe']>[0];
+    const full = safe as unknown as Parameters<TracingChannel<M>['subscribe']>[0];
     traced.subscribe(full);
     this.#unsubscribe.push(() => {
       traced.unsubscribe(full);
@@ -315,10 +337,11 @@ export class BearerGuardInstrumentation {
   }
 
   #plain(name: string, listener: (message: unknown) => void): void {
+    const safe = guarded(listener);
     // The module-level functions keep the channel referenced while subscribed.
-    subscribe(name, listener);
+    subscribe(name, safe);
     this.#unsubscribe.push(() => {
-      unsubscribe(name, listener);
+      unsubscribe(name, safe);
     });
   }
 

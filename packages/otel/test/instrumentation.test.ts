@@ -283,6 +283,55 @@ describe('@bearer-guard/otel: BearerGuardInstrumentation', function () {
     assert.equal(instrumentation.getConfig().enabled, true);
   });
 
+  it('a telemetry fault (a tracer or meter that throws) never reaches the process: no uncaught exception, the request is answered', async function () {
+    unregister();
+    const faulty = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        get: (object, key) =>
+          key === 'startSpan' || key === 'add' || key === 'record'
+            ? () => {
+                throw new Error('telemetry fault');
+              }
+            : Reflect.get(object, key),
+      });
+    const tracerProvider = new BasicTracerProvider();
+    const meterProvider = new MeterProvider({ readers: [new TestReader()] });
+    const throwing = new BearerGuardInstrumentation({ enabled: false });
+    throwing.setTracerProvider({ getTracer: (...args) => faulty(tracerProvider.getTracer(...args)) });
+    throwing.setMeterProvider({
+      getMeter: (...args) => {
+        const meter = meterProvider.getMeter(...args);
+        return new Proxy(meter, {
+          get: (object, key) =>
+            key === 'createCounter' || key === 'createHistogram'
+              ? (...created: [string]) =>
+                  faulty((Reflect.get(object, key) as (name: string) => object).call(object, ...created))
+              : Reflect.get(object, key),
+        });
+      },
+    });
+    throwing.enable();
+    // Node turns a subscriber's exception into an uncaught one on the next tick.
+    const uncaught: unknown[] = [];
+    const previous = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', (error) => uncaught.push(error));
+    try {
+      const guard = guardFor();
+      const token = await stub.sign();
+      await guard.verify(token);
+      await guard.verify(token);
+      await assert.rejects(guard.verify('not-a-jwt'), BearerGuardError);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      throwing.disable();
+      process.removeAllListeners('uncaughtException');
+      for (const listener of previous) process.on('uncaughtException', listener);
+    }
+    assert.deepEqual(uncaught, []);
+    unregister = () => undefined;
+  });
+
   it('an instrumentation created with enabled: false subscribes only when registered', function () {
     unregister();
     const idle = new BearerGuardInstrumentation({ enabled: false });
