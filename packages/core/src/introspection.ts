@@ -26,6 +26,7 @@ import {
 import { boundedFetch, mediaType, UpstreamError } from './internal/fetch-json.js';
 import type { ResolvedIntrospection } from './introspection-options.js';
 import { createPrincipal, type Principal } from './principal.js';
+import { tokenDigest } from './token-cache.js';
 import { readScopes } from './scope.js';
 
 export type { IntrospectionFailure } from './introspection-failure.js';
@@ -118,11 +119,18 @@ export class Introspector {
     return this.#breaker.state;
   }
 
-  /** Validate `token` by introspection. `digest` is its SHA-256, the cache key within our namespace. */
+  /**
+   * The store key of `token` ({@link CachedAnswers.key}), computed once per request by the guard;
+   * without a cache, the key of the in-flight map that coalesces concurrent calls.
+   */
+  digest(token: string): string {
+    return this.#cache?.key(token) ?? tokenDigest(token);
+  }
+
+  /** Validate `token` by introspection. `digest` is {@link digest}: the cache key within our namespace. */
   async introspect(token: string, digest: string, message?: AuthenticateMessage): Promise<Principal> {
     const cache = this.#cache;
-    const key = cache?.key(digest);
-    const found = key === undefined ? undefined : cache?.read(key);
+    const found = cache?.read(digest);
     // The in-memory store answers synchronously; awaiting only real promises keeps hits cheap.
     let entry = isThenable(found) ? await cache?.settle(found) : found;
     if (entry !== undefined && message !== undefined)
@@ -130,7 +138,9 @@ export class Introspector {
     if (entry === undefined) {
       let pending = this.#inFlight.get(digest);
       if (pending === undefined) {
-        pending = this.#tracedCall(token, key).finally(() => this.#inFlight.delete(digest));
+        pending = this.#tracedCall(token, cache === undefined ? undefined : digest).finally(() =>
+          this.#inFlight.delete(digest),
+        );
         this.#inFlight.set(digest, pending);
       }
       entry = await pending;
@@ -146,7 +156,7 @@ export class Introspector {
   cached(token: string, digest: string): Principal | undefined {
     const cache = this.#cache;
     if (cache?.inMemory !== true) return undefined;
-    const found = cache.read(cache.key(digest));
+    const found = cache.read(digest);
     if (found === undefined || isThenable(found)) return undefined;
     const entry = found;
     // A principal this introspector built passed all of its checks (audience, issuer, token type)
