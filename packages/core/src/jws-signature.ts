@@ -41,7 +41,7 @@ const SIGNATURE_ALGORITHMS: Readonly<Record<string, SignatureAlgorithm>> = {
 };
 
 /** RFC 7518 §3.3 / §3.5: "A key of size 2048 bits or larger MUST be used". */
-const MIN_RSA_BITS = 2048;
+export const MIN_RSA_BITS = 2048;
 
 /** The key kinds node:crypto can check a signature with. */
 export type VerificationKey = KeyObject | Uint8Array;

@@ -2,32 +2,19 @@ import { createPublicKey, KeyObject, type JsonWebKeyInput } from 'node:crypto';
 import { base64url, createLocalJWKSet } from 'jose';
 import type { JWK, JWTVerifyGetKey } from 'jose';
 import { ConfigurationError } from './errors.js';
-import type { JwsAlgorithm, ResolvedIssuer } from './issuer-options.js';
+import { SUPPORTED_ALGORITHMS, type JwsAlgorithm, type ResolvedIssuer } from './issuer-options.js';
+// RFC 7518 §3.3/§3.5: RSA keys of 2048 bits or more; smaller ones are refused at start-up, not per request.
+import { keyMismatch, MIN_RSA_BITS } from './jws-signature.js';
 
-/** A key argument for jose's `jwtVerify`. */
+/** A configured key: a key-set lookup (jose's), a public key or a secret. */
 export type VerificationKey = JWTVerifyGetKey | KeyObject | Uint8Array;
-
-// RFC 7518 §3.3/§3.5: RSA keys of 2048 bits or more; smaller ones are refused at start-up rather
-// than by jose on every request.
-const MIN_RSA_BITS = 2048;
 
 // RFC 7518 §3.2: an HMAC key at least as long as the hash output.
 const MIN_SECRET_BYTES: Readonly<Record<string, number>> = { HS256: 32, HS384: 48, HS512: 64 };
 
-/** The algorithms each key type can verify, by Node's key type or EC curve name. */
-const ALGORITHMS_BY_KEY: Readonly<Record<string, readonly string[]>> = {
-  rsa: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
-  'rsa-pss': ['PS256', 'PS384', 'PS512'],
-  prime256v1: ['ES256'],
-  secp384r1: ['ES384'],
-  secp521r1: ['ES512'],
-  ed25519: ['EdDSA', 'Ed25519'],
-  ed448: ['EdDSA'],
-};
-
-/** The same for a JWK, by `kty` or `kty` and `crv`. Symmetric JWKs never verify from a key set. */
+/** The algorithms a JWK can verify, by `kty` or `kty` and `crv`. Symmetric JWKs never verify from a key set. */
 const ALGORITHMS_BY_JWK: Readonly<Record<string, readonly string[]>> = {
-  RSA: ALGORITHMS_BY_KEY['rsa'] ?? [],
+  RSA: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
   'EC P-256': ['ES256'],
   'EC P-384': ['ES384'],
   'EC P-521': ['ES512'],
@@ -47,9 +34,12 @@ function keyType(key: KeyObject): string {
     : (key.asymmetricKeyType ?? '');
 }
 
-/** Whether the public `key` can verify `alg`. */
-export function fitsKey(alg: string, key: KeyObject): boolean {
-  return ALGORITHMS_BY_KEY[keyType(key)]?.includes(alg) ?? false;
+/**
+ * The algorithms the public `key` can verify: the one algorithm/key binding of jws-signature.ts,
+ * which every signature check applies too.
+ */
+function algorithmsOf(key: KeyObject): JwsAlgorithm[] {
+  return SUPPORTED_ALGORITHMS.filter((alg) => keyMismatch(alg, key) === undefined);
 }
 
 function describeKey(key: KeyObject): string {
@@ -80,13 +70,13 @@ function checkPublicKey(issuer: ResolvedIssuer, key: KeyObject): void {
       `is ${describeKey(key)}: RSA keys need at least ${String(MIN_RSA_BITS)} bits (RFC 7518 §3.3)`,
     );
   }
-  if (!issuer.algorithms.some((alg) => fitsKey(alg, key))) {
-    const fitting = ALGORITHMS_BY_KEY[keyType(key)];
+  const fitting = algorithmsOf(key);
+  if (!issuer.algorithms.some((alg) => fitting.includes(alg))) {
     throw invalidKey(
       'publicKey',
       issuer,
       `is ${describeKey(key)}, which verifies none of the allowed ${allowed(issuer)}: ` +
-        (fitting === undefined
+        (fitting.length === 0
           ? 'give an RSA, EC (P-256/384/521) or Ed25519 key'
           : `list one of ${fitting.join(', ')} in \`algorithms\`, or give the key that signs them`),
     );
