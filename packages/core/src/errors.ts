@@ -139,6 +139,34 @@ export class BearerGuardError extends Error {
   }
 }
 
+/** What the guard answering a request writes on its error: see {@link challenged}. */
+export interface ChallengeContext {
+  realm: string | undefined;
+  resourceMetadata: string | undefined;
+  challenge: ChallengeSettings;
+}
+
+/**
+ * `error` carrying the challenge of the request it answers. An error that already carries one is
+ * copied (same class, code, message, `cause` and stack), never rewritten: concurrent requests
+ * that share one call (coalesced introspection, a discovery in flight) reject with the same
+ * object, and rewriting it would give every one of them the scheme of whichever came last, a
+ * `DPoP` request answered on `Bearer` or the other way round (RFC 9449 §7.1).
+ */
+export function challenged(error: BearerGuardError, context: ChallengeContext): BearerGuardError {
+  const own =
+    error.challenge === undefined
+      ? error
+      : (Object.create(
+          Object.getPrototypeOf(error) as object,
+          Object.getOwnPropertyDescriptors(error),
+        ) as BearerGuardError);
+  own.realm = context.realm;
+  own.resourceMetadata = context.resourceMetadata;
+  own.challenge = context.challenge;
+  return own;
+}
+
 /**
  * Codes of configuration errors. Raised when the middleware is built or by `ready()`, except
  * `ERR_BEARER_CONFIG_MIDDLEWARE_ORDER`: a route guard without `authenticate()` before it can only
