@@ -1,62 +1,6 @@
-import { isIP } from 'node:net';
-
 import { ConfigurationError } from './errors.js';
-import { invalid, urlOption } from './internal/validate.js';
-
-/**
- * Which peers may speak for the client: a list of addresses, or a function of the peer address.
- * Their `X-Forwarded-Proto` / `X-Forwarded-Host` (for the DPoP `htu`) and client-certificate
- * headers (RFC 8705 behind a TLS-terminating proxy) count; nobody else's do.
- */
-export type TrustProxy = readonly string[] | ((address: string) => boolean);
-
-/** The socket fields read: Node's `IncomingMessage.socket` fits as is. */
-export interface RequestSocket {
-  readonly remoteAddress?: string | undefined;
-  /** Present on a TLS socket (`tls.TLSSocket`). */
-  getPeerCertificate?: ((detailed?: boolean) => { raw?: Uint8Array } | object | null) | undefined;
-}
-
-/** IPv4-mapped IPv6 (`::ffff:127.0.0.1`) is the IPv4 address: Node reports it so on dual-stack sockets. */
-function canonicalAddress(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
-}
-
-/** Validate `trustProxy` at construction: a non-empty list of IP addresses, or a function. */
-export function resolveTrustProxy(value: unknown): ((address: string) => boolean) | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'function') {
-    const predicate = value as (address: string) => unknown;
-    // A predicate that throws trusts nobody: a bug there must not open the gate.
-    return (address) => {
-      try {
-        return predicate(address) === true;
-      } catch {
-        return false;
-      }
-    };
-  }
-  if (!Array.isArray(value) || value.length === 0) {
-    throw invalid(
-      'trustProxy',
-      value,
-      'a non-empty array of IP addresses, or a function (address) => boolean',
-    );
-  }
-  const addresses = new Set<string>();
-  (value as unknown[]).forEach((entry, index) => {
-    if (typeof entry !== 'string' || isIP(entry) === 0) {
-      throw invalid(
-        `trustProxy[${String(index)}]`,
-        entry,
-        'an IP address such as "127.0.0.1" or "::1" (for ranges, pass a function of the address)',
-      );
-    }
-    addresses.add(canonicalAddress(entry));
-  });
-  return (address) => addresses.has(canonicalAddress(address));
-}
+import { urlOption } from './internal/validate.js';
+import { forwardedMember, listMembers, trustedHops, type RequestSocket } from './trusted-proxy.js';
 
 /** Validate `publicUrl`: an absolute https URL (http on loopback, or with `allowInsecureHttp`) without query or fragment. */
 export function resolvePublicUrl(value: unknown, allowInsecureHttp: boolean): string | undefined {
@@ -64,15 +8,6 @@ export function resolvePublicUrl(value: unknown, allowInsecureHttp: boolean): st
   const text = urlOption('publicUrl', value, allowInsecureHttp, { allowQuery: false });
   // The root the app calls `/`: one trailing slash is dropped so that root + "/orders" is one slash.
   return text.endsWith('/') ? text.slice(0, -1) : text;
-}
-
-/** Whether the request's peer is a proxy `trustProxy` accepts. */
-export function fromTrustedProxy(
-  socket: RequestSocket | undefined,
-  trustProxy: ((address: string) => boolean) | undefined,
-): boolean {
-  const address = socket?.remoteAddress;
-  return trustProxy !== undefined && typeof address === 'string' && trustProxy(address);
 }
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
@@ -125,13 +60,6 @@ function targetPath(target: string): string | undefined {
   return path === '' ? '/' : path;
 }
 
-/** The first value of a forwarded header (a proxy chain appends, so the first is the client's edge). */
-function firstForwarded(value: string | string[] | undefined): string | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  const first = text?.split(',')[0]?.trim();
-  return first === undefined || first === '' ? undefined : first;
-}
-
 export interface RequestUrlSource {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The request target as received (Express: `req.originalUrl`, which keeps any mount path). */
@@ -147,7 +75,9 @@ export interface RequestUrlSource {
  * Otherwise it comes from `X-Forwarded-Proto` / `X-Forwarded-Host` (or `Host`) only when
  * `trustProxy` accepts the peer: `Host` is the client's word, and trusting it would let a proof
  * made for another service of the same key pass here (the replay across endpoints that
- * express-oauth2-jwt-bearer 1.9.1 fixed). `undefined` when the URL cannot be known.
+ * express-oauth2-jwt-bearer 1.9.1 fixed). Of several members (proxies append to these headers),
+ * the one the outermost trusted proxy wrote counts (trusted-proxy.ts): the last with one proxy,
+ * never the first, which the client wrote. `undefined` when the URL cannot be known.
  *
  * @see RFC 9449 §4.3 (9), RFC 3986 §6
  */
@@ -161,10 +91,19 @@ export function requestUrl(
   const path = targetPath(target);
   if (path === undefined) return undefined;
   if (publicUrl !== undefined) return normalizeHttpUrl(`${publicUrl}${path}`);
-  if (!fromTrustedProxy(request.socket, trustProxy)) return undefined;
-  const proto = firstForwarded(request.headers['x-forwarded-proto'])?.toLowerCase() ?? 'https';
-  const host = firstForwarded(request.headers['x-forwarded-host']) ?? firstForwarded(request.headers.host);
-  if ((proto !== 'https' && proto !== 'http') || host === undefined || /[/?#@\\]/.test(host)) {
+  const hops = trustedHops(request, trustProxy);
+  if (hops === 0) return undefined;
+  const { headers } = request;
+  const proto = forwardedMember(listMembers(headers['x-forwarded-proto']), hops)?.toLowerCase() ?? 'https';
+  const host =
+    forwardedMember(listMembers(headers['x-forwarded-host']), hops) ??
+    (typeof headers.host === 'string' ? headers.host.trim() : undefined);
+  if (
+    (proto !== 'https' && proto !== 'http') ||
+    host === undefined ||
+    host === '' ||
+    /[/?#@\\,\s]/.test(host)
+  ) {
     return undefined;
   }
   return normalizeHttpUrl(`${proto}://${host}${path}`);

@@ -47,10 +47,10 @@ describe('request URL (the DPoP htu, RFC 9449 §4.3 (9))', function () {
     );
   });
 
-  it('without publicUrl: forwarded headers from a trusted peer only, never a bare Host', function () {
+  it('without publicUrl: forwarded headers from a trusted peer only (the member its proxy appended), never a bare Host', function () {
     const headers = {
       host: 'internal:3000',
-      'x-forwarded-host': 'api.example.com, evil.example',
+      'x-forwarded-host': 'evil.example, api.example.com',
       'x-forwarded-proto': 'https',
     };
     assert.equal(
