@@ -11,15 +11,29 @@ export function resolvePublicUrl(value: unknown, allowInsecureHttp: boolean): st
 }
 
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+// What RFC 3986 §3.3 allows in a path besides percent-encodings: pchar (unreserved, sub-delims,
+// ":", "@") and "/". WHATWG parsing leaves some characters outside that set as they are (`|`, `^`,
+// `[`, `]`); they can only mean their percent-encoding, so they are compared as it.
+const PATH_CHARACTER = /[A-Za-z0-9\-._~!$&'()*+,;=:@/%]/;
+// The common case, already normal: no percent-encoding and nothing to encode.
+const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+// Characters no URI contains (RFC 3986 §2: controls, space, `\`), which WHATWG parsing would
+// strip (tab, newline, leading and trailing spaces) or read as `/` (`\`): a `htu` with one would
+// equal a URL it does not spell. Non-ASCII (an IRI) is encoded as UTF-8 by the parser, as clients do.
+// eslint-disable-next-line no-control-regex
+const NOT_IN_A_URI = /[\u0000-\u0020\u007f\\]/;
 
 /**
  * RFC 3986 §6.2.2 syntax-based and §6.2.3 scheme-based normalisation of an absolute http(s) URL,
  * without query and fragment (RFC 9449 §4.3 step 9): WHATWG parsing lowercases scheme and host,
  * drops the default port, resolves dot segments and turns an empty path into `/`; on top of that,
- * percent-encoded unreserved characters are decoded (§6.2.2.2) and the hex of the others is
- * uppercased (§6.2.2.1). `undefined` when `text` is not such a URL.
+ * percent-encoded unreserved characters are decoded (§6.2.2.2: `%7E` is `~`, `%41` is `A`), the
+ * hex of the others is uppercased (§6.2.2.1: `%2f` is `%2F`, which is not `/`: a reserved
+ * character and its encoding differ, §2.2), and a character no path may hold raw is encoded.
+ * `undefined` when `text` is not such a URL, or holds a character no URI does.
  */
 export function normalizeHttpUrl(text: string): string | undefined {
+  if (NOT_IN_A_URI.test(text)) return undefined;
   let url: URL;
   try {
     url = new URL(text);
@@ -29,10 +43,21 @@ export function normalizeHttpUrl(text: string): string | undefined {
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '') {
     return undefined;
   }
-  const path = url.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
-    const character = String.fromCharCode(Number.parseInt(hex, 16));
-    return UNRESERVED.test(character) ? character : `%${hex.toUpperCase()}`;
-  });
+  const raw = url.pathname;
+  if (PLAIN_PATH.test(raw)) return `${url.protocol}//${url.host}${raw}`;
+  let path = '';
+  for (let i = 0; i < raw.length; i++) {
+    const character = raw.charAt(i);
+    const hex = raw.slice(i + 1, i + 3);
+    if (character === '%' && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      const decoded = String.fromCharCode(Number.parseInt(hex, 16));
+      path += UNRESERVED.test(decoded) ? decoded : `%${hex.toUpperCase()}`;
+      i += 2;
+    } else if (character === '%' || !PATH_CHARACTER.test(character)) {
+      // A `%` that starts no percent-encoding is a literal `%` (RFC 3986 has no other reading).
+      path += `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
+    } else path += character;
+  }
   return `${url.protocol}//${url.host}${path}`;
 }
 
