@@ -36,7 +36,7 @@ export interface BearerGuardErrorOptions {
   cause?: unknown;
   /** For `insufficient_scope`: the scope the resource requires (RFC 6750 §3). */
   scope?: string | undefined;
-  /** For 503: seconds the client should wait (RFC 9110 §10.2.3). */
+  /** For 503 and 429: seconds the client should wait (RFC 9110 §10.2.3). */
   retryAfter?: number | undefined;
 }
 
@@ -87,9 +87,9 @@ export class BearerGuardError extends Error {
 
   /** Response headers: the RFC 6750 challenge, and `Retry-After` for 503. */
   get headers(): Record<string, string> {
-    if (this.status === 503) {
-      // A 503 is not an authentication challenge (RFC 9110 §11.6.1 ties WWW-Authenticate to 401),
-      // so it carries only the retry hint.
+    if (this.status === 503 || this.status === 429) {
+      // A 503 (or 429) is not an authentication challenge (RFC 9110 §11.6.1 ties WWW-Authenticate
+      // to 401), so it carries only the retry hint (RFC 6585 §4 for 429).
       return { 'Retry-After': String(this.retryAfter ?? 5) };
     }
     const challenge = this.challenge;
