@@ -61,6 +61,15 @@ export function normalizeHttpUrl(text: string): string | undefined {
   return `${url.protocol}//${url.host}${path}`;
 }
 
+// `publicUrl` normalised, without the trailing slash; one entry per configured `publicUrl`.
+const roots = new Map<string, string | undefined>();
+function normalizedRoot(publicUrl: string): string | undefined {
+  if (roots.has(publicUrl)) return roots.get(publicUrl);
+  const root = normalizeHttpUrl(`${publicUrl}/`)?.slice(0, -1);
+  if (roots.size < 100) roots.set(publicUrl, root);
+  return root;
+}
+
 // A `.` or `..` segment, literal or percent-encoded (WHATWG parsing resolves `%2e` too).
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?=\/|$)/i;
 
@@ -115,7 +124,12 @@ export function requestUrl(
   if (typeof target !== 'string') return undefined;
   const path = targetPath(target);
   if (path === undefined) return undefined;
-  if (publicUrl !== undefined) return normalizeHttpUrl(`${publicUrl}${path}`);
+  if (publicUrl !== undefined) {
+    // A path with nothing to normalise (no dot segment: targetPath refused those) appends to the
+    // normalised root as is: no URL parse per request.
+    const root = PLAIN_PATH.test(path) ? normalizedRoot(publicUrl) : undefined;
+    return root === undefined ? normalizeHttpUrl(`${publicUrl}${path}`) : `${root}${path}`;
+  }
   const hops = trustedHops(request, trustProxy);
   if (hops === 0) return undefined;
   const { headers } = request;
