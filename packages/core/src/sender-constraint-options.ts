@@ -108,7 +108,7 @@ export function resolveDpop(value: unknown): ResolvedDpop | undefined {
       store === null ||
       typeof (store as DpopReplayStore).setIfAbsent !== 'function')
   ) {
-    throw invalid('dpop.replayStore', store, 'an object with setIfAbsent(key, ttlMs)');
+    throw invalid('dpop.replayStore', store, 'an object with setIfAbsent(key, ttlMs, jkt)');
   }
   return {
     required: booleanOption('dpop.required', raw['required'], false),
