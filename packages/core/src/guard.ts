@@ -11,7 +11,7 @@ import {
   publishAuthorization,
   type AuthenticateMessage,
 } from './diagnostics.js';
-import { BearerGuardError, ConfigurationError } from './errors.js';
+import { BearerGuardError, challenged, ConfigurationError } from './errors.js';
 import { ProofOfPossession } from './proof-of-possession.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { RemoteKeySet } from './jwks.js';
@@ -300,18 +300,18 @@ export class BearerGuard {
   }
 
   #challenge<T>(error: T, scheme: 'bearer' | 'dpop' = 'bearer'): T {
-    if (error instanceof BearerGuardError) {
-      error.realm = this.options.realm;
-      error.resourceMetadata = this.#resourceMetadata;
-      const dpop = this.options.dpop;
-      error.challenge = {
+    if (!(error instanceof BearerGuardError)) return error;
+    const dpop = this.options.dpop;
+    return challenged(error, {
+      realm: this.options.realm,
+      resourceMetadata: this.#resourceMetadata,
+      challenge: {
         scheme,
         dpopAlgorithms: dpop?.algorithms,
         dpopRequired: dpop?.required ?? false,
         dpopNonce: error.code === 'ERR_BEARER_DPOP_NONCE_REQUIRED' ? dpop?.nonces?.current() : undefined,
-      };
-    }
-    return error;
+      },
+    }) as T;
   }
 }
 
