@@ -147,6 +147,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       outcome: 'loaded',
       keyCount: stub.jwks().keys.length,
       errorType: undefined,
+      status: 200,
     });
 
     seen.length = 0;
@@ -230,6 +231,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       outcome: 'loaded',
       keyCount: stub.jwks().keys.length,
       errorType: undefined,
+      status: 200,
     });
   });
 
@@ -239,8 +241,10 @@ describe('diagnostics channels (diagnostics.ts)', function () {
     assert.deepEqual(events(recorder.seen, CHANNELS.discovery), ['start', 'end', 'asyncStart', 'asyncEnd']);
     assert.deepEqual(last(recorder.seen, CHANNELS.discovery), {
       issuer: stub.issuer,
+      url: `${stub.issuer}/.well-known/oauth-authorization-server`,
       outcome: 'loaded',
       errorType: undefined,
+      status: 200,
     });
   });
 
@@ -259,6 +263,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       endpoint: stub.introspectionEndpoint,
       outcome: 'active',
       reason: undefined,
+      status: 200,
     });
     assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
       issuer: stub.issuer,
@@ -293,6 +298,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       endpoint: stub.introspectionEndpoint,
       outcome: 'unavailable',
       reason: 'status',
+      status: 503,
     });
     assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
       issuer: stub.issuer,
