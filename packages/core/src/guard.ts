@@ -305,6 +305,8 @@ export class BearerGuard {
     const principal = this.#cached(token, digest);
     if (principal !== undefined) {
       message.cache = 'memory';
+      // Known before the binding check, which may still refuse the request.
+      message.source = principal.source;
       message.issuer = this.#configuredIssuer(principal);
     }
     return principal;
