@@ -1,5 +1,5 @@
 import { extractAccessToken, type PresentedToken, type ResourceRequest } from './bearer-token.js';
-import { readCompactToken } from './compact-jws.js';
+import { readCompactToken, type CompactJws } from './compact-jws.js';
 import {
   authenticateChannel,
   authorizeChannel,
@@ -337,47 +337,68 @@ export class BearerGuard {
 
   /**
    * Validate a token the caches could not answer for: route it by what it is (compact-jws.ts),
-   * before any lookup, key fetch or call. Rejects with a {@link BearerGuardError}.
+   * before any lookup, key fetch or call. Throws or rejects with a {@link BearerGuardError}
+   * (challenged by {@link #bound}). A JWS signed by a key already selected once is verified
+   * synchronously: no promise on the cold path unless something really waits (a key-set load,
+   * discovery, an introspection call).
    *
    * The caches need no such check in front of them: both hold only tokens that passed it here (the
    * token cache requires the very string it verified, the introspection cache is keyed by the
    * SHA-256 of the exact string), so a token that is not canonical can never be a hit.
    */
-  async #validate(token: string, digest: string, message?: AuthenticateMessage): Promise<Principal> {
-    try {
-      const compact = readCompactToken(token);
-      const introspector = this.#introspector;
-      if (compact.kind !== 'jws') {
-        // Opaque to us, or a JWE we hold no key for: only its issuer can tell (RFC 7662 §2).
-        if (introspector !== undefined) {
-          if (message !== undefined)
-            Object.assign(message, { source: 'introspection', issuer: introspector.issuer });
-          return await introspector.introspect(token, digest, message);
-        }
-        throw new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', {
-          cause: new Error(compact.kind === 'jwe' ? 'a JWE, and no introspection' : 'not a JWS'),
-        });
+  #validate(token: string, digest: string, message?: AuthenticateMessage): Principal | Promise<Principal> {
+    const compact = readCompactToken(token);
+    const introspector = this.#introspector;
+    if (compact.kind !== 'jws') {
+      // Opaque to us, or a JWE we hold no key for: only its issuer can tell (RFC 7662 §2).
+      if (introspector !== undefined) {
+        if (message !== undefined)
+          Object.assign(message, { source: 'introspection', issuer: introspector.issuer });
+        return introspector.introspect(token, digest, message);
       }
-      const iss = this.#issuerOf(compact.claims);
-      const local = this.#issuers.get(iss);
-      if (message !== undefined) message.issuer = local?.config.issuer ?? introspector?.issuer;
-      const published = local?.keysPublished?.() ?? true;
-      // No local verifier (`localJwts: false`), or metadata without `jwks_uri`: #issuerOf let it
-      // through, so it is the introspecting issuer's JWT, and that server validates it.
-      if (local === undefined || !(published instanceof Promise ? await published : published)) {
-        if (introspector === undefined)
-          throw new Error('unreachable: an issuer without keys or introspection');
-        if (message !== undefined) message.source = 'introspection';
-        return await introspector.introspect(token, digest, message);
-      }
-      if (message !== undefined) message.source = 'jwt';
-      const principal = this.#remember(token, await local.verify(token, compact));
-      // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
-      if (this.#introspectJwts && iss === introspector?.issuer) await introspector.introspect(token, digest);
-      return principal;
-    } catch (error) {
-      throw this.#challenge(error);
+      throw new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', {
+        cause: new Error(compact.kind === 'jwe' ? 'a JWE, and no introspection' : 'not a JWS'),
+      });
     }
+    const iss = this.#issuerOf(compact.claims);
+    const local = this.#issuers.get(iss);
+    if (message !== undefined) message.issuer = local?.config.issuer ?? introspector?.issuer;
+    const published = local?.keysPublished?.() ?? true;
+    if (published instanceof Promise) {
+      return published.then((keys) => this.#verifyJws(token, digest, compact, local, keys, message));
+    }
+    return this.#verifyJws(token, digest, compact, local, published, message);
+  }
+
+  /** {@link #validate} for a JWS of a configured issuer, once it is known whether its keys are published. */
+  #verifyJws(
+    token: string,
+    digest: string,
+    compact: CompactJws,
+    local: TrustedIssuer | undefined,
+    published: boolean,
+    message: AuthenticateMessage | undefined,
+  ): Principal | Promise<Principal> {
+    const introspector = this.#introspector;
+    // No local verifier (`localJwts: false`), or metadata without `jwks_uri`: #issuerOf let it
+    // through, so it is the introspecting issuer's JWT, and that server validates it.
+    if (local === undefined || !published) {
+      if (introspector === undefined) throw new Error('unreachable: an issuer without keys or introspection');
+      if (message !== undefined) message.source = 'introspection';
+      return introspector.introspect(token, digest, message);
+    }
+    if (message !== undefined) message.source = 'jwt';
+    // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
+    const confirm = this.#introspectJwts && local.config.issuer === introspector?.issuer;
+    const verified = local.verify(token, compact);
+    if (verified instanceof Promise || confirm) {
+      return Promise.resolve(verified).then(async (result) => {
+        const principal = this.#remember(token, result);
+        if (confirm) await introspector.introspect(token, digest);
+        return principal;
+      });
+    }
+    return this.#remember(token, verified);
   }
 
   /**
