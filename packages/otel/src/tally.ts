@@ -36,8 +36,10 @@ export class Tally {
   cell(v0?: Value, v1?: Value, v2?: Value, v3?: Value, v4?: Value, v5?: Value): Cell {
     const last = this.#last;
     if (last !== undefined) {
-      const [w0, w1, w2, w3, w4, w5] = last.values;
-      if (v0 === w0 && v1 === w1 && v2 === w2 && v3 === w3 && v4 === w4 && v5 === w5) return last.cell;
+      const w = last.values;
+      if (v0 === w[0] && v1 === w[1] && v2 === w[2] && v3 === w[3] && v4 === w[4] && v5 === w[5]) {
+        return last.cell;
+      }
     }
     const values = [v0, v1, v2, v3, v4, v5];
     const cell = this.#find(values);
