@@ -1,5 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import type { AuthenticateMessage, AuthorizeMessage } from '@bearer-guard/core';
+import type {
+  AuthenticateFields as AuthenticateMessage,
+  AuthorizeFields as AuthorizeMessage,
+} from './messages.js';
 import type { Handlers } from './channels.js';
 import type { Instruments } from './instruments.js';
 

@@ -6,7 +6,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import type { AuthenticateMessage, CircuitStateMessage } from '@bearer-guard/core';
+import type { AuthenticateFields, CircuitStateFields } from './messages.js';
 import { AuthenticationMetrics } from './authentication.js';
 import { subscribePlain, subscribeTraced } from './channels.js';
 import { createInstruments, type Instruments } from './instruments.js';
@@ -53,7 +53,7 @@ export class BearerGuardInstrumentation {
   #instruments: Instruments;
   readonly #authentications: AuthenticationMetrics;
   /** The last known state of each circuit breaker, for the gauge (kept across meter providers). */
-  readonly #circuits = new Map<string, CircuitStateMessage['state']>();
+  readonly #circuits = new Map<string, CircuitStateFields['state']>();
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(config: BearerGuardInstrumentationConfig = {}) {
@@ -91,14 +91,14 @@ export class BearerGuardInstrumentation {
     this.#config.enabled = true;
     const name = INSTRUMENTATION_NAME;
     this.#unsubscribe.push(
-      subscribeTraced<AuthenticateMessage>(
+      subscribeTraced<AuthenticateFields>(
         name,
         CHANNEL_NAMES.authenticate,
         this.#authentications.authenticate,
       ),
       subscribePlain(name, CHANNEL_NAMES.authorize, this.#authentications.authorize),
       subscribePlain(name, CHANNEL_NAMES.circuitState, (published) => {
-        const message = published as CircuitStateMessage;
+        const message = published as CircuitStateFields;
         this.#circuits.set(message.name, message.state);
       }),
       this.#outbound(KEYS_LOAD),

@@ -1,5 +1,5 @@
 import type { Histogram, Meter, ObservableResult } from '@opentelemetry/api';
-import type { CircuitStateMessage } from '@bearer-guard/core';
+import type { CircuitStateFields } from './messages.js';
 import { ATTRIBUTES as A, METRICS } from './names.js';
 import { Tally } from './tally.js';
 
@@ -33,7 +33,7 @@ export const AUTHENTICATION_ATTRIBUTES = [
 
 export function createInstruments(
   meter: Meter,
-  circuits: ReadonlyMap<string, CircuitStateMessage['state']>,
+  circuits: ReadonlyMap<string, CircuitStateFields['state']>,
 ): Instruments {
   const counter = (name: string, description: string, unit: string, names: readonly string[]): Tally => {
     const tally = new Tally(names);

@@ -7,11 +7,10 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import type { DiscoveryMessage, IntrospectionMessage, KeysLoadMessage } from '@bearer-guard/core';
-import type { TokenRequestMessage } from '@bearer-guard/client';
 import type { Handlers } from './channels.js';
 import { errorType, fullUrl, serverAttributes, type Exchange } from './http-attributes.js';
 import type { Instruments } from './instruments.js';
+import type { DiscoveryFields, IntrospectionFields, KeysLoadFields, TokenRequestFields } from './messages.js';
 import { ATTRIBUTES as A, CHANNEL_NAMES } from './names.js';
 
 /** What the spans and metrics of one outbound channel read from its messages. */
@@ -27,7 +26,7 @@ export interface OutboundCall<M> {
 }
 
 /** The outbound calls of `@bearer-guard/core` and `@bearer-guard/client`, by channel. */
-export const KEYS_LOAD: OutboundCall<KeysLoadMessage> = {
+export const KEYS_LOAD: OutboundCall<KeysLoadFields> = {
   channel: CHANNEL_NAMES.keysLoad,
   operation: 'keys.load',
   method: 'GET',
@@ -43,7 +42,7 @@ export const KEYS_LOAD: OutboundCall<KeysLoadMessage> = {
   },
 };
 
-export const DISCOVERY: OutboundCall<DiscoveryMessage> = {
+export const DISCOVERY: OutboundCall<DiscoveryFields> = {
   channel: CHANNEL_NAMES.discovery,
   operation: 'discovery',
   method: 'GET',
@@ -56,7 +55,7 @@ export const DISCOVERY: OutboundCall<DiscoveryMessage> = {
   }),
 };
 
-export const INTROSPECTION: OutboundCall<IntrospectionMessage> = {
+export const INTROSPECTION: OutboundCall<IntrospectionFields> = {
   channel: CHANNEL_NAMES.introspection,
   operation: 'introspection',
   method: 'POST',
@@ -76,7 +75,7 @@ export const INTROSPECTION: OutboundCall<IntrospectionMessage> = {
   },
 };
 
-export const TOKEN_REQUEST: OutboundCall<TokenRequestMessage> = {
+export const TOKEN_REQUEST: OutboundCall<TokenRequestFields> = {
   channel: CHANNEL_NAMES.tokenRequest,
   operation: 'token_request',
   method: 'POST',
