@@ -13,6 +13,7 @@ export const VARIANTS = [
   'bare',
   'bare-2',
   'bearer-guard',
+  'dpop',
   'otel',
   'otel-idle',
   'jose-floor',
@@ -39,6 +40,11 @@ export const SKIPPED = {
   'otel-idle': {
     rotation: 'its target is the repeated-token path',
     cold: 'its target is the repeated-token path',
+  },
+  // One DPoP-bound token with a fresh proof on every request: the proof is the per-request work.
+  dpop: {
+    rotation: 'its target is one token with a fresh proof per request',
+    cold: 'its target is one token with a fresh proof per request',
   },
 };
 

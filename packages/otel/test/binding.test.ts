@@ -71,6 +71,7 @@ const PUBLIC_URL = 'https://orders.example';
 describe('@bearer-guard/otel: DPoP and certificate binding in bearer_guard.authentications', function () {
   let stub: AuthorizationServerStub;
   let key: DpopKey;
+  let otherKey: DpopKey;
   let reader: TestReader;
   let spans: InMemorySpanExporter;
   let unregister: () => void;
@@ -78,6 +79,7 @@ describe('@bearer-guard/otel: DPoP and certificate binding in bearer_guard.authe
   before(async function () {
     stub = await startAuthorizationServer();
     key = await generateDpopKey();
+    otherKey = await generateDpopKey();
   });
 
   after(async function () {
@@ -116,10 +118,10 @@ describe('@bearer-guard/otel: DPoP and certificate binding in bearer_guard.authe
     url: '/orders',
     headers: { authorization: `DPoP ${token}`, dpop: proof },
   });
-  const proofFor = (token: string, jti?: string): Promise<string> =>
-    createDpopProof(key, { htm: 'GET', htu: `${PUBLIC_URL}/orders`, accessToken: token, jti });
+  const proofFor = (token: string, jti?: string, with_: DpopKey = key): Promise<string> =>
+    createDpopProof(with_, { htm: 'GET', htu: `${PUBLIC_URL}/orders`, accessToken: token, jti });
 
-  it('a replayed proof and an unavailable replay store are counted with their codes and binding dpop; no proof, jti, jkt or token in any attribute', async function () {
+  it('a replayed proof, a proof over its quota and an unavailable replay store are counted with their codes and binding dpop; no proof, jti, jkt or token in any attribute', async function () {
     setUp(AggregationTemporality.CUMULATIVE);
     const token = await stub.sign({ ...key.cnf, sub: 'sub-d9e8', jti: 'jti-f7a6', scope: 'orders:read' });
     const proof = await proofFor(token, 'proof-jti-5b4c');
@@ -129,12 +131,18 @@ describe('@bearer-guard/otel: DPoP and certificate binding in bearer_guard.authe
       code: 'ERR_BEARER_DPOP_PROOF_REPLAYED',
     });
 
-    // A store that is full of live proofs fails closed: 503.
-    const full = guardFor({ dpop: { replayStore: new MemoryDpopReplayStore(1) } });
+    // A store of one live proof: the same key's next proof is over its quota (429); another key's
+    // finds the store full of live proofs, and the store fails closed (503).
+    const full = guardFor({ dpop: { replayStore: new MemoryDpopReplayStore({ max: 1, maxPerKey: 1 }) } });
     const second = await proofFor(token, 'proof-jti-3a2b');
     const third = await proofFor(token, 'proof-jti-1c0d');
     await full.authenticate(dpopRequest(token, second));
     await assert.rejects(full.authenticate(dpopRequest(token, third)), {
+      code: 'ERR_BEARER_DPOP_PROOF_QUOTA_EXCEEDED',
+    });
+    const otherToken = await stub.sign({ ...otherKey.cnf, sub: 'sub-d9e8', jti: 'jti-e6b5' });
+    const fourth = await proofFor(otherToken, 'proof-jti-9e8f', otherKey);
+    await assert.rejects(full.authenticate(dpopRequest(otherToken, fourth)), {
       code: 'ERR_BEARER_DPOP_REPLAY_STORE_UNAVAILABLE',
     });
 
@@ -164,19 +172,38 @@ describe('@bearer-guard/otel: DPoP and certificate binding in bearer_guard.authe
         ...jwt,
         'bearer_guard.outcome': 'unavailable',
         'error.type': 'ERR_BEARER_DPOP_REPLAY_STORE_UNAVAILABLE',
-        'bearer_guard.cache': 'memory',
+        'bearer_guard.cache': 'none',
       }),
       1,
       'the proof the full store could not record',
+    );
+    assert.equal(
+      authentications(points, {
+        ...jwt,
+        'bearer_guard.outcome': 'rejected',
+        'error.type': 'ERR_BEARER_DPOP_PROOF_QUOTA_EXCEEDED',
+        'bearer_guard.cache': 'memory',
+      }),
+      1,
+      "the proof over its key's quota",
     );
 
     const text = JSON.stringify({
       points,
       spans: spans.getFinishedSpans().map((span) => [span.name, span.attributes]),
     });
-    const secrets = [token, ...token.split('.'), 'sub-d9e8', 'jti-f7a6', key.jkt];
-    for (const each of [proof, second, third]) secrets.push(each, ...each.split('.'));
-    secrets.push('proof-jti-5b4c', 'proof-jti-3a2b', 'proof-jti-1c0d');
+    const secrets = [
+      token,
+      ...token.split('.'),
+      otherToken,
+      'sub-d9e8',
+      'jti-f7a6',
+      'jti-e6b5',
+      key.jkt,
+      otherKey.jkt,
+    ];
+    for (const each of [proof, second, third, fourth]) secrets.push(each, ...each.split('.'));
+    secrets.push('proof-jti-5b4c', 'proof-jti-3a2b', 'proof-jti-1c0d', 'proof-jti-9e8f');
     for (const secret of secrets) {
       assert.ok(!text.includes(secret), `an attribute contains ${secret.slice(0, 12)}…`);
     }
