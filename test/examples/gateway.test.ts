@@ -254,8 +254,8 @@ describe('examples/gateway', () => {
     base = {
       ...loadConfig({}),
       issuer: as.issuer,
-      ordersUrl: await orders.listen(),
-      fhirUrl: await fhir.listen(),
+      ordersUrls: [await orders.listen()],
+      fhirUrls: [await fhir.listen()],
       backendTimeoutMs: 300,
     };
   });
@@ -299,6 +299,38 @@ describe('examples/gateway', () => {
       fhir.received.map((r) => r.accept),
       ['application/fhir+json', 'application/fhir+json'],
     );
+  });
+
+  it('takes the replicas of each backend in turn (ORDERS_URL and FHIR_URL listing several)', async () => {
+    const orders2 = new FakeBackend(
+      (path) => (path === '/orders' ? { status: 200, body: ORDERS } : undefined),
+      flight,
+    );
+    const fhir2 = new FakeBackend((path) => {
+      if (path === '/Patient/123') return { status: 200, body: PATIENT };
+      if (path === '/Observation') return { status: 200, body: OBSERVATIONS };
+      return undefined;
+    }, flight);
+    try {
+      const app = gateway({
+        ordersUrls: [...base.ordersUrls, await orders2.listen()],
+        fhirUrls: [...base.fhirUrls, await fhir2.listen()],
+      });
+      await summary(app).expect(200);
+      await summary(app).expect(200);
+      assert.equal(orders.received.length, 1, 'orders replica 1');
+      assert.equal(orders2.received.length, 1, 'orders replica 2');
+      // Two FHIR calls per summary (Patient, Observation): one to each replica, every time.
+      assert.deepEqual(
+        [fhir.received.map((entry) => entry.path.split('?')[0]), fhir2.received.map((entry) => entry.path.split('?')[0])],
+        [
+          ['/Patient/123', '/Patient/123'],
+          ['/Observation', '/Observation'],
+        ],
+      );
+    } finally {
+      await Promise.all([orders2.close(), fhir2.close()]);
+    }
   });
 
   it("sends each backend the gateway's own token, never the caller's", async () => {
@@ -408,7 +440,7 @@ describe('examples/gateway', () => {
   it('an unreachable backend (connection refused) → partial with reason "unavailable"', async () => {
     // Port 2 (privileged, unassigned, not on fetch's blocked list): nothing listens there. A port
     // taken and released by the test could be reused by another server of the suite meanwhile.
-    const res = await summary(gateway({ ordersUrl: 'http://127.0.0.1:2' })).expect(200);
+    const res = await summary(gateway({ ordersUrls: ['http://127.0.0.1:2'] })).expect(200);
     assert.deepEqual(res.body.unavailable, [{ service: 'orders', reason: 'unavailable' }]);
   });
 
@@ -566,12 +598,13 @@ describe('examples/gateway', () => {
         audience: GATEWAY_AUDIENCE,
         clientId: 'gateway',
         clientSecret: DEV_CLIENT_SECRET,
-        ordersUrl: 'http://127.0.0.1:4200',
+        ordersUrls: ['http://127.0.0.1:4200'],
         ordersAudience: ORDERS_AUDIENCE,
-        fhirUrl: 'http://127.0.0.1:4300',
+        fhirUrls: ['http://127.0.0.1:4300'],
         fhirAudience: FHIR_AUDIENCE,
         backendTimeoutMs: 2000,
         rateLimitPerMinute: 600,
+        redisUrl: undefined,
         allowInsecureHttp: false,
       });
     });
@@ -601,6 +634,10 @@ describe('examples/gateway', () => {
       ['BACKEND_TIMEOUT_MS', '0'],
       ['BACKEND_TIMEOUT_MS', '1.5'],
       ['RATE_LIMIT_PER_MINUTE', '-1'],
+      ['ORDERS_URL', 'http://127.0.0.1:4200,'],
+      ['FHIR_URL', 'http://127.0.0.1:4300, http://127.0.0.1:4300'],
+      ['FHIR_URL', 'http://127.0.0.1:4300,ftp://127.0.0.1:4301'],
+      ['REDIS_URL', 'http://127.0.0.1:6379'],
     ];
     for (const [variable, value] of wrong) {
       it(`names ${variable} when it is ${JSON.stringify(value)}`, () => {
@@ -638,7 +675,7 @@ describe('examples/gateway', () => {
         ORDERS_URL: 'https://orders.internal/api/',
         AS_ISSUER: 'https://as.example/',
       });
-      assert.equal(config.ordersUrl, 'https://orders.internal/api');
+      assert.deepEqual(config.ordersUrls, ['https://orders.internal/api']);
       assert.equal(config.issuer, 'https://as.example/');
     });
   });

@@ -241,6 +241,7 @@ describe('examples/orders-service', () => {
         audience: AUDIENCE,
         jwksUri: undefined,
         rateLimitPerMinute: 600,
+        redisUrl: undefined,
         allowInsecureHttp: false,
       });
     });

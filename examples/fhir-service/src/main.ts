@@ -16,5 +16,8 @@ await runService({
   notStarted: 'fhir-service did not start',
   started: (service, config) => [
     `fhir-service on ${service.url} (base URL ${config.baseUrl}, issuer ${config.issuer})`,
+    config.redisUrl === undefined
+      ? 'introspection cache and rate limit: in memory (this process only)'
+      : 'introspection cache and rate limit: shared in Redis (REDIS_URL)',
   ],
 });

@@ -1,9 +1,17 @@
 import { createTokenClient } from '@bearer-guard/client';
-import { createServiceApp, listen, type RunningServer } from '@bearer-guard/example-shared';
+import {
+  closeRedis,
+  connectRedis,
+  createServiceApp,
+  listen,
+  type RedisClient,
+  type RunningServer,
+} from '@bearer-guard/example-shared';
 import { authenticate, errorHandler, requireScopes } from '@bearer-guard/express';
 import type { ErrorRequestHandler, Express, Request, Response } from 'express';
 import { callBackend, type BackendClient, type BackendService, type GatewayLogger } from './backend-call.js';
 import type { GatewayConfig } from './config.js';
+import { roundRobin } from './round-robin.js';
 import { mergeSummary } from './summary.js';
 
 export { DEV_CLIENT_SECRET, GatewayConfigError, loadConfig } from './config.js';
@@ -20,6 +28,8 @@ export interface GatewayDeps {
   fhirClient?: BackendClient | undefined;
   /** Where backend failures are reported. Defaults to JSON lines on stderr. */
   logger?: GatewayLogger | undefined;
+  /** A connected Redis client (`REDIS_URL`): the rate limit is then shared with the other replicas. */
+  redis?: RedisClient | undefined;
 }
 
 /** The scopes the gateway asks for, per backend (SMART v2 system scopes for FHIR). */
@@ -72,11 +82,14 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
   const orders = deps.ordersClient ?? defaults().orders;
   const fhir = deps.fhirClient ?? defaults().fhir;
   const timeoutMs = config.backendTimeoutMs;
+  const ordersUrl = roundRobin(config.ordersUrls);
+  const fhirUrl = roundRobin(config.fhirUrls);
 
   const app = createServiceApp({
     service: 'gateway',
     // The edge: a caller does not choose the trace (request-log.ts); the backends trust ours.
     trustTraceparent: false,
+    redis: deps.redis,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       message: { error: 'too_many_requests', error_description: 'Too many requests; retry later.' },
@@ -107,14 +120,10 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
         callBackend(client, url, { service, operation, accept: ACCEPT[service], timeoutMs, logger });
       // In parallel: the answer takes as long as the slowest call, bounded by `timeoutMs`.
       const [ordersOutcome, patientOutcome, observationsOutcome] = await Promise.all([
-        call(orders, 'orders', 'GET /orders?patient={id}', `${config.ordersUrl}/orders?patient=${patient}`),
-        call(fhir, 'fhir', 'GET /Patient/{id}', `${config.fhirUrl}/Patient/${patient}`),
-        call(
-          fhir,
-          'fhir',
-          'GET /Observation?patient={id}',
-          `${config.fhirUrl}/Observation?patient=${patient}`,
-        ),
+        // Each call to the next replica (round-robin): the two FHIR calls reach both FHIR replicas.
+        call(orders, 'orders', 'GET /orders?patient={id}', `${ordersUrl()}/orders?patient=${patient}`),
+        call(fhir, 'fhir', 'GET /Patient/{id}', `${fhirUrl()}/Patient/${patient}`),
+        call(fhir, 'fhir', 'GET /Observation?patient={id}', `${fhirUrl()}/Observation?patient=${patient}`),
       ]);
       const result = mergeSummary(id, {
         orders: ordersOutcome,
@@ -159,12 +168,24 @@ function statusOf(error: unknown): number {
 export type RunningGateway = RunningServer;
 
 /**
- * Build the gateway and listen on `config.host:config.port`.
+ * Connect to Redis (with `config.redisUrl`), build the gateway and listen on `config.host:config.port`.
  *
  * @example
  * const gateway = await start(loadConfig());
  * console.log(`gateway on ${gateway.url}`);
  */
 export async function start(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
-  return listen(createApp(config, deps), { port: config.port, host: config.host, closeGraceMs: 0 });
+  const redis = deps.redis ?? (config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl));
+  const owned = deps.redis === undefined ? redis : undefined;
+  try {
+    return await listen(createApp(config, { ...deps, redis }), {
+      port: config.port,
+      host: config.host,
+      closeGraceMs: 0,
+      release: () => closeRedis(owned),
+    });
+  } catch (error) {
+    await closeRedis(owned);
+    throw error;
+  }
 }

@@ -23,16 +23,21 @@ export interface GatewayConfig {
   /** `GATEWAY_CLIENT_ID`, `GATEWAY_CLIENT_SECRET`: the gateway's own client credentials. */
   clientId: string;
   clientSecret: string;
-  /** `ORDERS_URL`, `ORDERS_AUDIENCE`: the orders service and its RFC 8707 resource indicator. */
-  ordersUrl: string;
+  /**
+   * `ORDERS_URL`, `ORDERS_AUDIENCE`: the orders service and its RFC 8707 resource indicator.
+   * `ORDERS_URL` may list several replicas, separated by commas: calls take them in turn.
+   */
+  ordersUrls: readonly string[];
   ordersAudience: string;
-  /** `FHIR_URL`, `FHIR_AUDIENCE`: the FHIR service base and its RFC 8707 resource indicator. */
-  fhirUrl: string;
+  /** `FHIR_URL`, `FHIR_AUDIENCE`: the FHIR service base (or several, as `ORDERS_URL`) and its resource indicator. */
+  fhirUrls: readonly string[];
   fhirAudience: string;
   /** `BACKEND_TIMEOUT_MS`: deadline of each backend call, the token request included. */
   backendTimeoutMs: number;
   /** `RATE_LIMIT_PER_MINUTE`: requests per client IP and minute. */
   rateLimitPerMinute: number;
+  /** `REDIS_URL`: count the rate limit in this Redis, shared by every gateway replica. Unset: in memory. */
+  redisUrl: string | undefined;
   /**
    * `ALLOW_INSECURE_HTTP`: accept plain-http URLs beyond loopback (a private container network in a
    * demo; never across networks you do not control). Defaults to `false`.
@@ -50,9 +55,8 @@ export class GatewayConfigError extends ConfigError {
  * An absolute http(s) URL without credentials, query or fragment. A base URL loses its trailing `/`;
  * the issuer is an identifier compared exactly with `iss` (RFC 8414 §2), so it is kept verbatim.
  */
-function httpUrl(vars: EnvReader, variable: string, fallback: string, { base = true } = {}): string {
-  const raw = vars.read(variable) ?? fallback;
-  const url = vars.httpUrl(variable, raw, fallback);
+function httpUrl(vars: EnvReader, variable: string, raw: string, example: string, { base = true } = {}): string {
+  const url = vars.httpUrl(variable, raw, example);
   // Tokens and client secrets travel to these URLs: the same rule as bearer-guard and its client.
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !vars.boolean('ALLOW_INSECURE_HTTP')) {
     throw vars.fail(
@@ -61,6 +65,20 @@ function httpUrl(vars: EnvReader, variable: string, fallback: string, { base = t
     );
   }
   return base ? raw.replace(/\/+$/, '') : raw;
+}
+
+/** A comma-separated list of base URLs, each checked as {@link httpUrl}; no empty entry, no repeat. */
+function httpUrls(vars: EnvReader, variable: string, fallback: string): string[] {
+  const raw = vars.read(variable) ?? fallback;
+  const entries = raw.split(',').map((entry) => entry.trim());
+  if (entries.some((entry) => entry === '')) {
+    throw vars.fail(variable, `must be one URL or several separated by commas, without an empty one; got ${JSON.stringify(raw)}.`);
+  }
+  const urls = entries.map((entry) => httpUrl(vars, variable, entry, fallback));
+  if (new Set(urls).size !== urls.length) {
+    throw vars.fail(variable, `lists one URL twice; got ${JSON.stringify(raw)}.`);
+  }
+  return urls;
 }
 
 /**
@@ -74,16 +92,19 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   return {
     port: vars.integer('GATEWAY_PORT', 4100, 0, 65_535),
     host: vars.host('GATEWAY_HOST', '127.0.0.1'),
-    issuer: httpUrl(vars, 'AS_ISSUER', 'http://127.0.0.1:4000', { base: false }),
+    issuer: httpUrl(vars, 'AS_ISSUER', vars.read('AS_ISSUER') ?? 'http://127.0.0.1:4000', 'http://127.0.0.1:4000', {
+      base: false,
+    }),
     audience: vars.resourceIndicator('GATEWAY_AUDIENCE', 'https://gateway.fleet.example'),
     clientId,
     clientSecret: vars.secret('GATEWAY_CLIENT_SECRET', DEV_CLIENT_SECRET),
-    ordersUrl: httpUrl(vars, 'ORDERS_URL', 'http://127.0.0.1:4200'),
+    ordersUrls: httpUrls(vars, 'ORDERS_URL', 'http://127.0.0.1:4200'),
     ordersAudience: vars.resourceIndicator('ORDERS_AUDIENCE', 'https://orders.fleet.example'),
-    fhirUrl: httpUrl(vars, 'FHIR_URL', 'http://127.0.0.1:4300'),
+    fhirUrls: httpUrls(vars, 'FHIR_URL', 'http://127.0.0.1:4300'),
     fhirAudience: vars.resourceIndicator('FHIR_AUDIENCE', 'https://fhir.fleet.example/r4'),
     backendTimeoutMs: vars.integer('BACKEND_TIMEOUT_MS', 2000, 1, 60_000),
     rateLimitPerMinute: vars.integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    redisUrl: vars.redisUrl(),
     allowInsecureHttp: vars.boolean('ALLOW_INSECURE_HTTP'),
   };
 }

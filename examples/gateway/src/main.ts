@@ -8,6 +8,9 @@ await runService({
   notStarted: 'The gateway did not start',
   started: (gateway, config) => [
     `Gateway on ${gateway.url} (issuer ${config.issuer}, audience ${config.audience})`,
-    `Backends: orders ${config.ordersUrl}, FHIR ${config.fhirUrl}`,
+    `Backends (round-robin): orders ${config.ordersUrls.join(', ')}; FHIR ${config.fhirUrls.join(', ')}`,
+    config.redisUrl === undefined
+      ? 'rate limit: in memory (this process only)'
+      : 'rate limit: shared in Redis (REDIS_URL)',
   ],
 });

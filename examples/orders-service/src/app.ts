@@ -5,7 +5,7 @@ import {
   type AuthenticatedRequest,
   type AuthenticateMiddleware,
 } from '@bearer-guard/express';
-import { createServiceApp } from '@bearer-guard/example-shared';
+import { createServiceApp, type RedisClient } from '@bearer-guard/example-shared';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { OrdersConfig } from './config.js';
 import { OrderStore, validateNewOrder, type ValidationDetail } from './orders.js';
@@ -59,7 +59,12 @@ const finalErrorHandler: ErrorRequestHandler = (error: unknown, _req, res, next)
  *
  * Nothing listens here: see {@link start} (and `main.ts`).
  */
-export function createApp(config: OrdersConfig): OrdersApp {
+export interface OrdersAppOptions {
+  /** A connected Redis client (`REDIS_URL`): the rate limit is then shared with the other replicas. */
+  redis?: RedisClient | undefined;
+}
+
+export function createApp(config: OrdersConfig, { redis }: OrdersAppOptions = {}): OrdersApp {
   const auth = authenticate({
     issuer: config.issuer,
     audience: config.audience,
@@ -70,6 +75,7 @@ export function createApp(config: OrdersConfig): OrdersApp {
   // The rate limit comes before authenticating: junk tokens cost neither crypto nor JWKS fetches.
   const app = createServiceApp({
     service: 'orders-service',
+    redis,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       handler: (_req, res) => {

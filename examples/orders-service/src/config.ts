@@ -18,6 +18,8 @@ export interface OrdersConfig {
   jwksUri: string | undefined;
   /** `RATE_LIMIT_PER_MINUTE`: requests per client IP and minute, health checks excepted. */
   rateLimitPerMinute: number;
+  /** `REDIS_URL`: share the rate limit with the other replicas through this Redis. Unset: in memory. */
+  redisUrl: string | undefined;
   /**
    * `ALLOW_INSECURE_HTTP`: accept plain-http authorization-server URLs beyond loopback (a private
    * container network in a demo; never across networks you do not control). Defaults to `false`.
@@ -47,6 +49,7 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     audience: vars.resourceIndicator('ORDERS_AUDIENCE', 'https://orders.fleet.example'),
     jwksUri: jwksUri === undefined ? undefined : vars.httpsUrl('ORDERS_JWKS_URI', jwksUri, allowInsecureHttp),
     rateLimitPerMinute: vars.integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    redisUrl: vars.redisUrl(),
     allowInsecureHttp,
   };
 }
