@@ -1,5 +1,5 @@
 import { runService } from '@bearer-guard/example-shared';
-import { DEV_INTROSPECTION_SECRET, loadFhirConfig } from './config.js';
+import { DEV_INTROSPECTION_CACHE_KEY, DEV_INTROSPECTION_SECRET, loadFhirConfig } from './config.js';
 import { start } from './server.js';
 
 // `node dist/main.js`: the FHIR service as the fleet (and its container) runs it.
@@ -9,6 +9,11 @@ await runService({
     if (config.introspectionSecret === DEV_INTROSPECTION_SECRET) {
       console.warn(
         'fhir-service: using the development-only FHIR_INTROSPECTION_SECRET; set it outside development.',
+      );
+    }
+    if (config.introspectionCacheKey === DEV_INTROSPECTION_CACHE_KEY) {
+      console.warn(
+        'fhir-service: using the development-only FHIR_INTROSPECTION_CACHE_KEY; set it outside development.',
       );
     }
   },

@@ -117,11 +117,29 @@ export function issuerFromEnv(ports: Ports, env: NodeJS.ProcessEnv = process.env
   return raw;
 }
 
-/** `ORDERS_URL` / `FHIR_URL` when set (the gateway checks them), else the fleet's own service. */
-function backendUrl(variable: string, ports: Ports, name: ServiceName, env: NodeJS.ProcessEnv): string {
+/**
+ * `ORDERS_URL` / `FHIR_URL` when set (the gateway checks them), else the fleet's own service: both
+ * replicas, comma-separated, when there are two (the gateway takes them in turn).
+ */
+function backendUrl(
+  variable: string,
+  ports: Ports,
+  name: 'orders-service' | 'fhir-service',
+  env: NodeJS.ProcessEnv,
+  replicaPort: number | undefined,
+): string {
   const raw = env[variable];
-  return raw === undefined || raw.trim() === '' ? serviceUrl(ports, name) : raw;
+  if (raw !== undefined && raw.trim() !== '') return raw;
+  const own = serviceUrl(ports, name);
+  return replicaPort === undefined ? own : `${own},http://${FLEET_HOST}:${String(replicaPort)}`;
 }
+
+/** The second replicas' ports, when the fleet runs them (with `REDIS_URL`). */
+export type ReplicaPortsOption = Record<'orders-service' | 'fhir-service', number> | undefined;
+
+/** The environment of each process: one per service, and the second replicas' with `replicas`. */
+export type ServiceEnvironments = Record<ServiceName, NodeJS.ProcessEnv> &
+  Partial<Record<'orders-service-2' | 'fhir-service-2', NodeJS.ProcessEnv>>;
 
 /**
  * The environment of each service: the parent environment, so the variables a service reads itself
@@ -135,7 +153,8 @@ function backendUrl(variable: string, ports: Ports, name: ServiceName, env: Node
 export function serviceEnvironments(
   ports: Ports,
   env: NodeJS.ProcessEnv = process.env,
-): Record<ServiceName, NodeJS.ProcessEnv> {
+  replicas?: ReplicaPortsOption,
+): ServiceEnvironments {
   const shared = {
     ...env,
     AS_ISSUER: issuerFromEnv(ports, env),
@@ -143,25 +162,34 @@ export function serviceEnvironments(
     ORDERS_AUDIENCE: env['ORDERS_AUDIENCE'] ?? AUDIENCES.orders,
     FHIR_AUDIENCE: env['FHIR_AUDIENCE'] ?? AUDIENCES.fhir,
   };
+  const orders = (port: number): NodeJS.ProcessEnv => ({
+    ...shared,
+    ORDERS_HOST: FLEET_HOST,
+    ORDERS_PORT: String(port),
+  });
+  const fhir = (port: number): NodeJS.ProcessEnv => ({
+    ...shared,
+    FHIR_HOST: FLEET_HOST,
+    FHIR_PORT: String(port),
+    FHIR_BASE_URL: `http://${FLEET_HOST}:${String(port)}`,
+  });
   return {
     'authorization-server': {
       ...shared,
       AS_HOST: FLEET_HOST,
       AS_PORT: String(ports['authorization-server']),
     },
-    'orders-service': { ...shared, ORDERS_HOST: FLEET_HOST, ORDERS_PORT: String(ports['orders-service']) },
-    'fhir-service': {
-      ...shared,
-      FHIR_HOST: FLEET_HOST,
-      FHIR_PORT: String(ports['fhir-service']),
-      FHIR_BASE_URL: serviceUrl(ports, 'fhir-service'),
-    },
+    'orders-service': orders(ports['orders-service']),
+    'fhir-service': fhir(ports['fhir-service']),
+    ...(replicas === undefined
+      ? {}
+      : { 'orders-service-2': orders(replicas['orders-service']), 'fhir-service-2': fhir(replicas['fhir-service']) }),
     gateway: {
       ...shared,
       GATEWAY_HOST: FLEET_HOST,
       GATEWAY_PORT: String(ports.gateway),
-      ORDERS_URL: backendUrl('ORDERS_URL', ports, 'orders-service', env),
-      FHIR_URL: backendUrl('FHIR_URL', ports, 'fhir-service', env),
+      ORDERS_URL: backendUrl('ORDERS_URL', ports, 'orders-service', env, replicas?.['orders-service']),
+      FHIR_URL: backendUrl('FHIR_URL', ports, 'fhir-service', env, replicas?.['fhir-service']),
     },
   };
 }
