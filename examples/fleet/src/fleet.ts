@@ -39,6 +39,7 @@ export {
   replicaPortsFromEnv,
 } from './replicas.js';
 export type { Backend, InstanceName, ReplicaName, ReplicaPorts } from './replicas.js';
+export { answerShared, cachedAnswers } from './demo-replicas.js';
 
 export interface FleetOptions {
   ports: Ports;
@@ -94,6 +95,8 @@ export interface Fleet {
   readonly unexpectedExit: Promise<ServiceExit>;
   /** Stop one process (e.g. the authorization server, to see cached validation keep working). */
   stopService(name: InstanceName): Promise<void>;
+  /** Stop one process and start it again, with the same command, environment and port. */
+  restartService(name: InstanceName): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -304,6 +307,13 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     async stopService(name) {
       const child = children.get(name);
       if (child !== undefined) await stopChild(child);
+    },
+    async restartService(name) {
+      const instance = instances.find((entry) => entry.name === name);
+      const child = children.get(name);
+      if (instance === undefined) throw new Error(`${name} is not a process of this fleet`);
+      if (child !== undefined) await stopChild(child);
+      await launch(instance);
     },
     stop,
   };
