@@ -30,6 +30,7 @@ type Mode =
 interface Received {
   path: string;
   authorization: string | undefined;
+  dpop: string | undefined;
   accept: string | undefined;
   traceparent: string | undefined;
 }
@@ -79,6 +80,7 @@ class FakeBackend {
     this.received.push({
       path,
       authorization: req.headers.authorization,
+      dpop: req.headers.dpop as string | undefined,
       accept: req.headers.accept,
       traceparent: req.headers['traceparent'] as string | undefined,
     });
@@ -182,7 +184,8 @@ function basicCredentials(header: string | undefined): string | undefined {
 
 /** A tiny RFC 6749 §4.4 token endpoint: checks `gateway`'s Basic credentials, mints a token per resource. */
 async function startTokenEndpoint(secret: string) {
-  const requests: { scope: string | null; resource: string | null; authorized: boolean }[] = [];
+  const requests: { scope: string | null; resource: string | null; authorized: boolean; proof: boolean }[] =
+    [];
   /** Resources whose token requests answer 503, as if the authorization server were down for them. */
   const failFor = new Set<string>();
   let issued = 0;
@@ -195,7 +198,8 @@ async function startTokenEndpoint(secret: string) {
       const authorized =
         basicCredentials(req.headers.authorization) === `gateway:${secret}` &&
         form.get('grant_type') === 'client_credentials';
-      requests.push({ scope: form.get('scope'), resource: form.get('resource'), authorized });
+      const proof = typeof req.headers.dpop === 'string';
+      requests.push({ scope: form.get('scope'), resource: form.get('resource'), authorized, proof });
       res.setHeader('content-type', 'application/json');
       res.setHeader('cache-control', 'no-store');
       if (!authorized) {
@@ -211,7 +215,8 @@ async function startTokenEndpoint(secret: string) {
       res.end(
         JSON.stringify({
           access_token: `real-${resource}-${String(issued)}`,
-          token_type: 'Bearer',
+          // As node-oidc-provider: a request with a DPoP proof gets a DPoP-bound token (RFC 9449 §5).
+          token_type: proof ? 'DPoP' : 'Bearer',
           expires_in: 300,
         }),
       );
@@ -254,8 +259,8 @@ describe('examples/gateway', () => {
     base = {
       ...loadConfig({}),
       issuer: as.issuer,
-      ordersUrls: [await orders.listen()],
-      fhirUrls: [await fhir.listen()],
+      ordersUrl: await orders.listen(),
+      fhirUrl: await fhir.listen(),
       backendTimeoutMs: 300,
     };
   });
@@ -301,7 +306,7 @@ describe('examples/gateway', () => {
     );
   });
 
-  it('takes the replicas of each backend in turn (ORDERS_URL and FHIR_URL listing several)', async () => {
+  it('sends the calls to ORDERS_URL and FHIR_URL to their replicas in turn (ORDERS_REPLICA_URLS, FHIR_REPLICA_URLS)', async () => {
     const orders2 = new FakeBackend(
       (path) => (path === '/orders' ? { status: 200, body: ORDERS } : undefined),
       flight,
@@ -312,12 +317,31 @@ describe('examples/gateway', () => {
       return undefined;
     }, flight);
     try {
-      const app = gateway({
-        ordersUrls: [...base.ordersUrls, await orders2.listen()],
-        fhirUrls: [...base.fhirUrls, await fhir2.listen()],
+      const config = {
+        ...base,
+        // The one public URL of each backend (what a DPoP proof names); its replicas behind it.
+        ordersUrl: 'http://orders.internal:4200',
+        fhirUrl: 'http://fhir.internal:4300',
+        ordersReplicaUrls: [base.ordersUrl, await orders2.listen()],
+        fhirReplicaUrls: [base.fhirUrl, await fhir2.listen()],
+        allowInsecureHttp: true,
+      };
+      const running = await start(config, {
+        ordersClient: fixedTokenClient(ORDERS_TOKEN),
+        fhirClient: fixedTokenClient(FHIR_TOKEN),
+        logger,
       });
-      await summary(app).expect(200);
-      await summary(app).expect(200);
+      try {
+        for (let i = 0; i < 2; i += 1) {
+          const response = await fetch(`${running.url}/patients/123/summary`, {
+            headers: { authorization: `Bearer ${callerToken}` },
+          });
+          assert.equal(response.status, 200);
+          assert.equal(((await response.json()) as { partial: boolean }).partial, false);
+        }
+      } finally {
+        await running.close();
+      }
       assert.equal(orders.received.length, 1, 'orders replica 1');
       assert.equal(orders2.received.length, 1, 'orders replica 2');
       // Two FHIR calls per summary (Patient, Observation): one to each replica, every time.
@@ -440,7 +464,7 @@ describe('examples/gateway', () => {
   it('an unreachable backend (connection refused) → partial with reason "unavailable"', async () => {
     // Port 2 (privileged, unassigned, not on fetch's blocked list): nothing listens there. A port
     // taken and released by the test could be reused by another server of the suite meanwhile.
-    const res = await summary(gateway({ ordersUrls: ['http://127.0.0.1:2'] })).expect(200);
+    const res = await summary(gateway({ ordersUrl: 'http://127.0.0.1:2' })).expect(200);
     assert.deepEqual(res.body.unavailable, [{ service: 'orders', reason: 'unavailable' }]);
   });
 
@@ -550,8 +574,11 @@ describe('examples/gateway', () => {
         1,
         'the cached token is reused',
       );
-      assert.ok(orders.received.every((r) => r.authorization?.startsWith(`Bearer real-${ORDERS_AUDIENCE}-`)));
-      assert.ok(fhir.received.every((r) => r.authorization?.startsWith(`Bearer real-${FHIR_AUDIENCE}-`)));
+      // The gateway's tokens are DPoP-bound: each token request and backend call carries a proof.
+      assert.ok(tokenEndpoint.requests.every((r) => r.proof));
+      assert.ok(orders.received.every((r) => r.authorization?.startsWith(`DPoP real-${ORDERS_AUDIENCE}-`)));
+      assert.ok(fhir.received.every((r) => r.authorization?.startsWith(`DPoP real-${FHIR_AUDIENCE}-`)));
+      assert.equal(new Set(allReceived().map((r) => r.dpop)).size, 6, 'a new proof per call');
       assert.equal(allReceived().length, 6);
       assert.ok(allReceived().every((r) => r.authorization !== `Bearer ${caller}`));
     });
@@ -598,9 +625,11 @@ describe('examples/gateway', () => {
         audience: GATEWAY_AUDIENCE,
         clientId: 'gateway',
         clientSecret: DEV_CLIENT_SECRET,
-        ordersUrls: ['http://127.0.0.1:4200'],
+        ordersUrl: 'http://127.0.0.1:4200',
         ordersAudience: ORDERS_AUDIENCE,
-        fhirUrls: ['http://127.0.0.1:4300'],
+        ordersReplicaUrls: [],
+        fhirUrl: 'http://127.0.0.1:4300',
+        fhirReplicaUrls: [],
         fhirAudience: FHIR_AUDIENCE,
         backendTimeoutMs: 2000,
         rateLimitPerMinute: 600,
@@ -634,9 +663,10 @@ describe('examples/gateway', () => {
       ['BACKEND_TIMEOUT_MS', '0'],
       ['BACKEND_TIMEOUT_MS', '1.5'],
       ['RATE_LIMIT_PER_MINUTE', '-1'],
-      ['ORDERS_URL', 'http://127.0.0.1:4200,'],
-      ['FHIR_URL', 'http://127.0.0.1:4300, http://127.0.0.1:4300'],
-      ['FHIR_URL', 'http://127.0.0.1:4300,ftp://127.0.0.1:4301'],
+      ['ORDERS_REPLICA_URLS', 'http://127.0.0.1:4200,'],
+      ['ORDERS_REPLICA_URLS', 'http://127.0.0.1:4200/orders'],
+      ['FHIR_REPLICA_URLS', 'http://127.0.0.1:4300, http://127.0.0.1:4300'],
+      ['FHIR_REPLICA_URLS', 'http://127.0.0.1:4300,ftp://127.0.0.1:4301'],
       ['REDIS_URL', 'http://127.0.0.1:6379'],
     ];
     for (const [variable, value] of wrong) {
@@ -675,7 +705,7 @@ describe('examples/gateway', () => {
         ORDERS_URL: 'https://orders.internal/api/',
         AS_ISSUER: 'https://as.example/',
       });
-      assert.deepEqual(config.ordersUrls, ['https://orders.internal/api']);
+      assert.equal(config.ordersUrl, 'https://orders.internal/api');
       assert.equal(config.issuer, 'https://as.example/');
     });
   });

@@ -22,6 +22,7 @@ import {
   type InstanceName,
 } from '@bearer-guard/example-fleet';
 import { closeRedis, connectRedis } from '@bearer-guard/example-shared';
+import { createDpopProof, generateDpopKey } from '@bearer-guard/testkit';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -29,9 +30,9 @@ const GATEWAY_BASIC = `Basic ${Buffer.from(`gateway:${DEV_SECRETS.GATEWAY_CLIENT
 /** The orders replicas' limit in this fleet: low enough to reach, high enough for the other tests. */
 const ORDERS_LIMIT = 40;
 
-const get = async (url: string, token?: string): Promise<Response> => {
+const get = async (url: string, token?: string, headers: Record<string, string> = {}): Promise<Response> => {
   const response = await fetch(url, {
-    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    headers: token === undefined ? headers : { authorization: `Bearer ${token}`, ...headers },
     signal: AbortSignal.timeout(10_000),
   });
   await response.arrayBuffer();
@@ -133,6 +134,51 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
     assert.deepEqual(await after(), [1, 1, 2, 2]);
   });
 
+  it('refuses at orders replica 2 a DPoP proof accepted by replica 1 (one replay store in Redis)', async () => {
+    const key = await generateDpopKey();
+    const publicKey = await crypto.subtle.importKey(
+      'jwk',
+      key.publicJwk,
+      { name: 'ECDSA', namedCurve: 'P-256' },
+      true,
+      ['verify'],
+    );
+    const client = createTokenClient({
+      issuer: fleet.issuer,
+      clientId: 'gateway',
+      clientSecret: DEV_SECRETS.GATEWAY_CLIENT_SECRET,
+      scope: 'orders:read',
+      resource: AUDIENCES.orders,
+      dpop: { privateKey: key.privateKey, publicKey },
+    });
+    const [first, second] = fleet.replicas['orders-service'];
+    const path = '/orders?patient=123';
+    const warmup = await client.fetch(`${String(first)}${path}`);
+    await warmup.arrayBuffer();
+    assert.equal(warmup.status, 200);
+    const { access_token: token } = await client.getToken();
+    const proof = async (): Promise<string> =>
+      createDpopProof(key, {
+        htm: 'GET',
+        // The service's one URL (ORDERS_PUBLIC_URL of both replicas): the first replica's address.
+        htu: `${String(first)}${path}`,
+        accessToken: token,
+        nonce: warmup.headers.get('dpop-nonce') ?? undefined,
+      });
+    const send = (base: string, dpop: string) =>
+      get(`${base}${path}`, undefined, { authorization: `DPoP ${token}`, dpop });
+    // A fresh proof is accepted by either replica: the URL, the key and the nonce hold at both.
+    assert.equal((await send(String(second), await proof())).status, 200, 'a fresh proof at replica 2');
+    const once = await proof();
+    assert.equal((await send(String(first), once)).status, 200, 'accepted by replica 1');
+    const replayed = await send(String(second), once);
+    assert.equal(replayed.status, 401, 'replayed to replica 2');
+    assert.match(
+      String(replayed.headers.get('www-authenticate')),
+      /error="invalid_dpop_proof", error_description="The DPoP proof was already used\."/,
+    );
+  });
+
   it('introspects one opaque token once, whichever replica it reaches (the cache is shared in Redis)', async () => {
     const token = await fhirToken();
     const [first, second] = fleet.replicas['fhir-service'];
@@ -210,6 +256,7 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
       throw new Error(`npm run demo failed:\n${String(out)}\n${String(err)}`, { cause: error });
     });
     assert.equal(stderr, '');
+    assert.match(stdout, /\(the same proof\) -> 401\nWWW-Authenticate: DPoP error="invalid_dpop_proof"/);
     assert.match(stdout, /introspection requests at the authorization server: 1 \(one for both replicas\)/);
     assert.match(stdout, /revoked .* -> 401 at FHIR service 1, 401 at FHIR service 2/);
   });

@@ -28,6 +28,7 @@ export const DEV_SECRETS = {
   GATEWAY_CLIENT_SECRET: 'dev-only-gateway-secret-do-not-deploy',
   FHIR_INTROSPECTION_SECRET: 'dev-only-fhir-introspection-secret-do-not-deploy',
   DEMO_CLIENT_SECRET: 'dev-only-demo-client-secret-do-not-deploy',
+  ORDERS_DPOP_NONCE_SECRET: 'dev-only-orders-dpop-nonce-secret-do-not-deploy',
 } as const;
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -117,21 +118,29 @@ export function issuerFromEnv(ports: Ports, env: NodeJS.ProcessEnv = process.env
   return raw;
 }
 
+/** `ORDERS_URL` / `FHIR_URL` when set (the gateway checks them), else the fleet's own service. */
+function backendUrl(variable: string, ports: Ports, name: ServiceName, env: NodeJS.ProcessEnv): string {
+  const raw = env[variable];
+  return raw === undefined || raw.trim() === '' ? serviceUrl(ports, name) : raw;
+}
+
 /**
- * `ORDERS_URL` / `FHIR_URL` when set (the gateway checks them), else the fleet's own service: both
- * replicas, comma-separated, when there are two (the gateway takes them in turn).
+ * With replicas, where the gateway connects for a backend's one URL, in turn: both replicas (the
+ * first listens on the service's own port, which is the URL every replica is configured to be).
+ * Not when `ORDERS_URL` / `FHIR_URL` sends the gateway elsewhere.
  */
-function backendUrl(
+function replicaUrls(
   variable: string,
   ports: Ports,
   name: 'orders-service' | 'fhir-service',
   env: NodeJS.ProcessEnv,
   replicaPort: number | undefined,
-): string {
+): Record<string, string> {
   const raw = env[variable];
-  if (raw !== undefined && raw.trim() !== '') return raw;
-  const own = serviceUrl(ports, name);
-  return replicaPort === undefined ? own : `${own},http://${FLEET_HOST}:${String(replicaPort)}`;
+  if (replicaPort === undefined || (raw !== undefined && raw.trim() !== '')) return {};
+  return {
+    [variable.replace('_URL', '_REPLICA_URLS')]: `${serviceUrl(ports, name)},http://${FLEET_HOST}:${String(replicaPort)}`,
+  };
 }
 
 /** The second replicas' ports, when the fleet runs them (with `REDIS_URL`). */
@@ -162,16 +171,19 @@ export function serviceEnvironments(
     ORDERS_AUDIENCE: env['ORDERS_AUDIENCE'] ?? AUDIENCES.orders,
     FHIR_AUDIENCE: env['FHIR_AUDIENCE'] ?? AUDIENCES.fhir,
   };
+  // Both replicas of a backend are one service at one URL (the first replica's), as behind a load
+  // balancer: the URL DPoP proofs name, FHIR links use and RFC 9728 metadata gives.
   const orders = (port: number): NodeJS.ProcessEnv => ({
     ...shared,
     ORDERS_HOST: FLEET_HOST,
     ORDERS_PORT: String(port),
+    ORDERS_PUBLIC_URL: serviceUrl(ports, 'orders-service'),
   });
   const fhir = (port: number): NodeJS.ProcessEnv => ({
     ...shared,
     FHIR_HOST: FLEET_HOST,
     FHIR_PORT: String(port),
-    FHIR_BASE_URL: `http://${FLEET_HOST}:${String(port)}`,
+    FHIR_BASE_URL: serviceUrl(ports, 'fhir-service'),
   });
   return {
     'authorization-server': {
@@ -188,8 +200,10 @@ export function serviceEnvironments(
       ...shared,
       GATEWAY_HOST: FLEET_HOST,
       GATEWAY_PORT: String(ports.gateway),
-      ORDERS_URL: backendUrl('ORDERS_URL', ports, 'orders-service', env, replicas?.['orders-service']),
-      FHIR_URL: backendUrl('FHIR_URL', ports, 'fhir-service', env, replicas?.['fhir-service']),
+      ORDERS_URL: backendUrl('ORDERS_URL', ports, 'orders-service', env),
+      FHIR_URL: backendUrl('FHIR_URL', ports, 'fhir-service', env),
+      ...replicaUrls('ORDERS_URL', ports, 'orders-service', env, replicas?.['orders-service']),
+      ...replicaUrls('FHIR_URL', ports, 'fhir-service', env, replicas?.['fhir-service']),
     },
   };
 }

@@ -4,12 +4,15 @@
 // get tokens for the backends.
 import { createTokenClient } from '@bearer-guard/client';
 import { closeRedis, connectRedis, REDIS_KEY_PREFIX, type RedisClient } from '@bearer-guard/example-shared';
+import { createDpopProof, generateDpopKey } from '@bearer-guard/testkit';
 import { AUDIENCES, DEV_SECRETS } from './config.js';
 
 export interface ReplicaDemoOptions {
   issuer: string;
   /** The authorization server's own address (its `/metrics` counts the introspection calls). */
   authorizationServer: string;
+  /** The two orders replicas: the first one's address is the service's one URL. */
+  orders: readonly [string, string];
   /** The two FHIR replicas. */
   fhir: readonly [string, string];
   /** `FHIR_INTROSPECTION_CACHE_SECONDS`: how long a revocation may go unseen. */
@@ -61,17 +64,69 @@ async function introspections(authorizationServer: string): Promise<number> {
   return Number(match[1]);
 }
 
+const gatewaySecret = (): string => process.env['GATEWAY_CLIENT_SECRET'] ?? DEV_SECRETS.GATEWAY_CLIENT_SECRET;
+
 /**
- * One opaque token at both FHIR replicas: introspected once (the answer is shared in Redis); then
- * revoked at the authorization server, and refused by both once the cache bound has passed.
- * Returns whether every answer was the expected one.
+ * One DPoP proof (RFC 9449), accepted by orders replica 1 and replayed to replica 2: refused there,
+ * since both record proofs in one Redis replay store. Both replicas are the orders service at one
+ * URL (`ORDERS_PUBLIC_URL`), so the proof's `htu` holds at either: only the replay store tells.
+ */
+async function dpopReplay(options: ReplicaDemoOptions): Promise<boolean> {
+  const key = await generateDpopKey();
+  const publicKey = await crypto.subtle.importKey('jwk', key.publicJwk, { name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'verify',
+  ]);
+  const asGateway = createTokenClient({
+    issuer: options.issuer,
+    clientId: 'gateway',
+    clientSecret: gatewaySecret(),
+    scope: 'orders:read',
+    resource: process.env['ORDERS_AUDIENCE'] ?? AUDIENCES.orders,
+    dpop: { privateKey: key.privateKey, publicKey },
+  });
+  const [first, second] = options.orders;
+  const path = '/orders?patient=123';
+  // A first call learns the server nonce (the client retries once with it).
+  const warmup = await asGateway.fetch(`${first}${path}`, { signal: AbortSignal.timeout(10_000) });
+  await warmup.arrayBuffer();
+  const { access_token: token } = await asGateway.getToken();
+  const proof = await createDpopProof(key, {
+    htm: 'GET',
+    htu: `${first}${path}`,
+    accessToken: token,
+    nonce: warmup.headers.get('dpop-nonce') ?? undefined,
+  });
+  const headers = { authorization: `DPoP ${token}`, dpop: proof };
+  const send = async (base: string): Promise<Response> => {
+    const response = await fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(10_000) });
+    await response.arrayBuffer();
+    return response;
+  };
+  const accepted = await send(first);
+  const replayed = await send(second);
+  const challenge = replayed.headers.get('www-authenticate');
+  console.log(
+    `\n${String(options.step)}. One DPoP proof, accepted by orders service 1 and replayed to orders service 2\n` +
+      `GET ${first}${path} -> ${String(accepted.status)}\nGET ${second}${path} (the same proof) -> ${String(replayed.status)}` +
+      (challenge === null ? '' : `\nWWW-Authenticate: ${challenge}`),
+  );
+  return accepted.status === 200 && replayed.status === 401;
+}
+
+/**
+ * A DPoP proof replayed to the other orders replica (refused); one opaque token at both FHIR
+ * replicas: introspected once (the answer is shared in Redis); then revoked at the authorization
+ * server, and refused by both once the cache bound has passed. Returns whether every answer was
+ * the expected one.
  */
 export async function runReplicaSteps(options: ReplicaDemoOptions): Promise<boolean> {
-  const { fhir, step } = options;
+  const replay = await dpopReplay(options);
+  const { fhir } = options;
+  const step = options.step + 1;
   const gateway = createTokenClient({
     issuer: options.issuer,
     clientId: 'gateway',
-    clientSecret: process.env['GATEWAY_CLIENT_SECRET'] ?? DEV_SECRETS.GATEWAY_CLIENT_SECRET,
+    clientSecret: gatewaySecret(),
   });
   const resource = process.env['FHIR_AUDIENCE'] ?? AUDIENCES.fhir;
   const { access_token: token } = await gateway.getToken({ scope: 'system/Observation.rs', resource });
@@ -106,11 +161,11 @@ export async function runReplicaSteps(options: ReplicaDemoOptions): Promise<bool
   console.log(
     `revoked token -> ${String(after[0])} at FHIR service 1, ${String(after[1])} at FHIR service 2`,
   );
-  return first === 200 && second === 200 && calls === 1 && after.every((code) => code === 401);
+  return replay && first === 200 && second === 200 && calls === 1 && after.every((code) => code === 401);
 }
 
 async function revoke(issuer: string, token: string): Promise<void> {
-  const secret = process.env['GATEWAY_CLIENT_SECRET'] ?? DEV_SECRETS.GATEWAY_CLIENT_SECRET;
+  const secret = gatewaySecret();
   const response = await fetch(`${issuer}/token/revocation`, {
     method: 'POST',
     headers: {

@@ -11,7 +11,7 @@ import { authenticate, errorHandler, requireScopes } from '@bearer-guard/express
 import type { ErrorRequestHandler, Express, Request, Response } from 'express';
 import { callBackend, type BackendClient, type BackendService, type GatewayLogger } from './backend-call.js';
 import type { GatewayConfig } from './config.js';
-import { roundRobin } from './round-robin.js';
+import { backendReplicas, type BackendReplicas } from './replicas.js';
 import { mergeSummary } from './summary.js';
 
 export { DEV_CLIENT_SECRET, GatewayConfigError, loadConfig } from './config.js';
@@ -30,6 +30,13 @@ export interface GatewayDeps {
   logger?: GatewayLogger | undefined;
   /** A connected Redis client (`REDIS_URL`): the rate limit is then shared with the other replicas. */
   redis?: RedisClient | undefined;
+  /** The connections to the backends' replicas. Defaults to ones from `config` (`*_REPLICA_URLS`). */
+  replicas?: Record<BackendService, BackendReplicas> | undefined;
+}
+
+/** The connections to each backend's replicas (`ORDERS_REPLICA_URLS`, `FHIR_REPLICA_URLS`). */
+function replicasOf(config: GatewayConfig): Record<BackendService, BackendReplicas> {
+  return { orders: backendReplicas(config.ordersReplicaUrls), fhir: backendReplicas(config.fhirReplicaUrls) };
 }
 
 /** The scopes the gateway asks for, per backend (SMART v2 system scopes for FHIR). */
@@ -51,7 +58,9 @@ const stderrLogger: GatewayLogger = {
 
 /**
  * One client-credentials client for both backends, so discovery happens once; each backend gets
- * its own token (scope + RFC 8707 resource), cached and renewed by the client.
+ * its own token (scope + RFC 8707 resource), cached and renewed by the client. The tokens are
+ * DPoP-bound (RFC 9449) to a key generated at start-up that never leaves this process: each
+ * backend call carries a new proof, and the orders service's nonces are handled by the client.
  */
 function tokenClients(config: GatewayConfig): { orders: BackendClient; fhir: BackendClient } {
   const tokens = createTokenClient({
@@ -59,6 +68,7 @@ function tokenClients(config: GatewayConfig): { orders: BackendClient; fhir: Bac
     clientId: config.clientId,
     clientSecret: config.clientSecret,
     allowInsecureHttp: config.allowInsecureHttp,
+    dpop: true,
   });
   return {
     orders: { fetch: tokens.fetchFor({ scope: ORDERS_SCOPE, resource: config.ordersAudience }) },
@@ -82,8 +92,7 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
   const orders = deps.ordersClient ?? defaults().orders;
   const fhir = deps.fhirClient ?? defaults().fhir;
   const timeoutMs = config.backendTimeoutMs;
-  const ordersUrl = roundRobin(config.ordersUrls);
-  const fhirUrl = roundRobin(config.fhirUrls);
+  const replicas = deps.replicas ?? replicasOf(config);
 
   const app = createServiceApp({
     service: 'gateway',
@@ -117,13 +126,20 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
       }
       const patient = encodeURIComponent(id);
       const call = (client: BackendClient, service: BackendService, operation: string, url: string) =>
-        callBackend(client, url, { service, operation, accept: ACCEPT[service], timeoutMs, logger });
+        callBackend(client, url, {
+          service,
+          operation,
+          accept: ACCEPT[service],
+          timeoutMs,
+          logger,
+          dispatcher: replicas[service].dispatcher,
+        });
       // In parallel: the answer takes as long as the slowest call, bounded by `timeoutMs`.
       const [ordersOutcome, patientOutcome, observationsOutcome] = await Promise.all([
-        // Each call to the next replica (round-robin): the two FHIR calls reach both FHIR replicas.
-        call(orders, 'orders', 'GET /orders?patient={id}', `${ordersUrl()}/orders?patient=${patient}`),
-        call(fhir, 'fhir', 'GET /Patient/{id}', `${fhirUrl()}/Patient/${patient}`),
-        call(fhir, 'fhir', 'GET /Observation?patient={id}', `${fhirUrl()}/Observation?patient=${patient}`),
+        // With replicas, each call to the next one (replicas.ts): the two FHIR calls reach both.
+        call(orders, 'orders', 'GET /orders?patient={id}', `${config.ordersUrl}/orders?patient=${patient}`),
+        call(fhir, 'fhir', 'GET /Patient/{id}', `${config.fhirUrl}/Patient/${patient}`),
+        call(fhir, 'fhir', 'GET /Observation?patient={id}', `${config.fhirUrl}/Observation?patient=${patient}`),
       ]);
       const result = mergeSummary(id, {
         orders: ordersOutcome,
@@ -177,15 +193,19 @@ export type RunningGateway = RunningServer;
 export async function start(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
   const redis = deps.redis ?? (config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl));
   const owned = deps.redis === undefined ? redis : undefined;
+  const replicas = deps.replicas ?? replicasOf(config);
+  const release = async (): Promise<void> => {
+    await Promise.all([closeRedis(owned), replicas.orders.close(), replicas.fhir.close()]);
+  };
   try {
-    return await listen(createApp(config, { ...deps, redis }), {
+    return await listen(createApp(config, { ...deps, redis, replicas }), {
       port: config.port,
       host: config.host,
       closeGraceMs: 0,
-      release: () => closeRedis(owned),
+      release,
     });
   } catch (error) {
-    await closeRedis(owned);
+    await release();
     throw error;
   }
 }

@@ -23,15 +23,19 @@ export interface GatewayConfig {
   /** `GATEWAY_CLIENT_ID`, `GATEWAY_CLIENT_SECRET`: the gateway's own client credentials. */
   clientId: string;
   clientSecret: string;
-  /**
-   * `ORDERS_URL`, `ORDERS_AUDIENCE`: the orders service and its RFC 8707 resource indicator.
-   * `ORDERS_URL` may list several replicas, separated by commas: calls take them in turn.
-   */
-  ordersUrls: readonly string[];
+  /** `ORDERS_URL`, `ORDERS_AUDIENCE`: the orders service and its RFC 8707 resource indicator. */
+  ordersUrl: string;
   ordersAudience: string;
-  /** `FHIR_URL`, `FHIR_AUDIENCE`: the FHIR service base (or several, as `ORDERS_URL`) and its resource indicator. */
-  fhirUrls: readonly string[];
+  /**
+   * `ORDERS_REPLICA_URLS`: where the replicas behind `ORDERS_URL` listen, separated by commas; the
+   * calls to `ORDERS_URL` are sent to them in turn. Empty (the default): to `ORDERS_URL` itself.
+   */
+  ordersReplicaUrls: readonly string[];
+  /** `FHIR_URL`, `FHIR_AUDIENCE`: the FHIR service base and its RFC 8707 resource indicator. */
+  fhirUrl: string;
   fhirAudience: string;
+  /** `FHIR_REPLICA_URLS`: as `ORDERS_REPLICA_URLS`, for `FHIR_URL`. */
+  fhirReplicaUrls: readonly string[];
   /** `BACKEND_TIMEOUT_MS`: deadline of each backend call, the token request included. */
   backendTimeoutMs: number;
   /** `RATE_LIMIT_PER_MINUTE`: requests per client IP and minute. */
@@ -67,9 +71,10 @@ function httpUrl(vars: EnvReader, variable: string, raw: string, example: string
   return base ? raw.replace(/\/+$/, '') : raw;
 }
 
-/** A comma-separated list of base URLs, each checked as {@link httpUrl}; no empty entry, no repeat. */
+/** A comma-separated list of origins, each checked as {@link httpUrl}; no empty entry, no repeat. */
 function httpUrls(vars: EnvReader, variable: string, fallback: string): string[] {
-  const raw = vars.read(variable) ?? fallback;
+  const raw = vars.read(variable);
+  if (raw === undefined) return [];
   const entries = raw.split(',').map((entry) => entry.trim());
   if (entries.some((entry) => entry === '')) {
     throw vars.fail(variable, `must be one URL or several separated by commas, without an empty one; got ${JSON.stringify(raw)}.`);
@@ -77,6 +82,10 @@ function httpUrls(vars: EnvReader, variable: string, fallback: string): string[]
   const urls = entries.map((entry) => httpUrl(vars, variable, entry, fallback));
   if (new Set(urls).size !== urls.length) {
     throw vars.fail(variable, `lists one URL twice; got ${JSON.stringify(raw)}.`);
+  }
+  // A replica is a connection target: its path would be ignored, so none is accepted.
+  if (urls.some((url) => new URL(url).pathname !== '/')) {
+    throw vars.fail(variable, `must list origins such as "${fallback}" (no path); got ${JSON.stringify(raw)}.`);
   }
   return urls;
 }
@@ -98,9 +107,11 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     audience: vars.resourceIndicator('GATEWAY_AUDIENCE', 'https://gateway.fleet.example'),
     clientId,
     clientSecret: vars.secret('GATEWAY_CLIENT_SECRET', DEV_CLIENT_SECRET),
-    ordersUrls: httpUrls(vars, 'ORDERS_URL', 'http://127.0.0.1:4200'),
+    ordersUrl: httpUrl(vars, 'ORDERS_URL', vars.read('ORDERS_URL') ?? 'http://127.0.0.1:4200', 'http://127.0.0.1:4200'),
+    ordersReplicaUrls: httpUrls(vars, 'ORDERS_REPLICA_URLS', 'http://127.0.0.1:4200'),
     ordersAudience: vars.resourceIndicator('ORDERS_AUDIENCE', 'https://orders.fleet.example'),
-    fhirUrls: httpUrls(vars, 'FHIR_URL', 'http://127.0.0.1:4300'),
+    fhirUrl: httpUrl(vars, 'FHIR_URL', vars.read('FHIR_URL') ?? 'http://127.0.0.1:4300', 'http://127.0.0.1:4300'),
+    fhirReplicaUrls: httpUrls(vars, 'FHIR_REPLICA_URLS', 'http://127.0.0.1:4300'),
     fhirAudience: vars.resourceIndicator('FHIR_AUDIENCE', 'https://fhir.fleet.example/r4'),
     backendTimeoutMs: vars.integer('BACKEND_TIMEOUT_MS', 2000, 1, 60_000),
     rateLimitPerMinute: vars.integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),

@@ -8,7 +8,7 @@ await runService({
   notStarted: 'The gateway did not start',
   started: (gateway, config) => [
     `Gateway on ${gateway.url} (issuer ${config.issuer}, audience ${config.audience})`,
-    `Backends (round-robin): orders ${config.ordersUrls.join(', ')}; FHIR ${config.fhirUrls.join(', ')}`,
+    `Backends: orders ${config.ordersUrl}${config.ordersReplicaUrls.length === 0 ? '' : ` (replicas in turn: ${config.ordersReplicaUrls.join(', ')})`}, FHIR ${config.fhirUrl}${config.fhirReplicaUrls.length === 0 ? '' : ` (replicas in turn: ${config.fhirReplicaUrls.join(', ')})`}`,
     config.redisUrl === undefined
       ? 'rate limit: in memory (this process only)'
       : 'rate limit: shared in Redis (REDIS_URL)',

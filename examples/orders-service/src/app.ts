@@ -1,11 +1,12 @@
 import {
   authenticate,
   errorHandler,
+  protectedResourceMetadata,
   requireScopes,
   type AuthenticatedRequest,
   type AuthenticateMiddleware,
 } from '@bearer-guard/express';
-import { createServiceApp, type RedisClient } from '@bearer-guard/example-shared';
+import { createServiceApp, sharedReplayStore, type RedisClient } from '@bearer-guard/example-shared';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { OrdersConfig } from './config.js';
 import { OrderStore, validateNewOrder, type ValidationDetail } from './orders.js';
@@ -53,14 +54,16 @@ const finalErrorHandler: ErrorRequestHandler = (error: unknown, _req, res, next)
 };
 
 /**
- * The orders API. Every route but `/health` needs a JWT access token from `config.issuer` for
- * `config.audience`, validated here against the issuer's keys: a caller that goes around the
- * gateway is refused just the same. `GET` routes need `orders:read`, `POST /orders` `orders:write`.
+ * The orders API. Every route but `/health` and the RFC 9728 metadata needs a DPoP-bound JWT access
+ * token from `config.issuer` for `config.audience` with a proof carrying a server nonce (RFC 9449),
+ * validated here against the issuer's keys: a caller that goes around the gateway is refused just
+ * the same, and a bearer token (a DPoP-bound one included) is refused. `GET` routes need
+ * `orders:read`, `POST /orders` `orders:write`.
  *
  * Nothing listens here: see {@link start} (and `main.ts`).
  */
 export interface OrdersAppOptions {
-  /** A connected Redis client (`REDIS_URL`): the rate limit is then shared with the other replicas. */
+  /** A connected Redis client (`REDIS_URL`): the rate limit and the DPoP replay store are then shared with the other replicas. */
   redis?: RedisClient | undefined;
 }
 
@@ -70,6 +73,16 @@ export function createApp(config: OrdersConfig, { redis }: OrdersAppOptions = {}
     audience: config.audience,
     jwksUri: config.jwksUri,
     allowInsecureHttp: config.allowInsecureHttp,
+    // Only DPoP-bound tokens (RFC 9449): a token copied off the wire is useless without the
+    // gateway's private key. Nonces bound each proof to the last minute or two (§9).
+    publicUrl: config.publicUrl,
+    dpop: {
+      required: true,
+      nonce: { secret: config.dpopNonceSecret },
+      // With Redis, one replay store for every replica (`SET NX PX`): a proof used at one replica is
+      // refused at the others too (RFC 9449 §11.1). Without, each process remembers its own.
+      ...(redis === undefined ? {} : { replayStore: sharedReplayStore(redis, 'orders-service') }),
+    },
   });
   const orders = new OrderStore();
   // The rate limit comes before authenticating: junk tokens cost neither crypto nor JWKS fetches.
@@ -83,6 +96,13 @@ export function createApp(config: OrdersConfig, { redis }: OrdersAppOptions = {}
       },
     },
   });
+  // RFC 9728: what a client needs to call this API (issuer, scopes, DPoP), before authenticating.
+  app.use(
+    protectedResourceMetadata(auth, {
+      scopesSupported: ['orders:read', 'orders:write'],
+      resourceName: 'Orders',
+    }),
+  );
   app.use(auth);
 
   app.get('/orders', requireScopes('orders:read'), (req, res) => {

@@ -3,6 +3,7 @@
  * the stores replicas must share (the rate limit here; the introspection cache and the DPoP replay
  * store through `@bearer-guard/redis` in the services).
  */
+import { redisReplayStore, type RedisReplayStore } from '@bearer-guard/redis';
 import { RedisStore } from 'rate-limit-redis';
 import { createClient } from 'redis';
 
@@ -72,4 +73,13 @@ export function redisRateLimitStore(client: RedisClient, service: string): Redis
     prefix: `${REDIS_KEY_PREFIX}rate-limit:${service}:`,
     sendCommand: (...args: string[]) => client.sendCommand(args),
   });
+}
+
+/**
+ * The DPoP replay store of `service` on Redis (`@bearer-guard/redis`): every replica records the
+ * proofs it accepts in the same keys, atomically, so a proof is accepted once across them all. When
+ * Redis fails, a request with a proof is refused (503) rather than accepted unrecorded.
+ */
+export function sharedReplayStore(client: RedisClient, service: string): RedisReplayStore {
+  return redisReplayStore({ client, keyPrefix: `${REDIS_KEY_PREFIX}dpop-replay:${service}:` });
 }
