@@ -43,17 +43,21 @@ describe('examples/authorization-server on Redis (REDIS_URL)', function () {
   async function startAs(port: number): Promise<AsProcess> {
     const inherited = { ...process.env };
     delete inherited['NODE_OPTIONS']; // mocha's tsx loader: the service runs from dist/
-    const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'examples/authorization-server/dist/main.js')], {
-      env: {
-        ...inherited,
-        NODE_ENV: 'test',
-        AS_PORT: String(port),
-        AS_ISSUER: issuer,
-        AS_DATA_DIR: dataDir,
-        REDIS_URL: redis.url,
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [join(ROOT, 'examples/authorization-server/dist/main.js')],
+      {
+        env: {
+          ...inherited,
+          NODE_ENV: 'test',
+          AS_PORT: String(port),
+          AS_ISSUER: issuer,
+          AS_DATA_DIR: dataDir,
+          REDIS_URL: redis.url,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -88,7 +92,10 @@ describe('examples/authorization-server on Redis (REDIS_URL)', function () {
       body: new URLSearchParams(params),
       signal: AbortSignal.timeout(10_000),
     });
-    return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> };
+    return {
+      status: response.status,
+      body: (await response.json().catch(() => ({}))) as Record<string, unknown>,
+    };
   };
   const fhirToken = async (base: string): Promise<string> => {
     const { status, body } = await post(base, '/token', GATEWAY, {
@@ -176,11 +183,14 @@ describe('examples/authorization-server on Redis (REDIS_URL)', function () {
     // through the adapter ends its tokens at every process.
     const client = await createClient({ url: redis.url }).connect();
     try {
-      const grantId = String(seen['grantId'] ?? '');
+      const grantId = typeof seen['grantId'] === 'string' ? seen['grantId'] : '';
       const grants = await client.keys('bearer-guard-fleet:oidc:grant:*');
       assert.equal(grants.length, 1, 'one grant index set');
       const members = await client.sMembers(grants[0] ?? '');
-      assert.ok(members.some((key) => key.startsWith('bearer-guard-fleet:oidc:AccessToken:')), members.join());
+      assert.ok(
+        members.some((key) => key.startsWith('bearer-guard-fleet:oidc:AccessToken:')),
+        members.join(),
+      );
       const grant = (grants[0] ?? '').slice('bearer-guard-fleet:oidc:grant:'.length);
       assert.ok(grantId === '' || grantId === grant);
       await redisAdapter(client)('AccessToken').revokeByGrantId(grant);

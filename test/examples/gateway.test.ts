@@ -346,7 +346,10 @@ describe('examples/gateway', () => {
       assert.equal(orders2.received.length, 1, 'orders replica 2');
       // Two FHIR calls per summary (Patient, Observation): one to each replica, every time.
       assert.deepEqual(
-        [fhir.received.map((entry) => entry.path.split('?')[0]), fhir2.received.map((entry) => entry.path.split('?')[0])],
+        [
+          fhir.received.map((entry) => entry.path.split('?')[0]),
+          fhir2.received.map((entry) => entry.path.split('?')[0]),
+        ],
         [
           ['/Patient/123', '/Patient/123'],
           ['/Observation', '/Observation'],

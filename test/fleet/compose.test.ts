@@ -87,7 +87,11 @@ describe('docker-compose.yml and Dockerfile', () => {
       // A second replica runs the service's own command, from the one image.
       assert.deepEqual(service.command, ['node', `examples/${name.replace(/-2$/, '')}/dist/main.js`], name);
       assert.equal(service.build, '.', name);
-      assert.equal(service.environment['REDIS_URL'], 'redis://redis:6379', `${name} shares its stores in Redis`);
+      assert.equal(
+        service.environment['REDIS_URL'],
+        'redis://redis:6379',
+        `${name} shares its stores in Redis`,
+      );
       assert.equal(service.depends_on?.['redis']?.condition, 'service_healthy', name);
     }
     assert.deepEqual(compose.services['redis']?.command.slice(0, 1), ['redis-server']);
@@ -98,7 +102,11 @@ describe('docker-compose.yml and Dockerfile', () => {
 
   it('makes the two replicas of a backend one service at one URL, which the gateway calls on both in turn', () => {
     for (const backend of ['orders-service', 'fhir-service']) {
-      assert.deepEqual(compose.services[`${backend}-2`], compose.services[backend], `${backend}-2 is ${backend} again`);
+      assert.deepEqual(
+        compose.services[`${backend}-2`],
+        compose.services[backend],
+        `${backend}-2 is ${backend} again`,
+      );
     }
     const gateway = compose.services['gateway']?.environment ?? {};
     assert.equal(gateway['ORDERS_URL'], compose.services['orders-service']?.environment['ORDERS_PUBLIC_URL']);
@@ -202,7 +210,8 @@ describe('docker-compose.yml and Dockerfile', () => {
           const [, cli, ...check] = service.healthcheck.test;
           let healthy = false;
           for (let waited = 0; !healthy && waited < 10_000 && redis.exitCode === null; waited += 100) {
-            healthy = spawnSync(String(cli), ['-p', String(own.local), ...check], { timeout: 5000 }).status === 0;
+            healthy =
+              spawnSync(String(cli), ['-p', String(own.local), ...check], { timeout: 5000 }).status === 0;
             if (!healthy) await new Promise((resolve) => setTimeout(resolve, 100));
           }
           assert.ok(healthy, 'redis did not pass its healthcheck');

@@ -171,16 +171,23 @@ describe('npm start and the variables of the README table', () => {
       const environments = serviceEnvironments(PORTS, { REDIS_URL: 'redis://127.0.0.1:16379' }, replicas);
       assert.equal(environments['orders-service-2']?.['ORDERS_PORT'], '14201');
       assert.equal(environments['fhir-service-2']?.['FHIR_PORT'], '14301');
+      const of = (name: keyof typeof environments): NodeJS.ProcessEnv => environments[name] ?? {};
       for (const name of ['orders-service', 'orders-service-2'] as const) {
-        assert.equal(environments[name]?.['ORDERS_PUBLIC_URL'], 'http://127.0.0.1:14200', name);
+        assert.equal(of(name)['ORDERS_PUBLIC_URL'], 'http://127.0.0.1:14200', name);
       }
       for (const name of ['fhir-service', 'fhir-service-2'] as const) {
-        assert.equal(environments[name]?.['FHIR_BASE_URL'], 'http://127.0.0.1:14300', name);
-        assert.equal(environments[name]?.['REDIS_URL'], 'redis://127.0.0.1:16379', name);
+        assert.equal(of(name)['FHIR_BASE_URL'], 'http://127.0.0.1:14300', name);
+        assert.equal(of(name)['REDIS_URL'], 'redis://127.0.0.1:16379', name);
       }
       assert.equal(environments.gateway['ORDERS_URL'], 'http://127.0.0.1:14200');
-      assert.equal(environments.gateway['ORDERS_REPLICA_URLS'], 'http://127.0.0.1:14200,http://127.0.0.1:14201');
-      assert.equal(environments.gateway['FHIR_REPLICA_URLS'], 'http://127.0.0.1:14300,http://127.0.0.1:14301');
+      assert.equal(
+        environments.gateway['ORDERS_REPLICA_URLS'],
+        'http://127.0.0.1:14200,http://127.0.0.1:14201',
+      );
+      assert.equal(
+        environments.gateway['FHIR_REPLICA_URLS'],
+        'http://127.0.0.1:14300,http://127.0.0.1:14301',
+      );
       // Without replicas, none of it.
       const single = serviceEnvironments(PORTS, {});
       assert.equal(single['orders-service-2'], undefined);
@@ -189,13 +196,18 @@ describe('npm start and the variables of the README table', () => {
 
     it('reads ORDERS_REPLICA_PORT and FHIR_REPLICA_PORT, refusing one taken by another process', () => {
       assert.deepEqual(replicaPortsFromEnv(PORTS, {}), { 'orders-service': 4201, 'fhir-service': 4301 });
-      assert.deepEqual(replicaPortsFromEnv(PORTS, { ORDERS_REPLICA_PORT: '15001' })['orders-service'], 15_001);
+      assert.deepEqual(
+        replicaPortsFromEnv(PORTS, { ORDERS_REPLICA_PORT: '15001' })['orders-service'],
+        15_001,
+      );
       assert.throws(() => replicaPortsFromEnv(PORTS, { FHIR_REPLICA_PORT: '14100' }), {
         name: 'FleetConfigError',
         variable: 'FHIR_REPLICA_PORT',
         message: 'FHIR_REPLICA_PORT is 14100, the port of GATEWAY_PORT too; each process needs its own.',
       });
-      assert.throws(() => replicaPortsFromEnv(PORTS, { ORDERS_REPLICA_PORT: '0' }), { variable: 'ORDERS_REPLICA_PORT' });
+      assert.throws(() => replicaPortsFromEnv(PORTS, { ORDERS_REPLICA_PORT: '0' }), {
+        variable: 'ORDERS_REPLICA_PORT',
+      });
     });
 
     it('refuses a REDIS_URL that is not redis:// or rediss://, without repeating it; the banner shows no password', () => {
@@ -204,7 +216,9 @@ describe('npm start and the variables of the README table', () => {
       assert.throws(
         () => redisUrlFromEnv({ REDIS_URL: 'http://user:secret@127.0.0.1:6379' }),
         (error: unknown) =>
-          error instanceof FleetConfigError && error.variable === 'REDIS_URL' && !error.message.includes('secret'),
+          error instanceof FleetConfigError &&
+          error.variable === 'REDIS_URL' &&
+          !error.message.includes('secret'),
       );
       assert.equal(redisAddress('redis://user:secret@10.0.0.5:6379/2'), 'redis://10.0.0.5:6379');
     });

@@ -59,7 +59,10 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
   /** The authorization server's count of requests to one of its endpoints (its `/metrics`). */
   const asRequests = async (endpoint: 'introspection' | 'token' | 'revocation'): Promise<number> => {
     const text = await (await fetch(`${fleet.urls['authorization-server']}/metrics`)).text();
-    const match = new RegExp(`^authorization_server_requests_total\\{endpoint="${endpoint}"\\} (\\d+)$`, 'm').exec(text);
+    const match = new RegExp(
+      `^authorization_server_requests_total\\{endpoint="${endpoint}"\\} (\\d+)$`,
+      'm',
+    ).exec(text);
     assert.ok(match?.[1] !== undefined, text);
     return Number(match[1]);
   };
@@ -70,8 +73,9 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
       clientId: 'gateway',
       clientSecret: DEV_SECRETS.GATEWAY_CLIENT_SECRET,
     });
-    return (await client.getToken({ scope: 'system/Patient.rs system/Observation.rs', resource: AUDIENCES.fhir }))
-      .access_token;
+    return (
+      await client.getToken({ scope: 'system/Patient.rs system/Observation.rs', resource: AUDIENCES.fhir })
+    ).access_token;
   };
 
   before(async () => {
@@ -106,32 +110,40 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
   it('runs two replicas of each backend, and the gateway takes them in turn', async () => {
     assert.deepEqual(
       fleet.instances.map((instance) => instance.name),
-      ['authorization-server', 'orders-service', 'orders-service-2', 'fhir-service', 'fhir-service-2', 'gateway'],
+      [
+        'authorization-server',
+        'orders-service',
+        'orders-service-2',
+        'fhir-service',
+        'fhir-service-2',
+        'gateway',
+      ],
     );
     for (const backend of ['orders-service', 'fhir-service'] as const) {
       assert.equal(fleet.replicas[backend].length, 2);
       for (const url of fleet.replicas[backend]) assert.equal((await get(`${url}/health`)).status, 200, url);
     }
     const before = (['orders-service', 'orders-service-2', 'fhir-service', 'fhir-service-2'] as const).map(
-      (name) => logged(name, name.startsWith('orders') ? '/orders' : '/Observation') + logged(name, '/Patient/:id'),
+      (name) =>
+        logged(name, name.startsWith('orders') ? '/orders' : '/Observation') + logged(name, '/Patient/:id'),
     );
     const token = (await demo.getToken({ scope: 'summary:read', resource: AUDIENCES.gateway })).access_token;
     for (let i = 0; i < 2; i += 1) {
       assert.equal((await get(`${fleet.urls.gateway}/patients/123/summary`, token)).status, 200);
     }
     // Request log lines are written when each answer is sent: wait for them.
-    const after = async (): Promise<number[]> =>
+    const after = (): number[] =>
       (['orders-service', 'orders-service-2', 'fhir-service', 'fhir-service-2'] as const).map(
         (name, index) =>
           logged(name, name.startsWith('orders') ? '/orders' : '/Observation') +
           logged(name, '/Patient/:id') -
           (before[index] ?? 0),
       );
-    const total = async (): Promise<number> => (await after()).reduce((sum, count) => sum + count, 0);
-    for (let waited = 0; waited < 5000 && (await total()) < 6; waited += 50) await sleep(50);
+    const total = (): number => after().reduce((sum, count) => sum + count, 0);
+    for (let waited = 0; waited < 5000 && total() < 6; waited += 50) await sleep(50);
     // Two summaries: one orders call each (one per orders replica), two FHIR calls each (Patient
     // and Observation, one per FHIR replica, twice).
-    assert.deepEqual(await after(), [1, 1, 2, 2]);
+    assert.deepEqual(after(), [1, 1, 2, 2]);
   });
 
   it('refuses at orders replica 2 a DPoP proof accepted by replica 1 (one replay store in Redis)', async () => {
@@ -195,13 +207,18 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
     }
     assert.equal((await get(`${String(second)}/Observation?patient=123`, token)).status, 200);
     assert.equal((await get(`${String(first)}/Patient/123`, token)).status, 200);
-    assert.equal(await asRequests('introspection'), before + 1, 'one introspection call at the authorization server');
+    assert.equal(
+      await asRequests('introspection'),
+      before + 1,
+      'one introspection call at the authorization server',
+    );
   });
 
   it('refuses a revoked token at both replicas once the cache bound (2 s here) has passed', async () => {
     const token = await fhirToken();
     const replicas = fleet.replicas['fhir-service'];
-    for (const url of replicas) assert.equal((await get(`${url}/Observation?patient=123`, token)).status, 200, url);
+    for (const url of replicas)
+      assert.equal((await get(`${url}/Observation?patient=123`, token)).status, 200, url);
     const revoked = await fetch(`${fleet.issuer}/token/revocation`, {
       method: 'POST',
       headers: { authorization: GATEWAY_BASIC, 'content-type': 'application/x-www-form-urlencoded' },
@@ -227,7 +244,8 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
     assert.equal((await get(`${String(first)}/Observation?patient=123`, token)).status, 200);
     assert.equal(await asRequests('introspection'), before + 1, 'asked the restarted authorization server');
     // And the gateway's cached tokens keep working too.
-    const summary = (await demo.getToken({ scope: 'summary:read', resource: AUDIENCES.gateway })).access_token;
+    const summary = (await demo.getToken({ scope: 'summary:read', resource: AUDIENCES.gateway }))
+      .access_token;
     assert.equal((await get(`${fleet.urls.gateway}/patients/123/summary`, summary)).status, 200);
   });
 
@@ -282,6 +300,10 @@ describe('the example fleet with REDIS_URL: two replicas of each backend, shared
     let last = two;
     for (let i = 0; i <= ORDERS_LIMIT && last.status !== 429; i += 1) last = await remaining(String(second));
     assert.equal(last.status, 429);
-    assert.equal((await get(`${String(first)}/orders?patient=123`)).status, 429, 'the first replica refuses too');
+    assert.equal(
+      (await get(`${String(first)}/orders?patient=123`)).status,
+      429,
+      'the first replica refuses too',
+    );
   });
 });

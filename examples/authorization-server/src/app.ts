@@ -141,7 +141,10 @@ export async function createAuthorizationServer(
     issuer,
     storage: redis === undefined ? 'memory' : 'redis',
     close: async () => {
-      if (redis !== undefined) await redis.close().catch(() => redis.destroy());
+      if (redis === undefined) return;
+      await redis.close().catch(() => {
+        redis.destroy();
+      });
     },
   };
 }

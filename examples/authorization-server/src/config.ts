@@ -144,7 +144,10 @@ function redisUrl(env: Env): string | undefined {
   const url = URL.parse(raw);
   if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
     // The value may hold a password: never echoed.
-    throw new ConfigurationError('REDIS_URL', 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379.');
+    throw new ConfigurationError(
+      'REDIS_URL',
+      'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379.',
+    );
   }
   return raw;
 }

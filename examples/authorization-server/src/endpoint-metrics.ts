@@ -38,7 +38,10 @@ export class EndpointMetrics {
         ([endpoint, count]) => `authorization_server_requests_total{endpoint="${endpoint}"} ${String(count)}`,
       ),
     ];
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+      'cache-control': 'no-store',
+    });
     res.end(`${lines.join('\n')}\n`);
   }
 }

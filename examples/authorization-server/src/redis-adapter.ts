@@ -132,7 +132,8 @@ export function redisAdapter(
           else multi.expire(index, ttl, 'GT').expire(index, ttl, 'NX');
         }
         const indexTtl = ttl === undefined ? {} : { EX: ttl };
-        if (model === 'Session' && typeof payload.uid === 'string') multi.set(uidKey(payload.uid), id, indexTtl);
+        if (model === 'Session' && typeof payload.uid === 'string')
+          multi.set(uidKey(payload.uid), id, indexTtl);
         if (typeof payload.userCode === 'string') multi.set(userCodeKey(payload.userCode), id, indexTtl);
         await multi.exec();
       },
@@ -174,9 +175,12 @@ export async function connectAdapterClient(url: string, timeoutMs = 2000): Promi
     await Promise.race([client.connect(), failed]);
   } catch (error) {
     client.destroy();
-    throw new Error(`cannot reach Redis at REDIS_URL: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw new Error(
+      `cannot reach Redis at REDIS_URL: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   return client;
 }

@@ -139,7 +139,8 @@ function replicaUrls(
   const raw = env[variable];
   if (replicaPort === undefined || (raw !== undefined && raw.trim() !== '')) return {};
   return {
-    [variable.replace('_URL', '_REPLICA_URLS')]: `${serviceUrl(ports, name)},http://${FLEET_HOST}:${String(replicaPort)}`,
+    [variable.replace('_URL', '_REPLICA_URLS')]:
+      `${serviceUrl(ports, name)},http://${FLEET_HOST}:${String(replicaPort)}`,
   };
 }
 
@@ -195,7 +196,10 @@ export function serviceEnvironments(
     'fhir-service': fhir(ports['fhir-service']),
     ...(replicas === undefined
       ? {}
-      : { 'orders-service-2': orders(replicas['orders-service']), 'fhir-service-2': fhir(replicas['fhir-service']) }),
+      : {
+          'orders-service-2': orders(replicas['orders-service']),
+          'fhir-service-2': fhir(replicas['fhir-service']),
+        }),
     gateway: {
       ...shared,
       GATEWAY_HOST: FLEET_HOST,

@@ -73,9 +73,13 @@ const gatewaySecret = (): string => process.env['GATEWAY_CLIENT_SECRET'] ?? DEV_
  */
 async function dpopReplay(options: ReplicaDemoOptions): Promise<boolean> {
   const key = await generateDpopKey();
-  const publicKey = await crypto.subtle.importKey('jwk', key.publicJwk, { name: 'ECDSA', namedCurve: 'P-256' }, true, [
-    'verify',
-  ]);
+  const publicKey = await crypto.subtle.importKey(
+    'jwk',
+    key.publicJwk,
+    { name: 'ECDSA', namedCurve: 'P-256' },
+    true,
+    ['verify'],
+  );
   const asGateway = createTokenClient({
     issuer: options.issuer,
     clientId: 'gateway',

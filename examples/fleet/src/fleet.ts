@@ -31,13 +31,7 @@ export {
 } from './config.js';
 export type { Ports, ServiceName } from './config.js';
 export { assertPortsFree, freePort, freePorts, freeReplicaPorts, PortInUseError } from './ports.js';
-export {
-  BACKENDS,
-  REPLICA_PORTS,
-  redisAddress,
-  redisUrlFromEnv,
-  replicaPortsFromEnv,
-} from './replicas.js';
+export { BACKENDS, REPLICA_PORTS, redisAddress, redisUrlFromEnv, replicaPortsFromEnv } from './replicas.js';
 export type { Backend, InstanceName, ReplicaName, ReplicaPorts } from './replicas.js';
 export { answerShared, cachedAnswers } from './demo-replicas.js';
 
@@ -302,7 +296,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     },
     redisUrl,
     instances: instances.map((instance) => ({ ...instance, pid: pid(instance.name) })),
-    replicas: { 'orders-service': replicaUrls('orders-service'), 'fhir-service': replicaUrls('fhir-service') },
+    replicas: {
+      'orders-service': replicaUrls('orders-service'),
+      'fhir-service': replicaUrls('fhir-service'),
+    },
     unexpectedExit,
     async stopService(name) {
       const child = children.get(name);

@@ -30,7 +30,10 @@ export function redisUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | 
   if (raw === undefined || raw === '') return undefined;
   const protocol = URL.parse(raw)?.protocol;
   if (protocol !== 'redis:' && protocol !== 'rediss:') {
-    throw new FleetConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379.');
+    throw new FleetConfigError(
+      'REDIS_URL',
+      'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379.',
+    );
   }
   return raw;
 }
@@ -57,7 +60,10 @@ export function replicaPortsFromEnv(ports: Ports, env: NodeJS.ProcessEnv = proce
     }
     const other = taken.get(value);
     if (other !== undefined) {
-      throw new FleetConfigError(variable, `is ${String(value)}, the port of ${other} too; each process needs its own.`);
+      throw new FleetConfigError(
+        variable,
+        `is ${String(value)}, the port of ${other} too; each process needs its own.`,
+      );
     }
     taken.set(value, variable);
     result[backend] = value;

@@ -139,7 +139,12 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
         // With replicas, each call to the next one (replicas.ts): the two FHIR calls reach both.
         call(orders, 'orders', 'GET /orders?patient={id}', `${config.ordersUrl}/orders?patient=${patient}`),
         call(fhir, 'fhir', 'GET /Patient/{id}', `${config.fhirUrl}/Patient/${patient}`),
-        call(fhir, 'fhir', 'GET /Observation?patient={id}', `${config.fhirUrl}/Observation?patient=${patient}`),
+        call(
+          fhir,
+          'fhir',
+          'GET /Observation?patient={id}',
+          `${config.fhirUrl}/Observation?patient=${patient}`,
+        ),
       ]);
       const result = mergeSummary(id, {
         orders: ordersOutcome,
@@ -191,7 +196,8 @@ export type RunningGateway = RunningServer;
  * console.log(`gateway on ${gateway.url}`);
  */
 export async function start(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
-  const redis = deps.redis ?? (config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl));
+  const redis =
+    deps.redis ?? (config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl));
   const owned = deps.redis === undefined ? redis : undefined;
   const replicas = deps.replicas ?? replicasOf(config);
   const release = async (): Promise<void> => {

@@ -59,7 +59,13 @@ export class GatewayConfigError extends ConfigError {
  * An absolute http(s) URL without credentials, query or fragment. A base URL loses its trailing `/`;
  * the issuer is an identifier compared exactly with `iss` (RFC 8414 §2), so it is kept verbatim.
  */
-function httpUrl(vars: EnvReader, variable: string, raw: string, example: string, { base = true } = {}): string {
+function httpUrl(
+  vars: EnvReader,
+  variable: string,
+  raw: string,
+  example: string,
+  { base = true } = {},
+): string {
   const url = vars.httpUrl(variable, raw, example);
   // Tokens and client secrets travel to these URLs: the same rule as bearer-guard and its client.
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !vars.boolean('ALLOW_INSECURE_HTTP')) {
@@ -77,7 +83,10 @@ function httpUrls(vars: EnvReader, variable: string, fallback: string): string[]
   if (raw === undefined) return [];
   const entries = raw.split(',').map((entry) => entry.trim());
   if (entries.some((entry) => entry === '')) {
-    throw vars.fail(variable, `must be one URL or several separated by commas, without an empty one; got ${JSON.stringify(raw)}.`);
+    throw vars.fail(
+      variable,
+      `must be one URL or several separated by commas, without an empty one; got ${JSON.stringify(raw)}.`,
+    );
   }
   const urls = entries.map((entry) => httpUrl(vars, variable, entry, fallback));
   if (new Set(urls).size !== urls.length) {
@@ -85,7 +94,10 @@ function httpUrls(vars: EnvReader, variable: string, fallback: string): string[]
   }
   // A replica is a connection target: its path would be ignored, so none is accepted.
   if (urls.some((url) => new URL(url).pathname !== '/')) {
-    throw vars.fail(variable, `must list origins such as "${fallback}" (no path); got ${JSON.stringify(raw)}.`);
+    throw vars.fail(
+      variable,
+      `must list origins such as "${fallback}" (no path); got ${JSON.stringify(raw)}.`,
+    );
   }
   return urls;
 }
@@ -101,16 +113,32 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   return {
     port: vars.integer('GATEWAY_PORT', 4100, 0, 65_535),
     host: vars.host('GATEWAY_HOST', '127.0.0.1'),
-    issuer: httpUrl(vars, 'AS_ISSUER', vars.read('AS_ISSUER') ?? 'http://127.0.0.1:4000', 'http://127.0.0.1:4000', {
-      base: false,
-    }),
+    issuer: httpUrl(
+      vars,
+      'AS_ISSUER',
+      vars.read('AS_ISSUER') ?? 'http://127.0.0.1:4000',
+      'http://127.0.0.1:4000',
+      {
+        base: false,
+      },
+    ),
     audience: vars.resourceIndicator('GATEWAY_AUDIENCE', 'https://gateway.fleet.example'),
     clientId,
     clientSecret: vars.secret('GATEWAY_CLIENT_SECRET', DEV_CLIENT_SECRET),
-    ordersUrl: httpUrl(vars, 'ORDERS_URL', vars.read('ORDERS_URL') ?? 'http://127.0.0.1:4200', 'http://127.0.0.1:4200'),
+    ordersUrl: httpUrl(
+      vars,
+      'ORDERS_URL',
+      vars.read('ORDERS_URL') ?? 'http://127.0.0.1:4200',
+      'http://127.0.0.1:4200',
+    ),
     ordersReplicaUrls: httpUrls(vars, 'ORDERS_REPLICA_URLS', 'http://127.0.0.1:4200'),
     ordersAudience: vars.resourceIndicator('ORDERS_AUDIENCE', 'https://orders.fleet.example'),
-    fhirUrl: httpUrl(vars, 'FHIR_URL', vars.read('FHIR_URL') ?? 'http://127.0.0.1:4300', 'http://127.0.0.1:4300'),
+    fhirUrl: httpUrl(
+      vars,
+      'FHIR_URL',
+      vars.read('FHIR_URL') ?? 'http://127.0.0.1:4300',
+      'http://127.0.0.1:4300',
+    ),
     fhirReplicaUrls: httpUrls(vars, 'FHIR_REPLICA_URLS', 'http://127.0.0.1:4300'),
     fhirAudience: vars.resourceIndicator('FHIR_AUDIENCE', 'https://fhir.fleet.example/r4'),
     backendTimeoutMs: vars.integer('BACKEND_TIMEOUT_MS', 2000, 1, 60_000),

@@ -1,4 +1,7 @@
-import { BalancedPool, type Dispatcher } from 'undici';
+import { BalancedPool } from 'undici';
+
+/** The `dispatcher` of Node's `fetch` (typed by undici-types, which this package's undici implements). */
+type FetchDispatcher = NonNullable<RequestInit['dispatcher']>;
 
 /**
  * The replicas of one backend behind its one URL, taken in turn (undici's `BalancedPool`: round
@@ -12,7 +15,7 @@ import { BalancedPool, type Dispatcher } from 'undici';
  */
 export interface BackendReplicas {
   /** Pass as `dispatcher` in a `fetch` init (Node's fetch); `undefined` without replicas. */
-  readonly dispatcher: Dispatcher | undefined;
+  readonly dispatcher: FetchDispatcher | undefined;
   /** Close the connections to the replicas. */
   close(): Promise<void>;
 }
@@ -20,5 +23,9 @@ export interface BackendReplicas {
 export function backendReplicas(urls: readonly string[]): BackendReplicas {
   if (urls.length === 0) return { dispatcher: undefined, close: () => Promise.resolve() };
   const pool = new BalancedPool([...urls]);
-  return { dispatcher: pool, close: () => pool.close() };
+  // The class Node's fetch uses, from the undici release line Node ships (6.x): only the
+  // declarations differ, undici's own and Node's undici-types.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+  const dispatcher: FetchDispatcher = pool;
+  return { dispatcher, close: () => pool.close() };
 }
