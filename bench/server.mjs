@@ -7,6 +7,7 @@
 //   bare-2       the same again, in its own process: the noise-floor control (its ratio to `bare`
 //                shows how far two measurements of identical code stray apart on this machine).
 //   bearer-guard authenticate() + requireScopes('read') + errorHandler(), keys from a JWKS URL.
+//   dpop         the same with `dpop` on: one DPoP-bound token, a fresh proof on every request.
 //   jose-floor   a minimal middleware calling jose.jwtVerify() with createLocalJWKSet on every
 //                request (no cache): the least work a correct verifier can do.
 //   peer         express-oauth2-jwt-bearer auth() + requiredScopes('read'), keys from a JWKS URL.
@@ -31,6 +32,7 @@ import http from 'node:http';
 import { Session } from 'node:inspector/promises';
 import express from 'express';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { DPOP_PUBLIC_URL } from './dpop.mjs';
 import { AUDIENCE, ISSUER } from './tokens.mjs';
 
 const variant = process.argv[2];
@@ -156,6 +158,29 @@ async function buildApp(name) {
       // Library defaults otherwise (token cache of 10 000 entries, JWKS cached for 10 minutes).
       // No ready(): the first warm-up request triggers the one key fetch, as for the peer.
       app.use(authenticate({ issuer: ISSUER, audience: AUDIENCE, jwksUri, algorithms: ['ES256'] }));
+      app.get('/hello', requireScopes('read'), hello);
+      app.use(errorHandler());
+      break;
+    }
+    case 'dpop': {
+      // bearer-guard as above with DPoP on (RFC 9449): the loader presents one DPoP-bound token
+      // (`cnf.jkt`), each request with a fresh proof (dpop.mjs). The in-memory replay store's
+      // per-key quota (10 000 live proofs, fair among many clients) is lifted: the bench is one
+      // client sending thousands of proofs a second, every one of which the store must remember.
+      const { authenticate, requireScopes, errorHandler, MemoryDpopReplayStore } =
+        await import('@bearer-guard/express');
+      const jwksUri = await startJwksServer();
+      const replayStore = new MemoryDpopReplayStore({ max: 5_000_000, maxPerKey: 5_000_000 });
+      app.use(
+        authenticate({
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          jwksUri,
+          algorithms: ['ES256'],
+          publicUrl: DPOP_PUBLIC_URL,
+          dpop: { replayStore },
+        }),
+      );
       app.get('/hello', requireScopes('read'), hello);
       app.use(errorHandler());
       break;

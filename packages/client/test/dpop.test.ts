@@ -122,13 +122,15 @@ describe('DPoP nonce retry at the token endpoint', () => {
         status: 400,
       });
       assert.equal(stub.requests.length, 2);
-      const [first, second] = stub.requests.map((request) => decodeJwt(String(request.headers.dpop)));
-      assert.equal(first?.['nonce'], undefined);
-      assert.equal(second?.['nonce'], 'nonce-1');
-      assert.equal(first?.['htm'], 'POST');
-      assert.equal(first?.['htu'], `${stub.url}/token`);
-      assert.equal(first?.['ath'], undefined);
-      assert.notEqual(first?.['jti'], second?.['jti']);
+      const [first = {}, second = {}] = stub.requests.map((request) =>
+        decodeJwt(String(request.headers.dpop)),
+      );
+      assert.deepEqual(
+        { nonce: first['nonce'], htm: first['htm'], htu: first['htu'], ath: first['ath'] },
+        { nonce: undefined, htm: 'POST', htu: `${stub.url}/token`, ath: undefined },
+      );
+      assert.equal(second['nonce'], 'nonce-1');
+      assert.notEqual(first.jti, second.jti);
       assert.equal(decodeProtectedHeader(String(stub.requests[0]?.headers.dpop)).typ, 'dpop+jwt');
     } finally {
       await stub.close();
@@ -215,7 +217,7 @@ describe('the dpop option', () => {
   it('accepts true, false, { alg }, a CryptoKeyPair and { privateKey, publicKey, alg }', async () => {
     const pair = await generateKeyPair('PS256');
     for (const dpop of [true, false, { alg: 'ES384' }, pair, { ...pair, alg: 'PS256' }] as const) {
-      createTokenClient({ ...base, dpop } as TokenClientOptions);
+      createTokenClient({ ...base, dpop });
     }
   });
 
