@@ -131,7 +131,7 @@ describe('@bearer-guard/redis: clients, deadlines and the circuit breaker', func
       store.setIfAbsent('a', 1000),
       (error: Error & { code?: string; cause?: unknown }) => {
         assert.equal(error.code, 'ERR_BEARER_REDIS_COMMAND_FAILED');
-        assert.match(String((error.cause as Error).message), /connection refused/);
+        assert.match((error.cause as Error).message, /connection refused/);
         return true;
       },
     );

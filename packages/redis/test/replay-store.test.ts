@@ -215,7 +215,7 @@ describe('@bearer-guard/redis: redisReplayStore', function () {
     try {
       assert.equal((await guard.get(token, { dpop: proof })).status, 503);
       assert.equal(errors[0]?.error.code, 'ERR_BEARER_REDIS_TIMEOUT');
-      assert.ok(errors[0]?.error instanceof RedisStoreError);
+      assert.ok(errors[0].error instanceof RedisStoreError);
     } finally {
       await sleep(1600);
     }

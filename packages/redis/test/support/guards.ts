@@ -74,7 +74,9 @@ export async function startReplica(as: AuthorizationServerStub, options: GuardOp
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
+        server.close(() => {
+          resolve();
+        });
       }),
   };
 }
