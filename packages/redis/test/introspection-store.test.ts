@@ -207,7 +207,14 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
 
   it('keeps entries no longer than the TTL the guard gives (bounded by exp and maxSeconds), in memory no longer than localTtl', async function () {
     const client = await connect();
-    const shared = store(client, { localTtl: 200 });
+    const gets: string[][] = [];
+    const counting = {
+      sendCommand: (args: string[]) => {
+        if (args[0] === 'GET') gets.push(args);
+        return client.command(args);
+      },
+    };
+    const shared = redisIntrospectionStore({ client: counting, hmacKey: HMAC_KEY, localTtl: 200 });
     const guard = await replica(as, { introspectionStore: shared, maxSeconds: 20 });
     const capped = as.issueOpaqueToken({ scope: 'read' }, { expiresIn: 300 });
     const short = as.issueOpaqueToken({ scope: 'read' }, { expiresIn: 5 });
@@ -220,10 +227,25 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
     assert.ok(ttls[0]! > 0 && ttls[0]! <= 5000, `exp bounds the TTL: ${String(ttls[0])}`);
     assert.ok(ttls[1]! > 5000 && ttls[1]! <= 20_000, `maxSeconds bounds the TTL: ${String(ttls[1])}`);
     assert.equal(shared.localSize, 2);
-    await sleep(250);
-    // Past localTtl the memory level has forgotten them: the next requests read Redis, not the server.
+    const read = gets.length;
     assert.equal((await guard.get(capped)).status, 200);
+    assert.equal(gets.length, read, 'a memory hit sends nothing to Redis');
+    await sleep(250);
+    // Past localTtl the memory level has forgotten them: the next request reads Redis, not the server.
+    assert.equal((await guard.get(capped)).status, 200);
+    assert.equal(gets.length, read + 1);
     assert.equal(as.counters.introspection, 2);
+  });
+
+  it('keeps an entry in memory no longer than the TTL it was given, even under a longer localTtl', async function () {
+    const client = await connect();
+    const shared = store(client, { localTtl: 60_000 });
+    await shared.set('k', { active: false, context: 'ctx' }, 50);
+    assert.ok(!(shared.get('k') instanceof Promise));
+    await sleep(80);
+    const after = shared.get('k');
+    assert.ok(after instanceof Promise, 'gone from memory');
+    assert.equal(await after, undefined, 'and from Redis (PX)');
   });
 
   it('answers a memory hit synchronously, and reads Redis only on a miss', async function () {
