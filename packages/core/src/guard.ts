@@ -1,24 +1,25 @@
 import { extractAccessToken, type PresentedToken, type ResourceRequest } from './bearer-token.js';
-import { readCompactToken } from './compact-jws.js';
+import {
+  traceAuthentication,
+  traceBound,
+  traceCached,
+  type AuthenticationSteps,
+} from './authentication-trace.js';
 import {
   authenticateChannel,
   authorizeChannel,
-  bindingOf,
-  failureOf,
   publishAuthorization,
   type AuthenticateMessage,
 } from './diagnostics.js';
 import { BearerGuardError, ConfigurationError } from './errors.js';
 import { ProofOfPossession } from './proof-of-possession.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
-import type { Introspector } from './introspection.js';
-import type { VerifiedJwt } from './jwt-access-token.js';
-import { resolveOptions, type GuardOptions, type ResolvedOptions } from './options.js';
-import { createPrincipal, type Principal } from './principal.js';
-import { matchScopes, readScopes } from './scope.js';
-import { VerifiedTokenCache } from './token-cache.js';
-import { trustIssuers, type TrustedIssuer } from './trusted-issuers.js';
 import type { RemoteKeySet } from './jwks.js';
+import { resolveOptions, type GuardOptions, type ResolvedOptions } from './options.js';
+import type { Principal } from './principal.js';
+import { matchScopes } from './scope.js';
+import { TokenValidation } from './token-validation.js';
+import { trustIssuers } from './trusted-issuers.js';
 
 /**
  * A configured resource server: validates bearer tokens and decides per-route authorization.
@@ -28,14 +29,11 @@ export class BearerGuard {
   /** The validated options with defaults filled in. */
   readonly options: ResolvedOptions;
   readonly #events = new GuardEvents();
-  /** Issuers whose JWTs are validated locally, by `iss`. */
-  readonly #issuers: Map<string, TrustedIssuer>;
-  readonly #introspector: Introspector | undefined;
-  /** `introspectJwts`: the introspecting issuer's JWTs are introspected after local validation. */
-  readonly #introspectJwts: boolean;
+  readonly #tokens: TokenValidation;
   readonly #keySets: readonly RemoteKeySet[];
-  readonly #cache: VerifiedTokenCache | undefined;
   readonly #possession: ProofOfPossession;
+  /** This guard's steps, for the traced path (authentication-trace.ts). */
+  readonly #steps: AuthenticationSteps;
   /** RFC 9728 §5.1 `resource_metadata` of every challenge: the option, or the document served for this guard. */
   #resourceMetadata: string | undefined;
 
@@ -44,17 +42,18 @@ export class BearerGuard {
     this.#possession = new ProofOfPossession(this.options);
     this.#resourceMetadata = this.options.resourceMetadata;
     const trusted = trustIssuers(this.options, this.#events);
-    this.#issuers = trusted.local;
-    this.#introspector = trusted.introspector;
+    this.#tokens = new TokenValidation(trusted, this.options);
     this.#keySets = trusted.keySets;
-    this.#introspectJwts =
-      trusted.introspector !== undefined &&
-      this.options.issuers.some((entry) => entry.introspection?.introspectJwts === true);
-    // Without an issuer whose JWTs are verified here the cache could never hold anything.
-    this.#cache =
-      this.options.tokenCacheMax > 0 && this.#issuers.size > 0
-        ? new VerifiedTokenCache(this.options.tokenCacheMax, this.options, this.options.tokenCacheAdmission)
-        : undefined;
+    this.#steps = {
+      extract: (request) => this.#extract(request),
+      withoutToken: () => {
+        if (this.options.credentialsRequired) throw this.missingCredentials();
+      },
+      bound: (request, presented, message) => this.#bound(request, presented, message),
+      cachedHit: (presented, message) =>
+        this.#cachedHit(presented.token, this.#tokens.digest(presented.token), message),
+      confirm: (request, presented, principal) => this.#confirm(request, presented, principal),
+    };
   }
 
   /** Subscribe to operator events (key loads, refresh failures, discovery). */
@@ -77,14 +76,14 @@ export class BearerGuard {
     const warmUps = this.#keySets.map((keySet) => ({
       issuer: keySet.issuer,
       load: async () => {
-        const trusted = this.#issuers.get(keySet.issuer);
+        const trusted = this.#tokens.issuers.get(keySet.issuer);
         // No `jwks_uri` in the metadata: this issuer's JWTs are introspected, so there is nothing to
         // load, unless RFC 9701 answers need the keys (then the load fails and says so).
         const published = (await trusted?.keysPublished?.()) ?? true;
         if (published || trusted?.config.introspection?.jwtResponse === true) await keySet.load();
       },
     }));
-    const introspector = this.#introspector;
+    const introspector = this.#tokens.introspector;
     if (introspector !== undefined) {
       warmUps.push({ issuer: introspector.issuer, load: () => introspector.ready() });
     }
@@ -118,12 +117,12 @@ export class BearerGuard {
    * `authenticate()` does for a malformed request or a cached token that has expired.
    */
   authenticateCached(request: ResourceRequest): Principal | undefined {
-    if (authenticateChannel.hasSubscribers) return this.#tracedCached(request);
+    if (authenticateChannel.hasSubscribers) return traceCached(this.#steps, request);
     const presented = this.#extract(request);
     // A DPoP proof is checked and recorded on every request, possibly by an asynchronous store:
     // `authenticate()` does it; answering here and again there would record it twice.
     if (presented === undefined || presented.scheme === 'dpop') return undefined;
-    const principal = this.#cached(presented.token, this.#digest(presented.token));
+    const principal = this.#cached(presented.token, this.#tokens.digest(presented.token));
     return principal === undefined ? undefined : (this.#confirm(request, presented, principal) as Principal);
   }
 
@@ -135,7 +134,7 @@ export class BearerGuard {
    * else rejects. The token is read once either way (and hashed at most once, for introspection).
    */
   authenticateNow(request: ResourceRequest): Principal | undefined | Promise<Principal> {
-    if (authenticateChannel.hasSubscribers) return this.#traced(request);
+    if (authenticateChannel.hasSubscribers) return traceAuthentication(this.#steps, request);
     const presented = this.#extract(request);
     if (presented === undefined) {
       if (!this.options.credentialsRequired) return undefined;
@@ -150,8 +149,7 @@ export class BearerGuard {
    */
   async verify(token: string): Promise<Principal> {
     const presented: PresentedToken = { token, scheme: 'bearer' };
-    if (authenticateChannel.hasSubscribers)
-      return await this.#tracedBound(undefined, presented, newMessage());
+    if (authenticateChannel.hasSubscribers) return await traceBound(this.#steps, undefined, presented);
     return await this.#bound(undefined, presented);
   }
 
@@ -218,188 +216,31 @@ export class BearerGuard {
     });
   }
 
-  /**
-   * {@link authenticateNow} published on `bearer-guard:authenticate` (diagnostics.ts). A separate
-   * path, so that without a subscriber the untraced one costs a single `hasSubscribers` test. A
-   * request without a token that needs none is not an authentication and publishes nothing.
-   */
-  #traced(request: ResourceRequest): Principal | undefined | Promise<Principal> {
-    let presented: PresentedToken | undefined;
-    try {
-      presented = this.#extract(request);
-      if (presented === undefined) {
-        if (!this.options.credentialsRequired) return undefined;
-        throw this.missingCredentials();
-      }
-    } catch (error) {
-      const message = newMessage();
-      authenticateChannel.start.publish(message);
-      refuse(message, error);
-      throw error;
-    }
-    return this.#tracedBound(request, presented, newMessage());
-  }
-
-  /** {@link authenticateCached}, traced: a hit or a refusal publishes; a miss leaves it to `authenticate`. */
-  #tracedCached(request: ResourceRequest): Principal | undefined {
-    const presented = this.#extract(request);
-    if (presented === undefined || presented.scheme === 'dpop') return undefined;
-    const message = newMessage();
-    try {
-      const principal = this.#cachedHit(presented.token, this.#digest(presented.token), message);
-      if (principal === undefined) return undefined;
-      const confirmed = this.#confirm(request, presented, principal) as Principal;
-      authenticateChannel.start.publish(message);
-      accept(message, confirmed);
-      authenticateChannel.end.publish(message);
-      return confirmed;
-    } catch (error) {
-      authenticateChannel.start.publish(message);
-      refuse(message, error);
-      throw error;
-    }
-  }
-
-  /**
-   * {@link #bound}, traced: `start`, then `end` for an answer given at once, `asyncStart`/`asyncEnd`
-   * for one that needed a validation or an asynchronous proof check.
-   */
-  #tracedBound(
-    request: ResourceRequest | undefined,
-    presented: PresentedToken,
-    message: AuthenticateMessage,
-  ): Principal | Promise<Principal> {
-    authenticateChannel.start.publish(message);
-    let answer: Principal | Promise<Principal>;
-    try {
-      answer = this.#bound(request, presented, message);
-    } catch (error) {
-      refuse(message, error);
-      throw error;
-    }
-    if (!(answer instanceof Promise)) {
-      accept(message, answer);
-      authenticateChannel.end.publish(message);
-      return answer;
-    }
-    authenticateChannel.end.publish(message);
-    return answer.then(
-      (validated) => {
-        accept(message, validated);
-        authenticateChannel.asyncStart.publish(message);
-        authenticateChannel.asyncEnd.publish(message);
-        return validated;
-      },
-      (error: unknown) => {
-        Object.assign(message, failureOf(error));
-        authenticateChannel.error.publish(message);
-        authenticateChannel.asyncStart.publish(message);
-        authenticateChannel.asyncEnd.publish(message);
-        throw error;
-      },
-    );
-  }
-
   /** {@link #cached} for the traced path: also tells which cache answered, and whose issuer it was. */
   #cachedHit(token: string, digest: string, message: AuthenticateMessage): Principal | undefined {
     const principal = this.#cached(token, digest);
     if (principal !== undefined) {
       message.cache = 'memory';
-      message.issuer = this.#configuredIssuer(principal);
+      message.issuer = this.#tokens.configuredIssuer(principal);
     }
     return principal;
   }
 
-  /** The configured issuer string of a principal (never the token's own text). */
-  #configuredIssuer(principal: Principal): string | undefined {
-    if (principal.source === 'introspection') return this.#introspector?.issuer;
-    return this.#issuers.get(principal.issuer)?.config.issuer;
-  }
-
   /** The cached principal of `token`, else a promise of its validation. */
   #answer(token: string, message?: AuthenticateMessage): Principal | Promise<Principal> {
-    const digest = this.#digest(token);
+    const digest = this.#tokens.digest(token);
     const cached =
       message === undefined ? this.#cached(token, digest) : this.#cachedHit(token, digest, message);
-    return cached ?? this.#validate(token, digest, message);
+    return cached ?? this.#tokens.validate(token, digest, message);
   }
 
   /** {@link #fromCache}, its refusals (a cached token past `exp`) turned into challenges. */
   #cached(token: string, digest: string): Principal | undefined {
     try {
-      return this.#fromCache(token, digest);
+      return this.#tokens.fromCache(token, digest);
     } catch (error) {
       throw this.#challenge(error);
     }
-  }
-
-  /**
-   * Validate a token the caches could not answer for: route it by what it is (compact-jws.ts),
-   * before any lookup, key fetch or call. Rejects with a {@link BearerGuardError}.
-   *
-   * The caches need no such check in front of them: both hold only tokens that passed it here (the
-   * token cache requires the very string it verified, the introspection cache is keyed by the
-   * SHA-256 of the exact string), so a token that is not canonical can never be a hit.
-   */
-  async #validate(token: string, digest: string, message?: AuthenticateMessage): Promise<Principal> {
-    try {
-      const compact = readCompactToken(token);
-      const introspector = this.#introspector;
-      if (compact.kind !== 'jws') {
-        // Opaque to us, or a JWE we hold no key for: only its issuer can tell (RFC 7662 §2).
-        if (introspector !== undefined) {
-          if (message !== undefined)
-            Object.assign(message, { source: 'introspection', issuer: introspector.issuer });
-          return await introspector.introspect(token, digest, message);
-        }
-        throw new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', {
-          cause: new Error(compact.kind === 'jwe' ? 'a JWE, and no introspection' : 'not a JWS'),
-        });
-      }
-      const iss = this.#issuerOf(compact.claims);
-      const local = this.#issuers.get(iss);
-      if (message !== undefined) message.issuer = local?.config.issuer ?? introspector?.issuer;
-      const published = local?.keysPublished?.() ?? true;
-      // No local verifier (`localJwts: false`), or metadata without `jwks_uri`: #issuerOf let it
-      // through, so it is the introspecting issuer's JWT, and that server validates it.
-      if (local === undefined || !(published instanceof Promise ? await published : published)) {
-        if (introspector === undefined)
-          throw new Error('unreachable: an issuer without keys or introspection');
-        if (message !== undefined) message.source = 'introspection';
-        return await introspector.introspect(token, digest, message);
-      }
-      if (message !== undefined) message.source = 'jwt';
-      const principal = this.#remember(token, await local.verify(token, compact));
-      // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
-      if (this.#introspectJwts && iss === introspector?.issuer) await introspector.introspect(token, digest);
-      return principal;
-    } catch (error) {
-      throw this.#challenge(error);
-    }
-  }
-
-  /**
-   * The unverified `iss` of a JWS, only to choose among configured issuers (RFC 8725 §3.10); a
-   * JWS of no configured issuer is refused here, never sent to introspection or to a key set: it is
-   * not opaque (its claims are readable), and no server of ours issued it.
-   */
-  #issuerOf(claims: Readonly<Record<string, unknown>>): string {
-    const iss = claims['iss'];
-    // Absent: a missing claim, as jose reports it (CLAIM_INVALID); present: it must be one of ours.
-    if (iss === undefined) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_CLAIM_INVALID', { cause: new Error('no iss') });
-    }
-    if (typeof iss !== 'string' || (!this.#issuers.has(iss) && iss !== this.#introspector?.issuer)) {
-      throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', {
-        cause: new Error(`iss ${JSON.stringify(iss)}`),
-      });
-    }
-    return iss;
-  }
-
-  /** The introspection cache's key (a namespaced SHA-256); not computed at all without introspection. */
-  #digest(token: string): string {
-    return this.#introspector === undefined ? '' : this.#introspector.digest(token);
   }
 
   #extract(request: ResourceRequest): PresentedToken | undefined {
@@ -408,27 +249,6 @@ export class BearerGuard {
     } catch (error) {
       throw this.#challenge(error);
     }
-  }
-
-  /** A still-valid cached result: a verified JWT (and, with `introspectJwts`, its cached introspection), or a cached introspection answer. */
-  #fromCache(token: string, digest: string): Principal | undefined {
-    const jwt = this.#cache?.get(token, Date.now());
-    if (jwt !== undefined) {
-      return !this.#introspectJwts ||
-        jwt.issuer !== this.#introspector?.issuer ||
-        this.#introspector.cached(token, digest) !== undefined
-        ? jwt
-        : undefined;
-    }
-    return this.#introspector?.cached(token, digest);
-  }
-
-  /** The principal of a verified JWT, offered to the token cache with the key that verified it. */
-  #remember(token: string, verified: VerifiedJwt): Principal {
-    const { payload } = verified;
-    const principal = createPrincipal(token, 'jwt', payload, readScopes(payload, this.options.scopeClaims));
-    this.#cache?.set(principal, verified, Date.now());
-    return principal;
   }
 
   /** The error for a request without a token: 401 and a bare challenge (RFC 6750 §3.1). */
@@ -493,30 +313,6 @@ export class BearerGuard {
     }
     return error;
   }
-}
-
-function newMessage(): AuthenticateMessage {
-  return {
-    issuer: undefined,
-    source: undefined,
-    cache: 'none',
-    outcome: undefined,
-    code: undefined,
-    binding: undefined,
-  };
-}
-
-function accept(message: AuthenticateMessage, principal: Principal): void {
-  message.outcome = 'accepted';
-  message.source = principal.source;
-  message.binding = bindingOf(principal);
-}
-
-/** A synchronous refusal: `error`, then `end`. */
-function refuse(message: AuthenticateMessage, error: unknown): void {
-  Object.assign(message, failureOf(error));
-  authenticateChannel.error.publish(message);
-  authenticateChannel.end.publish(message);
 }
 
 /** Build a guard; throws `ConfigurationError` for any wrong option. @see BearerGuard */

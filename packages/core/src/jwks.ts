@@ -14,6 +14,13 @@ type ResolvedKey = Awaited<ReturnType<KeyLookup>>;
 /** While a key set is failing, another load is tried at most this often (ms). */
 const RETRY_AFTER_FAILURE = 5_000;
 
+/**
+ * Most selections {@link RemoteKeySet.knownKey} remembers per load: a set holds a few keys and a
+ * token names one `kid` and one allowed `alg`, so a handful covers every legitimate token; only
+ * selections jose made (keys of the set) are remembered, so a flood of invented `kid`s adds none.
+ */
+const MAX_REMEMBERED_SELECTIONS = 64;
+
 /** What triggered a key-set load. */
 export type KeySetLoadTrigger = 'initial' | 'expired' | 'unknown-kid' | 'ready';
 
@@ -61,6 +68,8 @@ export class RemoteKeySet implements KeyHolder {
   #lastFailure: unknown;
   #missRefetchAllowed = false;
   #pending: Promise<boolean> | undefined;
+  /** jose's selections from the current load, by `alg` and `kid` (see {@link knownKey}). */
+  #selections = new Map<string, ResolvedKey>();
 
   constructor(options: RemoteKeySetOptions) {
     this.#options = options;
@@ -108,16 +117,47 @@ export class RemoteKeySet implements KeyHolder {
     if (await this.#reload('ready')) throw this.#unavailable();
   }
 
+  /**
+   * The key jose selected before, from the keys as loaded now, for a token with this `alg` and
+   * `kid`, while they are fresh; else `undefined` (ask {@link getKey}). jose's choice (by `kid`,
+   * the `kty` and curve `alg` implies, the key's own `alg`, `use` and `key_ops`) depends on nothing
+   * else of the token, and the memo is dropped on every load, so the answer is the one `getKey`
+   * would give, without the promise: a never-seen token signed by a known key verifies
+   * synchronously, which is most of the cold path's cost after the signature itself.
+   */
+  knownKey(alg: string, kid: unknown): ResolvedKey | undefined {
+    const key = selectionKey(alg, kid);
+    if (key === undefined || this.#freshLookup(this.#now()) === undefined) return undefined;
+    return this.#selections.get(key);
+  }
+
   /** jose key resolver: `jwtVerify(token, keySet.getKey, …)`. */
   readonly getKey = (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> => {
     // Fresh keys (nearly every call): straight to jose's lookup, no async frame of ours around it;
     // the cold path pays for every promise on the way.
     const lookup = this.#freshLookup(this.#now());
     if (lookup !== undefined) {
-      return lookup(header, input).catch((error: unknown) => this.#afterMiss(error, header, input));
+      const generation = this.#generation;
+      return lookup(header, input).then(
+        (key) => this.#remember(generation, header, key),
+        (error: unknown) => this.#afterMiss(error, header, input),
+      );
     }
     return this.#getKeyLoading(header, input);
   };
+
+  /** Remember jose's selection for {@link knownKey}, if the keys it came from are still the loaded ones. */
+  #remember(generation: number, header: JWSHeaderParameters, key: ResolvedKey): ResolvedKey {
+    const memo = typeof header.alg === 'string' ? selectionKey(header.alg, header.kid) : undefined;
+    if (
+      memo !== undefined &&
+      generation === this.#generation &&
+      this.#selections.size < MAX_REMEMBERED_SELECTIONS
+    ) {
+      this.#selections.set(memo, key);
+    }
+    return key;
+  }
 
   /** The loaded keys while they are fresh (younger than `cacheMaxAge`), else `undefined`. */
   #freshLookup(now: number): KeyLookup | undefined {
@@ -126,8 +166,9 @@ export class RemoteKeySet implements KeyHolder {
 
   async #getKeyLoading(header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<ResolvedKey> {
     const lookup = await this.#currentLookup();
+    const generation = this.#generation;
     try {
-      return await lookup(header, input);
+      return this.#remember(generation, header, await lookup(header, input));
     } catch (error) {
       return await this.#afterMiss(error, header, input);
     }
@@ -292,6 +333,7 @@ export class RemoteKeySet implements KeyHolder {
         (document as JSONWebKeySet).keys.map(jwkIdentity).filter((id) => id !== undefined),
       );
       this.#lookup = lookup;
+      this.#selections = new Map();
       this.#generation++;
       this.#loadedAt = this.#now();
       this.#lastFailure = undefined;
@@ -311,4 +353,13 @@ export class RemoteKeySet implements KeyHolder {
       return true;
     }
   }
+}
+
+/**
+ * The memo key of a selection (`alg` never holds a space), or `undefined` for a `kid` that is not
+ * a string: such a token is left to jose every time.
+ */
+function selectionKey(alg: string, kid: unknown): string | undefined {
+  if (kid === undefined) return alg;
+  return typeof kid === 'string' ? `${alg} ${kid}` : undefined;
 }

@@ -1,6 +1,6 @@
 import { KeyObject, type webcrypto } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
-import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTPayload } from 'jose';
+import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTPayload, JWTVerifyGetKey } from 'jose';
 import { readCompactToken, type CompactJws } from './compact-jws.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
 import { validateClaims, type ClaimChecks } from './jwt-claims.js';
@@ -37,8 +37,12 @@ export interface VerifiedJwt {
   generation: number;
 }
 
-/** `parsed`: the token's one parse, when the caller has it (the guard routed by it). */
-export type VerifyJwtAccessToken = (token: string, parsed?: CompactJws) => Promise<VerifiedJwt>;
+/**
+ * `parsed`: the token's one parse, when the caller has it (the guard routed by it). Answers at
+ * once (a result, or a throw) when nothing asynchronous is needed: a configured key, or a key of
+ * the set jose already chose for this `alg` and `kid`; else a promise.
+ */
+export type VerifyJwtAccessToken = (token: string, parsed?: CompactJws) => VerifiedJwt | Promise<VerifiedJwt>;
 
 const CLAIM_CODES: Partial<Record<string, BearerErrorCode>> = {
   iss: 'ERR_BEARER_TOKEN_ISSUER_INVALID',
@@ -199,38 +203,64 @@ export function createJwtVerifier(
     maxTokenAge: checks.maxTokenAge,
     strict: checks.profile === 'rfc9068',
   };
-  return async (token, parsed) => {
+  /** The steps after the key: its signature check, then the claims. */
+  const finish = (
+    jws: CompactJws,
+    alg: string,
+    signature: Buffer,
+    verifiedBy: unknown,
+    generation: number,
+  ) => {
+    if (!signatureHolds(alg, verifiedBy, jws, signature)) {
+      throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
+    }
+    const payload = jws.claims as JWTPayload;
+    validateClaims(jws.header, payload, claimChecks, Math.floor(Date.now() / 1000));
+    return { payload, key: verifiedBy, keys, generation };
+  };
+  return (token, parsed) => {
     const generation = keys.generation;
     try {
       const jws = parsed ?? readJws(token);
       const alg = checkHeader(jws.header, algorithms);
       const signature = Buffer.from(jws.signature, 'base64url');
-      let verifiedBy: unknown = key;
-      if (typeof key === 'function') {
-        const input: FlattenedJWSInput = {
-          protected: jws.signingInput.slice(0, jws.signingInput.indexOf('.')),
-          payload: jws.signingInput.slice(jws.signingInput.indexOf('.') + 1),
-          signature: jws.signature,
-        };
-        try {
-          verifiedBy = await key(jws.header as CompactJWSHeaderParameters, input);
-        } catch (error) {
-          if (!(error instanceof joseErrors.JWKSMultipleMatchingKeys)) throw error;
-          verifiedBy = await verifyWithCandidates(alg, error, jws, signature);
-        }
-        if (verifiedBy !== undefined && !signatureHolds(alg, verifiedBy, jws, signature)) {
-          throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
-        }
-      } else if (!signatureHolds(alg, key, jws, signature)) {
-        throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
-      }
-      const payload = jws.claims as JWTPayload;
-      validateClaims(jws.header, payload, claimChecks, Math.floor(Date.now() / 1000));
-      return { payload, key: verifiedBy, keys, generation };
+      if (typeof key !== 'function') return finish(jws, alg, signature, key, generation);
+      // A key jose chose for this `alg` and `kid` from the keys as loaded now: no promise at all.
+      const known = keys.knownKey?.(alg, jws.header['kid']);
+      if (known !== undefined) return finish(jws, alg, signature, known, generation);
+      return selectKey(key, alg, jws, signature).then(
+        (verifiedBy) => finish(jws, alg, signature, verifiedBy, generation),
+        (error: unknown) => {
+          throw classifyJoseError(error);
+        },
+      );
     } catch (error) {
       throw classifyJoseError(error);
     }
   };
+}
+
+/**
+ * The key set's key for the token (jose's selection), or, when several match, the first of them
+ * whose signature verifies.
+ */
+async function selectKey(
+  key: JWTVerifyGetKey,
+  alg: string,
+  jws: CompactJws,
+  signature: Buffer,
+): Promise<unknown> {
+  const input: FlattenedJWSInput = {
+    protected: jws.signingInput.slice(0, jws.signingInput.indexOf('.')),
+    payload: jws.signingInput.slice(jws.signingInput.indexOf('.') + 1),
+    signature: jws.signature,
+  };
+  try {
+    return await key(jws.header as CompactJWSHeaderParameters, input);
+  } catch (error) {
+    if (!(error instanceof joseErrors.JWKSMultipleMatchingKeys)) throw error;
+    return await verifyWithCandidates(alg, error, jws, signature);
+  }
 }
 
 function readJws(token: string): CompactJws {

@@ -17,6 +17,8 @@ export interface KeyHolder {
    * the keys again; at or past it a hit is treated as a miss, so the token is verified afresh.
    */
   reuseUntil(): number;
+  /** A key chosen before for a token with this `alg` and `kid`, usable now without a lookup. */
+  knownKey?(alg: string, kid: unknown): unknown;
 }
 
 /** A configured `publicKey`, `secret` or `jwks`: never reloaded, never withdrawn. */

@@ -189,6 +189,27 @@ describe('jwks: RemoteKeySet resilience, through the guard', function () {
       assert.equal(stub.counters.jwks, 2);
     });
 
+    it('verifies a new token of a known key without waiting, and forgets the key once a load drops it', async function () {
+      const guard = guardFor({ jwksCache: { cooldown: 30_000, cacheMaxAge: 600_000 } });
+      const oldKid = stub.jwks().keys[0]?.['kid'] as string;
+      await guard.verify(await stub.sign({ sub: 'first' }));
+      // The key jose chose for this alg and kid is remembered: a never-seen token is answered at once.
+      const second = await stub.sign({ sub: 'second' });
+      const answer = guard.authenticateNow({ headers: { authorization: `Bearer ${second}` } });
+      assert.ok(!(answer instanceof Promise), 'a known key verifies synchronously');
+      assert.equal(answer?.subject, 'second');
+
+      await stub.rotateKeys('ES256', { retireOld: true });
+      await guard.verify(await stub.sign({ sub: 'after-rotation' })); // the new kid: a reload
+      assert.equal(stub.counters.jwks, 2);
+      // The reload dropped the remembered selection along with the key.
+      await rejectsWith(
+        guard.verify(await stub.sign({ sub: 'old' }, { kid: oldKid })),
+        'ERR_BEARER_TOKEN_KEY_UNKNOWN',
+        401,
+      );
+    });
+
     it('accepts a key published just after start-up', async function () {
       const guard = guardFor({ jwksCache: { cooldown: 30_000, cacheMaxAge: 600_000 } });
       await guard.verify(await stub.sign());
