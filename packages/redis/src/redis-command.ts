@@ -123,13 +123,15 @@ export class RedisCommands {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort();
         reject(
           new RedisStoreError(
             'ERR_BEARER_REDIS_TIMEOUT',
             `Redis did not answer ${args[0] ?? ''} within ${String(this.#timeout)} ms`,
           ),
         );
+        // After the rejection: node-redis rejects an aborted command at once, and the race must
+        // settle on the timeout, not on the abort it caused.
+        controller.abort();
       }, this.#timeout);
     });
     try {
