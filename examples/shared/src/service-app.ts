@@ -53,7 +53,12 @@ export function createServiceApp({
       limit: rateLimitPerMinute,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
-      ...(redis === undefined ? {} : { store: redisRateLimitStore(redis, service ?? 'service') }),
+      // A Redis that stops answering (each command has a deadline) lets requests through, logged,
+      // rather than failing every request: the limit is a guard against floods, not against replays,
+      // and the DPoP replay store stays fail-closed (503).
+      ...(redis === undefined
+        ? {}
+        : { store: redisRateLimitStore(redis, service ?? 'service'), passOnStoreError: true }),
       ...rateLimited,
     }),
   );
