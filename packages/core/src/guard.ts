@@ -221,6 +221,8 @@ export class BearerGuard {
     const principal = this.#cached(token, digest);
     if (principal !== undefined) {
       message.cache = 'memory';
+      // Known before the binding check, which may still refuse the request.
+      message.source = principal.source;
       message.issuer = this.#tokens.configuredIssuer(principal);
     }
     return principal;
@@ -288,6 +290,16 @@ export class BearerGuard {
             );
     if (authorizeChannel.hasSubscribers) publishAuthorization('audience', refusal);
     if (refusal !== undefined) throw refusal;
+  }
+
+  /**
+   * Give a refusal raised outside the guard (a route check of an adapter, such as SMART scopes)
+   * the challenge this guard gives its own: realm, `resource_metadata` (RFC 9728 §5.1), and the
+   * scheme the principal's token came with, with DPoP's `algs` (RFC 9449 §7.1). Returns a copy
+   * when the error already carries a challenge; anything but a {@link BearerGuardError} unchanged.
+   */
+  challengeFor<T>(error: T, principal: Principal | undefined): T {
+    return this.#challenge(error, principal === undefined ? 'bearer' : this.#schemeOf(principal));
   }
 
   /** The scheme a validated principal's token came with: only DPoP-bound tokens pass on `DPoP`. */
