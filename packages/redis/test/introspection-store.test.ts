@@ -41,8 +41,8 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
   });
 
   after(async function () {
-    await as.close();
-    await redis.stop();
+    await (as as AuthorizationServerStub | undefined)?.close();
+    await (redis as RedisServer | undefined)?.stop(); // undefined when redis-server could not start
   });
 
   beforeEach(async function () {
