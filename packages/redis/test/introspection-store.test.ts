@@ -248,6 +248,16 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
     assert.equal(await after, undefined, 'and from Redis (PX)');
   });
 
+  it('refuses an entry past the expiry written in it, even when Redis kept it longer (a late or replayed write)', async function () {
+    const client = await connect();
+    const shared = store(client, { localTtl: 0 });
+    await shared.set('k', { active: false, context: 'ctx' }, 50);
+    const [[name, value]] = [...(await dump(client))] as [[string, string]];
+    await sleep(80);
+    await client.command(['SET', name, value, 'PX', '60000']);
+    assert.equal(await shared.get('k'), undefined);
+  });
+
   it('answers a memory hit synchronously, and reads Redis only on a miss', async function () {
     const client = await connect();
     const shared = store(client);
