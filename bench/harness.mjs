@@ -9,7 +9,17 @@ import { fileURLToPath } from 'node:url';
 export const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 
 /** Server variants and workloads, in their default order. */
-export const VARIANTS = ['bare', 'bare-2', 'bearer-guard', 'otel', 'jose-floor', 'peer', 'introspection'];
+export const VARIANTS = [
+  'bare',
+  'bare-2',
+  'bearer-guard',
+  'dpop',
+  'otel',
+  'otel-idle',
+  'jose-floor',
+  'peer',
+  'introspection',
+];
 /** Variants that serve the route with no authentication at all (they ignore the token). */
 export const UNAUTHENTICATED = new Set(['bare', 'bare-2']);
 export const WORKLOADS = ['repeated', 'rotation', 'cold'];
@@ -27,6 +37,15 @@ export const SKIPPED = {
   introspection: { cold: 'a never-seen opaque token is always a network call to the introspection endpoint' },
   // The telemetry target is about the repeated-token path (issue: metrics subscriber >= 0.95 x).
   otel: { rotation: 'its target is the repeated-token path', cold: 'its target is the repeated-token path' },
+  'otel-idle': {
+    rotation: 'its target is the repeated-token path',
+    cold: 'its target is the repeated-token path',
+  },
+  // One DPoP-bound token with a fresh proof on every request: the proof is the per-request work.
+  dpop: {
+    rotation: 'its target is one token with a fresh proof per request',
+    cold: 'its target is one token with a fresh proof per request',
+  },
 };
 
 /** Why `variant` does not run `workload`, or `undefined` when it does. */
