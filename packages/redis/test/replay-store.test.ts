@@ -46,8 +46,8 @@ describe('@bearer-guard/redis: redisReplayStore', function () {
   });
 
   after(async function () {
-    await as.close();
-    await redis.stop();
+    await (as as AuthorizationServerStub | undefined)?.close();
+    await (redis as RedisServer | undefined)?.stop(); // undefined when redis-server could not start
   });
 
   afterEach(async function () {

@@ -28,7 +28,7 @@ export function redisServerBinary(): string {
     }
   }
   throw new Error(
-    'The @bearer-guard/redis tests need a real redis-server and none was found on PATH: install it ' +
+    `The @bearer-guard/redis tests need a real redis-server and none was found (${configured === undefined || configured === '' ? 'PATH' : `REDIS_SERVER=${configured}`}): install it ` +
       '(Debian/Ubuntu: `apt-get install redis-server`; macOS: `brew install redis`) or set REDIS_SERVER to its path.',
   );
 }
