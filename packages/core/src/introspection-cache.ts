@@ -179,29 +179,57 @@ export class CachedAnswers {
     return undefined;
   }
 
-  /** Cache `entry` for `min(maxSeconds, exp - now)`, or `negativeSeconds` when inactive. */
-  remember(key: string, entry: IntrospectionCacheEntry, nowSeconds: number): void {
+  /**
+   * Cache `entry` for `min(maxSeconds, exp - now)`, or `negativeSeconds` when inactive. For a
+   * store that answers asynchronously (a shared one), a promise that settles, never rejecting,
+   * once the write is done or has failed or the introspection `timeout` passed: the introspector
+   * waits for it, so that once a replica has answered, another replica sharing the store finds
+   * the answer instead of asking the authorization server again (one call per token for all
+   * replicas). Only the request that made the call waits; a failing store costs at most `timeout`.
+   */
+  remember(key: string, entry: IntrospectionCacheEntry, nowSeconds: number): Promise<void> | undefined {
     const { maxSeconds, negativeSeconds } = this.#options;
     let ttlSeconds = negativeSeconds;
     if (entry.active) {
       const exp = entry.claims['exp'];
       ttlSeconds = typeof exp === 'number' ? Math.min(maxSeconds, exp - nowSeconds) : maxSeconds;
     }
-    if (ttlSeconds <= 0) return;
+    if (ttlSeconds <= 0) return undefined;
     // The in-memory store keeps the entry itself, to which the principal is attached later; any
     // other store gets a copy, so one that serialises lazily never sees the principal (or its token).
     const value = this.inMemory ? entry : { ...entry };
     // A store failing must not fail the request: the answer is already known.
     try {
       const pending = this.#store.set(key, value, ttlSeconds * 1000);
-      if (isThenable(pending)) {
-        pending.then(undefined, (error: unknown) => {
-          this.#failed('set', error);
-        });
-      }
+      return isThenable(pending) ? this.#written(pending) : undefined;
     } catch (error) {
       this.#failed('set', error);
+      return undefined;
     }
+  }
+
+  /** An asynchronous `set`, settled within the introspection `timeout`; failures are `store.failed`. */
+  #written(pending: PromiseLike<unknown>): Promise<void> {
+    const { timeout } = this.#options;
+    let reported = false;
+    const fail = (error: unknown): void => {
+      if (reported) return;
+      reported = true;
+      this.#failed('set', error);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        fail(new Error(`the store did not answer within ${String(timeout)} ms`));
+        resolve();
+      }, timeout);
+    });
+    const write = Promise.resolve(pending).then(() => {
+      reported = true;
+    }, fail);
+    return Promise.race([write, deadline]).finally(() => {
+      clearTimeout(timer);
+    });
   }
 
   /** Called inside a `try`: whatever the store's value throws on being read is a miss. */

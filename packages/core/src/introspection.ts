@@ -315,7 +315,10 @@ export class Introspector {
     const context = this.#namespace;
     const entry: IntrospectionCacheEntry =
       claims['active'] === true ? { active: true, context, claims } : { active: false, context };
-    if (key !== undefined) this.#cache?.remember(key, entry, epochSeconds());
+    if (key !== undefined) {
+      const stored = this.#cache?.remember(key, entry, epochSeconds());
+      if (stored !== undefined) await stored;
+    }
     return entry;
   }
 

@@ -344,6 +344,45 @@ describe('authenticate() with token introspection: the cache store', function ()
       });
     }
 
+    it('a replica answers only once its write landed, so another replica sharing the store finds it', async function () {
+      // A shared store whose writes take a while to land (a Redis round trip on a busy network).
+      const entries = new Map<string, IntrospectionCacheEntry>();
+      const store = new ScriptedStore({
+        get: (key) => Promise.resolve(entries.get(key)),
+        set: (key, value) =>
+          new Promise<void>((resolve) => {
+            setTimeout(() => {
+              entries.set(key, structuredClone(value));
+              resolve();
+            }, 100);
+          }),
+      });
+      const first = api({ store });
+      const second = api({ store });
+      const token = as.issueOpaqueToken({ sub: 'alice' });
+      const before = as.counters.introspection;
+
+      assert.equal((await get(first.app, token)).status, 200);
+      assert.equal((await get(second.app, token)).status, 200);
+
+      assert.equal(as.counters.introspection - before, 1, 'one call for both replicas');
+      assert.deepEqual(second.storeFailures, []);
+    });
+
+    it('a set that never settles delays only the request that made the call, by the introspection timeout at most', async function () {
+      const store = new ScriptedStore({ get: () => undefined, set: () => new Promise(() => undefined) });
+      const { app, route, storeFailures } = api({ store, timeout: SHORT_TIMEOUT });
+
+      const res = await get(app, as.issueOpaqueToken());
+
+      assert.equal(res.status, 200);
+      assert.equal(route.calls, 1);
+      assert.deepEqual(
+        storeFailures.map((event) => [event.operation, String(event.error)]),
+        [['set', `Error: the store did not answer within ${String(SHORT_TIMEOUT)} ms`]],
+      );
+    });
+
     it('an inactive answer is still refused when the store fails: 401', async function () {
       const store = new ScriptedStore({
         get: () => Promise.reject(new Error('down')),
