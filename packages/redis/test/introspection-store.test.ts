@@ -214,7 +214,7 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
         return client.command(args);
       },
     };
-    const shared = redisIntrospectionStore({ client: counting, hmacKey: HMAC_KEY, localTtl: 200 });
+    const shared = redisIntrospectionStore({ client: counting, hmacKey: HMAC_KEY, localTtl: 1500 });
     const guard = await replica(as, { introspectionStore: shared, maxSeconds: 20 });
     const capped = as.issueOpaqueToken({ scope: 'read' }, { expiresIn: 300 });
     const short = as.issueOpaqueToken({ scope: 'read' }, { expiresIn: 5 });
@@ -230,7 +230,7 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
     const read = gets.length;
     assert.equal((await guard.get(capped)).status, 200);
     assert.equal(gets.length, read, 'a memory hit sends nothing to Redis');
-    await sleep(250);
+    await sleep(1600);
     // Past localTtl the memory level has forgotten them: the next request reads Redis, not the server.
     assert.equal((await guard.get(capped)).status, 200);
     assert.equal(gets.length, read + 1);
@@ -240,9 +240,9 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
   it('keeps an entry in memory no longer than the TTL it was given, even under a longer localTtl', async function () {
     const client = await connect();
     const shared = store(client, { localTtl: 60_000 });
-    await shared.set('k', { active: false, context: 'ctx' }, 50);
+    await shared.set('k', { active: false, context: 'ctx' }, 400);
     assert.ok(!(shared.get('k') instanceof Promise));
-    await sleep(80);
+    await sleep(450);
     const after = shared.get('k');
     assert.ok(after instanceof Promise, 'gone from memory');
     assert.equal(await after, undefined, 'and from Redis (PX)');
@@ -251,9 +251,9 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
   it('refuses an entry past the expiry written in it, even when Redis kept it longer (a late or replayed write)', async function () {
     const client = await connect();
     const shared = store(client, { localTtl: 0 });
-    await shared.set('k', { active: false, context: 'ctx' }, 50);
+    await shared.set('k', { active: false, context: 'ctx' }, 400);
     const [[name, value]] = [...(await dump(client))] as [[string, string]];
-    await sleep(80);
+    await sleep(450);
     await client.command(['SET', name, value, 'PX', '60000']);
     assert.equal(await shared.get('k'), undefined);
   });

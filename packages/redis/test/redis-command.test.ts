@@ -121,7 +121,7 @@ describe('@bearer-guard/redis: clients, deadlines and the circuit breaker', func
     const store = redisReplayStore({
       client: scripted,
       timeout: 50,
-      breaker: { failureThreshold: 2, cooldown: 100 },
+      breaker: { failureThreshold: 2, cooldown: 500 },
     });
     scripted.mode = 'hang';
     await assert.rejects(store.setIfAbsent('a', 1000), { code: 'ERR_BEARER_REDIS_TIMEOUT' });
@@ -140,7 +140,7 @@ describe('@bearer-guard/redis: clients, deadlines and the circuit breaker', func
     const sent = scripted.sent.length;
     await assert.rejects(store.setIfAbsent('a', 1000), { code: 'ERR_BEARER_REDIS_CIRCUIT_OPEN' });
     assert.equal(scripted.sent.length, sent, 'an open circuit sends nothing');
-    await sleep(120);
+    await sleep(550);
     assert.equal(store.circuitState, 'half-open');
     assert.equal(await store.setIfAbsent('a', 1000), true, 'the probe goes through');
     assert.equal(store.circuitState, 'closed');

@@ -140,7 +140,7 @@ describe('@bearer-guard/redis: redisReplayStore', function () {
     const errors: RedisStoreErrorEvent[] = [];
     const guard = await replica(client, {
       onError: (event) => errors.push(event),
-      breaker: { cooldown: 50 },
+      breaker: { cooldown: 1000 },
     });
     await redis.kill();
     try {
@@ -159,7 +159,7 @@ describe('@bearer-guard/redis: redisReplayStore', function () {
       await redis.restart();
     }
     await reconnected(client);
-    await sleep(60); // the breaker's cooldown
+    await sleep(1100); // the breaker's cooldown
     const { token, proof } = await tokenAndProof();
     assert.equal((await guard.get(token, { dpop: proof })).status, 200);
     assert.equal((await guard.get(token, { dpop: proof })).status, 401);
