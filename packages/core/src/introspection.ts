@@ -66,7 +66,8 @@ export class Introspector {
   readonly #options: ResolvedIntrospection;
   readonly #context: IntrospectorContext;
   readonly #breaker: CircuitBreaker;
-  readonly #inFlight = new Map<string, Promise<IntrospectionCacheEntry>>();
+  /** Lookups of a shared store and calls in flight, by digest: concurrent requests share them. */
+  readonly #inFlight = new Map<string, Promise<{ entry: IntrospectionCacheEntry; shared: boolean }>>();
   /** The cache, in the namespace of this issuer, endpoint and client; `undefined` when off. */
   readonly #cache: CachedAnswers | undefined;
   /** Each entry's `context` (see `introspectionContext`). */
@@ -127,25 +128,42 @@ export class Introspector {
     return this.#cache?.key(token) ?? tokenDigest(token);
   }
 
-  /** Validate `token` by introspection. `digest` is {@link digest}: the cache key within our namespace. */
+  /**
+   * Validate `token` by introspection. `digest` is {@link digest}: the cache key within our
+   * namespace. Concurrent requests for one token share one lookup of an asynchronous (shared)
+   * store and, on a miss, one call: a request arriving while another's lookup or call is in
+   * flight joins it, so a shared store's read that was sent before the answer was written can
+   * never start a second call.
+   */
   async introspect(token: string, digest: string, message?: AuthenticateMessage): Promise<Principal> {
-    const cache = this.#cache;
-    const found = cache?.read(digest);
-    // The in-memory store answers synchronously; awaiting only real promises keeps hits cheap.
-    let entry = isThenable(found) ? await cache?.settle(found) : found;
-    if (entry !== undefined && message !== undefined)
-      message.cache = cache?.inMemory === true ? 'memory' : 'shared';
-    if (entry === undefined) {
-      let pending = this.#inFlight.get(digest);
-      if (pending === undefined) {
-        pending = this.#tracedCall(token, cache === undefined ? undefined : digest).finally(() =>
-          this.#inFlight.delete(digest),
-        );
-        this.#inFlight.set(digest, pending);
+    let pending = this.#inFlight.get(digest);
+    if (pending === undefined) {
+      const found = this.#cache?.read(digest);
+      // The in-memory store answers synchronously; awaiting only real promises keeps hits cheap.
+      if (found !== undefined && !isThenable(found)) {
+        if (message !== undefined) message.cache = 'memory';
+        return this.#accept(token, found);
       }
-      entry = await pending;
+      pending = this.#lookUpOrCall(token, digest, found).finally(() => this.#inFlight.delete(digest));
+      this.#inFlight.set(digest, pending);
     }
+    const { entry, shared } = await pending;
+    if (shared && message !== undefined) message.cache = 'shared';
     return this.#accept(token, entry);
+  }
+
+  /** A shared store's answer, else the authorization server's (then written to the store). */
+  async #lookUpOrCall(
+    token: string,
+    digest: string,
+    found: PromiseLike<unknown> | undefined,
+  ): Promise<{ entry: IntrospectionCacheEntry; shared: boolean }> {
+    const cache = this.#cache;
+    if (found !== undefined && cache !== undefined) {
+      const entry = await cache.settle(found);
+      if (entry !== undefined) return { entry, shared: true };
+    }
+    return { entry: await this.#tracedCall(token, cache === undefined ? undefined : digest), shared: false };
   }
 
   /**

@@ -369,6 +369,37 @@ describe('authenticate() with token introspection: the cache store', function ()
       assert.deepEqual(second.storeFailures, []);
     });
 
+    it('a request arriving during a call joins it, even when its own read of the store would miss', async function () {
+      // A shared store that reads at the moment it is asked and answers later (a Redis GET on a
+      // slow link): a read sent before the first answer is written comes back as a miss after
+      // that call has ended, and must not start a second call.
+      const entries = new Map<string, IntrospectionCacheEntry>();
+      const store = new ScriptedStore({
+        get: (key) => {
+          const snapshot = entries.get(key);
+          return new Promise((resolve) => setTimeout(resolve, 300, snapshot));
+        },
+        set: (key, value) => {
+          entries.set(key, structuredClone(value));
+          return Promise.resolve();
+        },
+      });
+      const { app } = api({ store });
+      as.setBehaviour('introspection', { mode: 'slow', delayMs: 400 });
+      try {
+        const token = as.issueOpaqueToken({ sub: 'alice' });
+        const before = as.counters.introspection;
+        const first = get(app, token).then((res) => res.status);
+        // While the first request's call is in flight (its read took 300 ms, its call takes 400).
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const second = get(app, token).then((res) => res.status);
+        assert.deepEqual(await Promise.all([first, second]), [200, 200]);
+        assert.equal(as.counters.introspection - before, 1, 'one call for both requests');
+      } finally {
+        as.setBehaviour('introspection', { mode: 'ok' });
+      }
+    });
+
     it('a set that never settles delays only the request that made the call, by the introspection timeout at most', async function () {
       const store = new ScriptedStore({ get: () => undefined, set: () => new Promise(() => undefined) });
       const { app, route, storeFailures } = api({ store, timeout: SHORT_TIMEOUT });
