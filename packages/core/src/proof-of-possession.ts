@@ -121,6 +121,7 @@ export class ProofOfPossession {
       accessToken: token,
       algorithms: dpop.algorithms,
       iatWindow: dpop.iatWindow,
+      clockTolerance: this.#options.clockTolerance,
       nowSeconds: nowMs / 1000,
       normalizeUrl: normalizeHttpUrl,
     });

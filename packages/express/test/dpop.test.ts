@@ -386,6 +386,21 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       assert.equal((await call(narrow, token, await proof(token, { iat: nowSeconds() - 10 }))).status, 200);
     });
 
+    it('(11) a proof that says when it expires (exp) or starts (nbf) is held to it (RFC 7519 §4.1.4, §4.1.5)', async function () {
+      const at = (claims: Record<string, unknown>) => proof(token, { claims });
+      refusedProof(await call(app, token, await at({ exp: nowSeconds() - 60 })), D.stale);
+      refusedProof(await call(app, token, await at({ nbf: nowSeconds() + 60 })), D.stale);
+      refusedProof(await call(app, token, await at({ exp: 'tomorrow' })), D.malformed);
+      refusedProof(await call(app, token, await at({ nbf: null })), D.malformed);
+      // Within clockTolerance (5 s), as for the access token's own exp and nbf.
+      assert.equal((await call(app, token, await at({ exp: nowSeconds() - 2 }))).status, 200);
+      assert.equal((await call(app, token, await at({ nbf: nowSeconds() + 2 }))).status, 200);
+      assert.equal(
+        (await call(app, token, await at({ exp: nowSeconds() + 60, nbf: nowSeconds() }))).status,
+        200,
+      );
+    });
+
     it('(12) ath equals BASE64URL(SHA-256(access token))', async function () {
       const other = await as.sign({ ...key.cnf });
       refusedProof(await call(app, token, await proof(other)), D.mismatch);
