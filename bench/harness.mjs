@@ -15,6 +15,7 @@ export const VARIANTS = [
   'bearer-guard',
   'dpop',
   'otel',
+  'otel-idle',
   'jose-floor',
   'peer',
   'introspection',
@@ -36,6 +37,10 @@ export const SKIPPED = {
   introspection: { cold: 'a never-seen opaque token is always a network call to the introspection endpoint' },
   // The telemetry target is about the repeated-token path (issue: metrics subscriber >= 0.95 x).
   otel: { rotation: 'its target is the repeated-token path', cold: 'its target is the repeated-token path' },
+  'otel-idle': {
+    rotation: 'its target is the repeated-token path',
+    cold: 'its target is the repeated-token path',
+  },
   // One DPoP-bound token with a fresh proof on every request: the proof is the per-request work.
   dpop: {
     rotation: 'its target is one token with a fresh proof per request',

@@ -164,6 +164,14 @@ const TARGETS = [
     min: 0.95,
   },
   {
+    id: 'otel-idle-vs-bearer-guard',
+    label: 'repeated token: @bearer-guard/otel loaded, not enabled (no subscriber) >= 0.99 x bearer-guard',
+    workload: 'repeated',
+    of: 'otel-idle',
+    over: 'bearer-guard',
+    min: 0.99,
+  },
+  {
     id: 'introspection-vs-jwt',
     label: 'cached opaque (introspection) >= 0.90 x bearer-guard JWT, same token',
     workload: 'repeated',

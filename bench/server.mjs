@@ -10,6 +10,8 @@
 //   dpop         the same with `dpop` on: one DPoP-bound token, a fresh proof on every request.
 //   jose-floor   a minimal middleware calling jose.jwtVerify() with createLocalJWKSet on every
 //                request (no cache): the least work a correct verifier can do.
+//   otel         bearer-guard with @bearer-guard/otel enabled on an SDK MeterProvider (metrics).
+//   otel-idle    bearer-guard with @bearer-guard/otel loaded but not enabled (no subscriber).
 //   peer         express-oauth2-jwt-bearer auth() + requiredScopes('read'), keys from a JWKS URL.
 //   introspection
 //                authenticate() with RFC 7662 introspection only (no key source, `localJwts: false`) + requireScopes('read')
@@ -185,23 +187,25 @@ async function buildApp(name) {
       app.use(errorHandler());
       break;
     }
-    case 'otel': {
-      // bearer-guard exactly as above, plus the OpenTelemetry metrics subscriber on a real
-      // MeterProvider (a reader that is never collected: the cost is the recording itself).
+    case 'otel':
+    case 'otel-idle': {
+      // bearer-guard exactly as above, with @bearer-guard/otel loaded. `otel`: the instrumentation
+      // enabled, recording the metrics into an SDK MeterProvider with the reader a user would run,
+      // a PeriodicExportingMetricReader (its default 60 s interval, so no export falls inside a
+      // measured run: the cost is the recording itself; the exporter keeps what it is given).
+      // `otel-idle`: the instrumentation constructed but not enabled, so no channel has a subscriber
+      // (what `disable()` leaves): the cost of having it loaded.
       const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
       const { BearerGuardInstrumentation } = await import('@bearer-guard/otel');
-      const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
-      class IdleReader extends MetricReader {
-        onForceFlush() {
-          return Promise.resolve();
-        }
-        onShutdown() {
-          return Promise.resolve();
-        }
-      }
+      const { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } =
+        await import('@opentelemetry/sdk-metrics');
       const instrumentation = new BearerGuardInstrumentation({ enabled: false });
-      instrumentation.setMeterProvider(new MeterProvider({ readers: [new IdleReader()] }));
-      instrumentation.enable();
+      const reader = new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+        exportIntervalMillis: 60_000,
+      });
+      instrumentation.setMeterProvider(new MeterProvider({ readers: [reader] }));
+      if (name === 'otel') instrumentation.enable();
       const jwksUri = await startJwksServer();
       app.use(authenticate({ issuer: ISSUER, audience: AUDIENCE, jwksUri, algorithms: ['ES256'] }));
       app.get('/hello', requireScopes('read'), hello);

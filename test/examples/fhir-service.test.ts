@@ -26,9 +26,12 @@ const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const MAIN = fileURLToPath(new URL('../../examples/fhir-service/dist/main.js', import.meta.url));
 const ALGS = 'algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"';
 const METADATA = 'resource_metadata="https://fhir.test.example/.well-known/oauth-protected-resource/r4"';
-const INSUFFICIENT_SCOPE = (scope: string): string =>
+const DPOP_ALGS = 'ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519';
+/** The 403 of requireSmartScope: the guard's own challenge, as requireScopes gives it (both schemes, RFC 9728 §5.1). */
+const INSUFFICIENT_SCOPE = (scope: string, metadata = METADATA): string =>
   'Bearer realm="api", error="insufficient_scope", ' +
-  `error_description="The access token does not carry the scope this resource requires.", scope="${scope}"`;
+  `error_description="The access token does not carry the scope this resource requires.", scope="${scope}", ${metadata}, ` +
+  `DPoP algs="${DPOP_ALGS}", ${metadata}`;
 
 interface Bundle {
   resourceType: string;
@@ -361,7 +364,14 @@ describe('examples/fhir-service', () => {
         .get('/Observation?patient=123')
         .set('Authorization', `Bearer ${token}`)
         .expect(403);
-      assert.equal(res.headers['www-authenticate'], INSUFFICIENT_SCOPE('patient/Observation.s'));
+      // This service's FHIR_BASE_URL is the test's placeholder `http://127.0.0.1:0`.
+      assert.equal(
+        res.headers['www-authenticate'],
+        INSUFFICIENT_SCOPE(
+          'patient/Observation.s',
+          'resource_metadata="http://127.0.0.1:0/.well-known/oauth-protected-resource"',
+        ),
+      );
       assert.ok((op.requests.get('/token/introspection') ?? 0) >= 1);
       const revoked = await op.token(OPAQUE_RESOURCE, 'read');
       await op.revoke(revoked);

@@ -221,6 +221,8 @@ export class BearerGuard {
     const principal = this.#cached(token, digest);
     if (principal !== undefined) {
       message.cache = 'memory';
+      // Known before the binding check, which may still refuse the request.
+      message.source = principal.source;
       message.issuer = this.#tokens.configuredIssuer(principal);
     }
     return principal;
