@@ -561,6 +561,30 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       assert.equal(route.calls, 1);
     });
 
+    it('a re-encoded signature is the same proof: the replay key is of what the signature covers', async function () {
+      const { app } = api();
+      const token = await as.sign({ ...key.cnf });
+      const once = await proof(token);
+      const [head = '', body = '', signature = ''] = once.split('.');
+      const bytes = Buffer.from(signature, 'base64url');
+      // 64 bytes in 86 characters: the last one carries 4 bits that decode to nothing.
+      const last = signature.charAt(signature.length - 1);
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const sibling = alphabet.charAt(alphabet.indexOf(last) ^ 1);
+      const reencoded = `${signature.slice(0, -1)}${sibling}`;
+      assert.deepEqual(Buffer.from(reencoded, 'base64url'), bytes);
+      // ECDSA's other signature of the same message: (r, n - s).
+      const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+      const s = BigInt(`0x${bytes.subarray(32).toString('hex')}`);
+      const flipped = Buffer.concat([
+        bytes.subarray(0, 32),
+        Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'),
+      ]).toString('base64url');
+      assert.equal((await call(app, token, once)).status, 200);
+      refusedProof(await call(app, token, `${head}.${body}.${reencoded}`), D.replayed);
+      refusedProof(await call(app, token, `${head}.${body}.${flipped}`), D.replayed);
+    });
+
     it('records a proof only after every other check passed, keyed by a hash, for the rest of the window', async function () {
       const calls: { key: string; ttlMs: number }[] = [];
       const store: DpopReplayStore = {
