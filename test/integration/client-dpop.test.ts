@@ -2,7 +2,7 @@
 // proofs checked by a real bearer-guard resource server with `dpop.required` and server nonces (§9).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 
@@ -191,5 +191,117 @@ describe('client DPoP against a bearer-guard resource server with nonces (RFC 94
       rs.seen.map((entry) => entry.status),
       [401, 401],
     );
+  });
+});
+
+/** A plain server that records what it got (the proof decoded) and answers as `answer` says. */
+async function startHostileServer(
+  answer: (path: string, res: ServerResponse, url: string) => void,
+): Promise<ResourceServer> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+  const seen: Seen[] = [];
+  server.on('request', (req, res) => {
+    const proof = req.headers.dpop;
+    seen.push({
+      method: req.method ?? '',
+      path: req.url ?? '',
+      authorization: req.headers.authorization,
+      proof: typeof proof === 'string' ? decodeJwt(proof) : undefined,
+    });
+    answer(req.url ?? '', res, url);
+  });
+  return {
+    url,
+    seen,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+    },
+  };
+}
+
+describe('client DPoP against a hostile resource server', () => {
+  let op: OidcProviderFixture;
+  let tokens: TokenClient;
+  const servers: ResourceServer[] = [];
+
+  before(async () => {
+    op = await startOidcProvider();
+  });
+  after(() => op.close());
+  beforeEach(() => {
+    tokens = createTokenClient({
+      issuer: op.issuer,
+      clientId: op.caller.clientId,
+      clientSecret: op.caller.clientSecret,
+      scope: 'read',
+      resource: JWT_RESOURCE,
+      dpop: true,
+    });
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+  });
+
+  it('never sends a proof on a redirect: the 3xx is returned, to another origin nothing goes', async () => {
+    const other = await startHostileServer((_path, res) => res.end('other'));
+    const rs = await startHostileServer((path, res) => {
+      if (path === '/same') res.writeHead(302, { location: '/moved' }).end();
+      else if (path === '/away') res.writeHead(307, { location: `${other.url}/steal` }).end();
+      else res.end('moved');
+    });
+    servers.push(other, rs);
+    const same = await tokens.fetch(`${rs.url}/same`);
+    assert.equal(same.status, 302);
+    assert.equal(same.headers.get('location'), '/moved');
+    const away = await tokens.fetch(`${rs.url}/away`, { method: 'POST', body: 'x' });
+    assert.equal(away.status, 307);
+    // The proof is for one htu: it went to that URL only; the other origin saw no request at all.
+    assert.deepEqual(
+      rs.seen.map((entry) => [entry.path, entry.proof?.['htu']]),
+      [
+        ['/same', `${rs.url}/same`],
+        ['/away', `${rs.url}/away`],
+      ],
+    );
+    assert.equal(other.seen.length, 0);
+    // A caller who asks for redirect: 'error' still gets it.
+    await assert.rejects(tokens.fetch(`${rs.url}/same`, { redirect: 'error' }));
+  });
+
+  it('keeps no DPoP-Nonce that is not 1*NQCHAR of a sane length: a hostile answer cannot jam the origin', async () => {
+    const nonces = ['A'.repeat(12_000), 'a"b\\c', 'ok-nonce'];
+    let index = 0;
+    const rs = await startHostileServer((path, res) => {
+      if (path === '/poison') res.setHeader('DPoP-Nonce', nonces[index++] ?? '');
+      res.end('ok');
+    });
+    servers.push(rs);
+    for (let round = 0; round < 3; round++) {
+      assert.equal((await tokens.fetch(`${rs.url}/poison`)).status, 200);
+      assert.equal((await tokens.fetch(`${rs.url}/data`)).status, 200);
+    }
+    // §8.1: nonce = 1*NQCHAR. The bad ones are not sent (and would have made every request 431).
+    assert.deepEqual(
+      rs.seen.filter((entry) => entry.path === '/data').map((entry) => entry.proof?.['nonce']),
+      [undefined, undefined, 'ok-nonce'],
+    );
+  });
+
+  it('does not retry a use_dpop_nonce whose DPoP-Nonce it would not send', async () => {
+    const rs = await startHostileServer((_path, res) => {
+      res
+        .writeHead(401, { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'bad nonce' })
+        .end();
+    });
+    servers.push(rs);
+    assert.equal((await tokens.fetch(`${rs.url}/data`)).status, 401);
+    assert.equal(rs.seen.length, 1);
   });
 });

@@ -71,7 +71,11 @@ async function send(request: Request, token: string, dpop: ResolvedDpop | undefi
         const headers = new Headers(init.headers);
         request.headers.set('authorization', headers.get('authorization') ?? '');
         request.headers.set('dpop', headers.get('dpop') ?? '');
-        return fetch(request);
+        // A proof is for one URL (its htu), and fetch forwards the `DPoP` header on a redirect, to
+        // another origin too (only `Authorization` is dropped there): an unused proof would reach a
+        // third party, and oauth4webapi would file the final answer's `DPoP-Nonce` under this
+        // origin. So a redirect is returned to the caller, who may fetch its target with a new proof.
+        return fetch(request.redirect === 'follow' ? new Request(request, { redirect: 'manual' }) : request);
       },
     });
   } catch (error) {
@@ -97,9 +101,10 @@ async function send(request: Request, token: string, dpop: ResolvedDpop | undefi
  *   backend that refuses every token costs one token request per cooldown, not one per call.
  * So a call makes three requests at most, and never loops.
  *
- * It does not add a deadline or change redirect handling of the backend call: pass `signal` and
- * `redirect` in `init` as for `fetch` (undici drops `Authorization` on cross-origin redirects);
- * every retry runs under the same `signal`. Plain http targets are refused outside loopback unless
+ * It does not add a deadline: pass `signal` in `init` as for `fetch`; every retry runs under the
+ * same `signal`. Bearer calls follow `redirect` as `fetch` does (undici drops `Authorization` on
+ * cross-origin redirects). With DPoP a redirect is not followed (`follow` acts as `manual`; `error`
+ * still rejects): the 3xx is returned, since the proof is for the first URL only. Plain http targets are refused outside loopback unless
  * `allowInsecureHttp` is set, as a token sent in clear text can be replayed by anyone on the path
  * (RFC 6750 §5.3).
  *

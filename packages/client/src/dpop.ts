@@ -180,7 +180,13 @@ export function resolveDpop(value: unknown): ResolvedDpop | undefined {
       pair = { privateKey: privateKey as CryptoKey, publicKey: publicKey as CryptoKey };
       await assertPair(pair);
     }
-    const handle = oauth.DPoP({}, pair);
+    // oauth4webapi keeps the `DPoP-Nonce` of every answer for its origin and puts it in the next
+    // proof; one it should not send is left out, so the server asks again with a fresh one.
+    const handle = oauth.DPoP({}, pair, {
+      [oauth.modifyAssertion]: (_header, payload) => {
+        if (payload['nonce'] !== undefined && !isUsableNonce(payload['nonce'])) delete payload['nonce'];
+      },
+    });
     return { handle, jkt: await handle.calculateThumbprint() };
   };
   return {
@@ -199,12 +205,27 @@ export function resolveDpop(value: unknown): ResolvedDpop | undefined {
   };
 }
 
+/** The longest `DPoP-Nonce` taken: servers send tens of characters (node-oidc-provider and bearer-guard 43). */
+export const MAX_NONCE_LENGTH = 1024;
+// RFC 9449 §8.1: nonce = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E.
+const NONCE = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/**
+ * Whether a server nonce may go into a proof: 1*NQCHAR (RFC 9449 §8.1), at most
+ * {@link MAX_NONCE_LENGTH} characters. A longer one would be sent in every later request to that
+ * origin (until an answer brings another) and make each one too large for the server (431), which
+ * then never answers with a new nonce: one hostile or broken answer on an origin would jam it.
+ */
+export function isUsableNonce(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_NONCE_LENGTH && NONCE.test(value);
+}
+
 /**
  * Whether a response asks for a (new) DPoP nonce and gives one: a resource server's 401 with a
  * `DPoP error="use_dpop_nonce"` challenge (RFC 9449 §9), or an authorization server's 400
- * `use_dpop_nonce` error (§8), each with a `DPoP-Nonce` header. Without the header a retry would
- * carry the same nonce, so it is not worth one.
+ * `use_dpop_nonce` error (§8), each with a `DPoP-Nonce` that passes {@link isUsableNonce}. Without
+ * one a retry would carry no new nonce, so it is not worth one.
  */
 export function hasNewNonce(response: Response): boolean {
-  return (response.headers.get('dpop-nonce') ?? '') !== '';
+  return isUsableNonce(response.headers.get('dpop-nonce'));
 }

@@ -156,6 +156,36 @@ describe('DPoP nonce retry at the token endpoint', () => {
     }
   });
 
+  it('neither retries for nor sends a DPoP-Nonce that is not 1*NQCHAR (§8.1) or over 1024 characters', async () => {
+    for (const nonce of ['two words', 'quo"te', 'x'.repeat(1025)]) {
+      const stub = await startHttpStub((_request, response) =>
+        json(response, 400, { error: 'use_dpop_nonce' }, { 'dpop-nonce': nonce }),
+      );
+      try {
+        const tokens = createTokenClient({
+          tokenEndpoint: `${stub.url}/token`,
+          clientId: 'svc',
+          clientSecret: 'svc-secret-0123456789',
+          retry: { attempts: 2, minDelay: 5, maxDelay: 10 },
+          dpop: true,
+        });
+        await assert.rejects(tokens.getToken(), { error: 'use_dpop_nonce' });
+        await assert.rejects(tokens.getToken(), { error: 'use_dpop_nonce' });
+        // One request per attempt, no nonce round; and the nonce kept for the origin is never sent.
+        assert.ok(stub.requests.length >= 2);
+        for (const request of stub.requests) {
+          assert.equal(decodeJwt(String(request.headers['dpop']))['nonce'], undefined, nonce.slice(0, 20));
+        }
+        assert.equal(
+          new Set(stub.requests.map((request) => request.headers['dpop'])).size,
+          stub.requests.length,
+        );
+      } finally {
+        await stub.close();
+      }
+    }
+  });
+
   it('the retry shares the attempt’s deadline', async () => {
     // Answers use_dpop_nonce, then never answers: the whole attempt fails at `timeout`, once.
     const stub = await startHttpStub((_request, response, index) => {

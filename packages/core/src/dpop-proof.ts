@@ -34,6 +34,8 @@ export interface DpopProofContext {
   algorithms: readonly string[];
   /** Acceptance window of `iat`, either way, in seconds (§4.3 (11)). */
   iatWindow: number;
+  /** Leeway for an `exp` or `nbf` the proof carries, in seconds (the guard's `clockTolerance`). */
+  clockTolerance: number;
   nowSeconds: number;
   /** Normalise a `htu` the same way the request URL was. */
   normalizeUrl: (text: string) => string | undefined;
@@ -138,7 +140,8 @@ function readHeader(head: string): ProofHeader {
  * RFC 9449 §4.3 lists, in its order: one header; one well-formed JWS; `typ` `dpop+jwt`; an allowed
  * asymmetric `alg`; the signature, verified with the header `jwk`, which must be a public key; the
  * claims `jti` (at most {@link MAX_JTI_LENGTH} characters), `htm`, `htu`, `iat`; `htm` equal to the
- * method; `htu` equal to the request URL after RFC 3986 normalisation; `iat` within the window; and
+ * method; `htu` equal to the request URL after RFC 3986 normalisation; `iat` within the window;
+ * `exp` and `nbf`, when present, numbers that hold (RFC 7519 §4.1.4, §4.1.5, with `clockTolerance`); and
  * `ath` equal to BASE64URL(SHA-256(access token)).
  *
  * Does NOT check the nonce, the token's binding (`cnf.jkt`) or replay: the caller does, in that
@@ -183,6 +186,24 @@ export function checkDpopProof(
   }
   if (Math.abs(context.nowSeconds - iat) > context.iatWindow) {
     refuse('ERR_BEARER_DPOP_PROOF_STALE', 'iat is outside the acceptance window');
+  }
+  // RFC 9449 defines neither, but a proof is a JWT: one that says it expired or is not valid yet is
+  // not valid (RFC 7519 §4.1.4, §4.1.5), whatever its iat (jose's jwtVerify, which node-oidc-provider
+  // checks its proofs with, refuses it too). A client may send exp to shorten its proofs' lives.
+  const { exp, nbf } = claims;
+  for (const [name, value] of [
+    ['exp', exp],
+    ['nbf', nbf],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+      refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', `${name} is not a number`);
+    }
+  }
+  if (typeof exp === 'number' && context.nowSeconds >= exp + context.clockTolerance) {
+    refuse('ERR_BEARER_DPOP_PROOF_STALE', 'exp is past');
+  }
+  if (typeof nbf === 'number' && context.nowSeconds < nbf - context.clockTolerance) {
+    refuse('ERR_BEARER_DPOP_PROOF_STALE', 'nbf is in the future');
   }
   const expectedAth = createHash('sha256').update(context.accessToken).digest('base64url');
   if (ath !== expectedAth)

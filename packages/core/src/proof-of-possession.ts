@@ -17,12 +17,23 @@ function fail(code: ConstructorParameters<typeof BearerGuardError>[0], reason: s
 const isDpopType = (tokenType: unknown): boolean =>
   typeof tokenType === 'string' && tokenType.toLowerCase() === 'dpop';
 
-/** 429 for a client over its quota (the store says so), 503 for any other failure of the store. */
+/** A day: the longest `Retry-After` a store's quota error is taken at. */
+const MAX_RETRY_AFTER = 86_400;
+
+/**
+ * 429 for a client over its quota (the store says so), 503 for any other failure of the store. The
+ * store's `retryAfter` is the operator's code and may be anything: `Retry-After` is delay-seconds,
+ * `1*DIGIT` (RFC 9110 §10.2.3), so it is rounded up into 1 s to a day (1 when not a number).
+ */
 function storeFailure(cause: unknown): BearerGuardError {
   if (cause instanceof DpopProofQuotaError) {
+    const { retryAfter } = cause;
     return new BearerGuardError('ERR_BEARER_DPOP_PROOF_QUOTA_EXCEEDED', {
       cause,
-      retryAfter: cause.retryAfter,
+      retryAfter:
+        typeof retryAfter === 'number' && !Number.isNaN(retryAfter)
+          ? Math.min(MAX_RETRY_AFTER, Math.max(1, Math.ceil(retryAfter)))
+          : 1,
     });
   }
   return new BearerGuardError('ERR_BEARER_DPOP_REPLAY_STORE_UNAVAILABLE', { cause, retryAfter: 1 });
@@ -121,6 +132,7 @@ export class ProofOfPossession {
       accessToken: token,
       algorithms: dpop.algorithms,
       iatWindow: dpop.iatWindow,
+      clockTolerance: this.#options.clockTolerance,
       nowSeconds: nowMs / 1000,
       normalizeUrl: normalizeHttpUrl,
     });

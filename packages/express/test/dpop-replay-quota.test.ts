@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 
-import { authenticate, errorHandler, MemoryDpopReplayStore } from '@bearer-guard/express';
+import {
+  authenticate,
+  DpopProofQuotaError,
+  errorHandler,
+  MemoryDpopReplayStore,
+} from '@bearer-guard/express';
+import type { DpopReplayStore } from '@bearer-guard/express';
 import { createDpopProof, generateDpopKey, startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, DpopKey } from '@bearer-guard/testkit';
 import express from 'express';
@@ -23,7 +29,7 @@ describe('issue 14: one client cannot fill the in-memory DPoP replay store for e
     await as.close();
   });
 
-  function api(replayStore: MemoryDpopReplayStore) {
+  function api(replayStore: DpopReplayStore) {
     const route = probe();
     const app = express();
     app.set('env', 'test');
@@ -68,6 +74,35 @@ describe('issue 14: one client cannot fill the in-memory DPoP replay store for e
     // Another client (another proof key) is not affected.
     for (let i = 0; i < 5; i++) assert.equal((await call(app, other, otherToken)).status, 200);
     assert.equal(route.calls, 10);
+  });
+
+  it("a store's own DpopProofQuotaError gets 429 with a Retry-After of whole seconds, whatever retryAfter it says", async function () {
+    const [client] = keys as [DpopKey];
+    const token = await as.sign({ ...client.cnf });
+    const cases: [unknown, string][] = [
+      [30, '30'],
+      [1.2, '2'],
+      [0, '1'],
+      [-3, '1'],
+      [Number.NaN, '1'],
+      [Number.POSITIVE_INFINITY, '86400'],
+      [1e12, '86400'],
+      ['7', '1'],
+    ];
+    for (const [retryAfter, expected] of cases) {
+      for (const rejects of [false, true]) {
+        const quota = new DpopProofQuotaError('over quota', retryAfter as number);
+        const store: DpopReplayStore = {
+          setIfAbsent: () => {
+            if (rejects) return Promise.reject(quota);
+            throw quota;
+          },
+        };
+        const res = await call(api(store).app, client, token);
+        assert.equal(res.status, 429);
+        assert.equal(res.headers['retry-after'], expected, `${String(retryAfter)} (${String(rejects)})`);
+      }
+    }
   });
 
   it('only proofs that passed every other check count: a flood with a bad token records nothing', async function () {

@@ -386,6 +386,21 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       assert.equal((await call(narrow, token, await proof(token, { iat: nowSeconds() - 10 }))).status, 200);
     });
 
+    it('(11) a proof that says when it expires (exp) or starts (nbf) is held to it (RFC 7519 §4.1.4, §4.1.5)', async function () {
+      const at = (claims: Record<string, unknown>) => proof(token, { claims });
+      refusedProof(await call(app, token, await at({ exp: nowSeconds() - 60 })), D.stale);
+      refusedProof(await call(app, token, await at({ nbf: nowSeconds() + 60 })), D.stale);
+      refusedProof(await call(app, token, await at({ exp: 'tomorrow' })), D.malformed);
+      refusedProof(await call(app, token, await at({ nbf: null })), D.malformed);
+      // Within clockTolerance (5 s), as for the access token's own exp and nbf.
+      assert.equal((await call(app, token, await at({ exp: nowSeconds() - 2 }))).status, 200);
+      assert.equal((await call(app, token, await at({ nbf: nowSeconds() + 2 }))).status, 200);
+      assert.equal(
+        (await call(app, token, await at({ exp: nowSeconds() + 60, nbf: nowSeconds() }))).status,
+        200,
+      );
+    });
+
     it('(12) ath equals BASE64URL(SHA-256(access token))', async function () {
       const other = await as.sign({ ...key.cnf });
       refusedProof(await call(app, token, await proof(other)), D.mismatch);
@@ -544,6 +559,30 @@ describe('authenticate() with dpop (RFC 9449)', function () {
         ...Array.from({ length: 19 }, () => 401),
       ]);
       assert.equal(route.calls, 1);
+    });
+
+    it('a re-encoded signature is the same proof: the replay key is of what the signature covers', async function () {
+      const { app } = api();
+      const token = await as.sign({ ...key.cnf });
+      const once = await proof(token);
+      const [head = '', body = '', signature = ''] = once.split('.');
+      const bytes = Buffer.from(signature, 'base64url');
+      // 64 bytes in 86 characters: the last one carries 4 bits that decode to nothing.
+      const last = signature.charAt(signature.length - 1);
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const sibling = alphabet.charAt(alphabet.indexOf(last) ^ 1);
+      const reencoded = `${signature.slice(0, -1)}${sibling}`;
+      assert.deepEqual(Buffer.from(reencoded, 'base64url'), bytes);
+      // ECDSA's other signature of the same message: (r, n - s).
+      const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+      const s = BigInt(`0x${bytes.subarray(32).toString('hex')}`);
+      const flipped = Buffer.concat([
+        bytes.subarray(0, 32),
+        Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'),
+      ]).toString('base64url');
+      assert.equal((await call(app, token, once)).status, 200);
+      refusedProof(await call(app, token, `${head}.${body}.${reencoded}`), D.replayed);
+      refusedProof(await call(app, token, `${head}.${body}.${flipped}`), D.replayed);
     });
 
     it('records a proof only after every other check passed, keyed by a hash, for the rest of the window', async function () {
