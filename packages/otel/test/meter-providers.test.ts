@@ -110,4 +110,45 @@ describe('@bearer-guard/otel: meter providers set again, and two instrumentation
     assert.equal(await total(reader, METRICS.authentications), 5);
     assert.equal(await total(reader, METRICS.authenticationDuration), 5);
   });
+  it('collections while authentications run lose or double no count, with a delta and a cumulative reader', async function () {
+    const cumulative = new TestReader(AggregationTemporality.CUMULATIVE);
+    const delta = new TestReader(AggregationTemporality.DELTA);
+    instrumentation(new MeterProvider({ readers: [cumulative, delta] }));
+    const guard = guardFor();
+    const tokens = await Promise.all(Array.from({ length: 40 }, () => stub.sign()));
+    let deltas = 0;
+    const collecting = async (): Promise<void> => {
+      for (let round = 0; round < 20; round++) {
+        deltas += await total(delta, METRICS.authentications);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    // Each token cold (a validation), then twice from the cache, all interleaved with collections.
+    await Promise.all([
+      collecting(),
+      ...tokens.map(async (token) => {
+        await guard.verify(token);
+        await guard.verify(token);
+        await guard.verify(token);
+      }),
+    ]);
+    deltas += await total(delta, METRICS.authentications);
+    assert.equal(deltas, 120);
+    assert.equal(await total(cumulative, METRICS.authentications), 120);
+    assert.equal(await total(cumulative, METRICS.authenticationDuration), 120);
+  });
+
+  it('disable() and enable() cycles leave one subscription: counted once', async function () {
+    const reader = new TestReader(AggregationTemporality.CUMULATIVE);
+    const subject = instrumentation(new MeterProvider({ readers: [reader] }));
+    for (let cycle = 0; cycle < 5; cycle++) {
+      subject.disable();
+      subject.disable();
+      subject.enable();
+      subject.enable();
+    }
+    await guardFor().verify(await stub.sign());
+    assert.equal(await total(reader, METRICS.authentications), 1);
+    assert.equal(await total(reader, METRICS.keysLoads), 1);
+  });
 });
