@@ -36,7 +36,7 @@ export const tokenRequestChannel: TracingChannel<TokenRequestMessage> = tracingC
  * subscriber may log the URL.
  */
 export function payloadUrl(url: string | undefined): string | undefined {
-  if (url === undefined || !url.includes('?')) return url;
+  if (!url?.includes('?')) return url;
   const parsed = URL.parse(url);
   if (parsed === null) return url.slice(0, url.indexOf('?'));
   const query = new URLSearchParams();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -91,22 +91,17 @@ describe('@bearer-guard/otel: nothing secret in a channel payload, span or metri
 
   it('tokens, sub, jti, scopes, proofs, thumbprints and client secrets appear nowhere', async function () {
     const seen: unknown[] = [];
-    const record = (name: string, event: string) => (message: unknown) => {
-      seen.push([name, event, structuredClone(message)]);
+    const record = (name: string) => (message: unknown) => {
+      seen.push([name, structuredClone(message)]);
     };
-    const unsubscribe: (() => void)[] = [];
-    for (const name of TRACED) {
-      for (const event of EVENTS) {
-        const listener = record(name, event);
-        channel(`tracing:${name}:${event}`).subscribe(listener);
-        unsubscribe.push(() => channel(`tracing:${name}:${event}`).unsubscribe(listener));
-      }
-    }
-    for (const name of PLAIN) {
-      const listener = record(name, 'publish');
-      channel(name).subscribe(listener);
-      unsubscribe.push(() => channel(name).unsubscribe(listener));
-    }
+    const names = [...TRACED.flatMap((name) => EVENTS.map((event) => `tracing:${name}:${event}`)), ...PLAIN];
+    const listeners = names.map((name) => {
+      const listener = record(name);
+      subscribe(name, listener);
+      return () => {
+        unsubscribe(name, listener);
+      };
+    });
     const reader = new TestReader();
     const spans = new InMemorySpanExporter();
     const unregister = registerInstrumentations({
@@ -174,7 +169,7 @@ describe('@bearer-guard/otel: nothing secret in a channel payload, span or metri
       await assert.rejects(tokens.getToken());
     } finally {
       unregister();
-      for (const stop of unsubscribe) stop();
+      for (const stop of listeners) stop();
     }
 
     const { resourceMetrics } = await reader.collect();
