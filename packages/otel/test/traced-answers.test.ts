@@ -352,4 +352,71 @@ describe('@bearer-guard/otel: the traced path answers as the untraced one, with 
       'bearer_guard.token_client.requests',
     ]);
   });
+  it('introspection answers (active, inactive, outage, garbage, open circuit) are the same with and without a subscriber', async function () {
+    const introspecting = async (): Promise<Record<string, Answer[]>> => {
+      app = express();
+      app.set('env', 'test');
+      app.use(
+        authenticate({
+          issuer: stub.issuer,
+          audience: stub.audience,
+          timeout: 2000,
+          introspection: {
+            endpoint: stub.introspectionEndpoint,
+            clientId: stub.introspectionClient.clientId,
+            clientSecret: stub.introspectionClient.clientSecret,
+            timeout: 2000,
+            cache: false,
+            breaker: { failureThreshold: 2, cooldown: 60_000 },
+          },
+        }),
+      );
+      app.get('/orders', (_request, response) => {
+        response.json({ ok: true });
+      });
+      app.use(errorHandler({ onError: false }));
+      const answers: Record<string, Answer[]> = {};
+      const ask = async (name: string, token: string): Promise<void> => {
+        const response = await fetch(`${base}/orders`, { headers: { authorization: `Bearer ${token}` } });
+        (answers[name] ??= []).push({
+          status: response.status,
+          challenge: `${String(response.headers.get('www-authenticate'))} ${String(response.headers.get('retry-after'))}`,
+          body: (await response.text()).replace(/"error_description":"[^"]*"/, ''),
+        });
+      };
+      try {
+        await ask('active', stub.issueOpaqueToken({ scope: 'orders:read' }));
+        await ask('inactive', randomBytes(16).toString('hex'));
+        await ask('expired', stub.issueOpaqueToken({ exp: nowSeconds() - 600 }));
+        stub.setBehaviour('introspection', { mode: 'garbage' });
+        await ask('garbage', stub.issueOpaqueToken());
+        stub.setBehaviour('introspection', { mode: 'fail', status: 503 });
+        await ask('outage', stub.issueOpaqueToken());
+        await ask('open circuit', stub.issueOpaqueToken());
+      } finally {
+        stub.setBehaviour('introspection', { mode: 'ok' });
+      }
+      return answers;
+    };
+    const untraced = await introspecting();
+    const reader = new TestReader();
+    const unregister = registerInstrumentations({
+      instrumentations: [new BearerGuardInstrumentation({ enabled: false })],
+      meterProvider: new MeterProvider({ readers: [reader] }),
+    });
+    let traced: Record<string, Answer[]>;
+    try {
+      traced = await introspecting();
+    } finally {
+      unregister();
+    }
+    assert.deepEqual(traced, untraced);
+    assert.equal(untraced['open circuit']?.[0]?.status, 503);
+    const points = await collect(reader);
+    const introspections = points.filter((point) => point.name === METRICS.introspectionDuration);
+    assert.ok(introspections.length >= 3);
+    for (const point of introspections) {
+      assert.equal(point.attributes['bearer_guard.issuer'], stub.issuer);
+    }
+  });
 });
