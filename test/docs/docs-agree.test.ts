@@ -230,7 +230,7 @@ describe('docs agree with the code', function () {
     });
 
     it('each package README installs what its example imports', function () {
-      for (const name of ['core', 'express', 'client', 'testkit']) {
+      for (const name of ['core', 'express', 'client', 'testkit', 'redis']) {
         const markdown = read(`packages/${name}/README.md`);
         const code = [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!).join('\n');
         const installed = installCommands(markdown);

@@ -404,6 +404,8 @@ describe('examples/fhir-service', () => {
         baseUrl: 'http://127.0.0.1:4300',
         rateLimitPerMinute: 600,
         introspectionCacheSeconds: 60,
+        redisUrl: undefined,
+        introspectionCacheKey: undefined,
         allowInsecureHttp: false,
       });
       assert.equal(

@@ -306,6 +306,60 @@ describe('examples/gateway', () => {
     );
   });
 
+  it('sends the calls to ORDERS_URL and FHIR_URL to their replicas in turn (ORDERS_REPLICA_URLS, FHIR_REPLICA_URLS)', async () => {
+    const orders2 = new FakeBackend(
+      (path) => (path === '/orders' ? { status: 200, body: ORDERS } : undefined),
+      flight,
+    );
+    const fhir2 = new FakeBackend((path) => {
+      if (path === '/Patient/123') return { status: 200, body: PATIENT };
+      if (path === '/Observation') return { status: 200, body: OBSERVATIONS };
+      return undefined;
+    }, flight);
+    try {
+      const config = {
+        ...base,
+        // The one public URL of each backend (what a DPoP proof names); its replicas behind it.
+        ordersUrl: 'http://orders.internal:4200',
+        fhirUrl: 'http://fhir.internal:4300',
+        ordersReplicaUrls: [base.ordersUrl, await orders2.listen()],
+        fhirReplicaUrls: [base.fhirUrl, await fhir2.listen()],
+        allowInsecureHttp: true,
+      };
+      const running = await start(config, {
+        ordersClient: fixedTokenClient(ORDERS_TOKEN),
+        fhirClient: fixedTokenClient(FHIR_TOKEN),
+        logger,
+      });
+      try {
+        for (let i = 0; i < 2; i += 1) {
+          const response = await fetch(`${running.url}/patients/123/summary`, {
+            headers: { authorization: `Bearer ${callerToken}` },
+          });
+          assert.equal(response.status, 200);
+          assert.equal(((await response.json()) as { partial: boolean }).partial, false);
+        }
+      } finally {
+        await running.close();
+      }
+      assert.equal(orders.received.length, 1, 'orders replica 1');
+      assert.equal(orders2.received.length, 1, 'orders replica 2');
+      // Two FHIR calls per summary (Patient, Observation): one to each replica, every time.
+      assert.deepEqual(
+        [
+          fhir.received.map((entry) => entry.path.split('?')[0]),
+          fhir2.received.map((entry) => entry.path.split('?')[0]),
+        ],
+        [
+          ['/Patient/123', '/Patient/123'],
+          ['/Observation', '/Observation'],
+        ],
+      );
+    } finally {
+      await Promise.all([orders2.close(), fhir2.close()]);
+    }
+  });
+
   it("sends each backend the gateway's own token, never the caller's", async () => {
     await summary(gateway()).expect(200);
     assert.deepEqual(
@@ -576,10 +630,13 @@ describe('examples/gateway', () => {
         clientSecret: DEV_CLIENT_SECRET,
         ordersUrl: 'http://127.0.0.1:4200',
         ordersAudience: ORDERS_AUDIENCE,
+        ordersReplicaUrls: [],
         fhirUrl: 'http://127.0.0.1:4300',
+        fhirReplicaUrls: [],
         fhirAudience: FHIR_AUDIENCE,
         backendTimeoutMs: 2000,
         rateLimitPerMinute: 600,
+        redisUrl: undefined,
         allowInsecureHttp: false,
       });
     });
@@ -609,6 +666,11 @@ describe('examples/gateway', () => {
       ['BACKEND_TIMEOUT_MS', '0'],
       ['BACKEND_TIMEOUT_MS', '1.5'],
       ['RATE_LIMIT_PER_MINUTE', '-1'],
+      ['ORDERS_REPLICA_URLS', 'http://127.0.0.1:4200,'],
+      ['ORDERS_REPLICA_URLS', 'http://127.0.0.1:4200/orders'],
+      ['FHIR_REPLICA_URLS', 'http://127.0.0.1:4300, http://127.0.0.1:4300'],
+      ['FHIR_REPLICA_URLS', 'http://127.0.0.1:4300,ftp://127.0.0.1:4301'],
+      ['REDIS_URL', 'http://127.0.0.1:6379'],
     ];
     for (const [variable, value] of wrong) {
       it(`names ${variable} when it is ${JSON.stringify(value)}`, () => {

@@ -359,6 +359,7 @@ describe('examples/orders-service', () => {
         publicUrl: 'http://127.0.0.1:4200',
         dpopNonceSecret: DEV_DPOP_NONCE_SECRET,
         rateLimitPerMinute: 600,
+        redisUrl: undefined,
         allowInsecureHttp: false,
       });
       assert.equal(

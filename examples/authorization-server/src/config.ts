@@ -37,6 +37,12 @@ export interface AuthorizationServerConfig {
   smartRedirectUri: string;
   /** `ACCESS_TOKEN_TTL`, in seconds. */
   accessTokenTtl: number;
+  /**
+   * `REDIS_URL` (`redis://` or `rediss://`): keep grants, tokens and sessions in Redis (see
+   * redis-adapter.ts), shared by every process that uses it and kept across restarts. Unset: in
+   * memory, per process.
+   */
+  redisUrl: string | undefined;
 }
 
 /** A missing or wrong environment variable. `variable` names the one to set. */
@@ -132,6 +138,20 @@ function secret(env: Env, name: keyof typeof DEV_ONLY_SECRETS): string {
   return raw;
 }
 
+function redisUrl(env: Env): string | undefined {
+  const raw = read(env, 'REDIS_URL');
+  if (raw === undefined) return undefined;
+  const url = URL.parse(raw);
+  if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    // The value may hold a password: never echoed.
+    throw new ConfigurationError(
+      'REDIS_URL',
+      'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379.',
+    );
+  }
+  return raw;
+}
+
 /**
  * Reads the configuration from `env` (defaults to `process.env`). Unset or empty variables take
  * their defaults; see the README for the table.
@@ -163,6 +183,7 @@ export function loadConfig(env: Env = process.env): AuthorizationServerConfig {
     audiences,
     smartRedirectUri: httpUrl(env, 'SMART_REDIRECT_URI', 'http://127.0.0.1:4400/callback'),
     accessTokenTtl: integer(env, 'ACCESS_TOKEN_TTL', 300, 1, 86_400, 'a lifetime in seconds'),
+    redisUrl: redisUrl(env),
   };
 }
 

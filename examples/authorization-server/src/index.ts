@@ -20,6 +20,14 @@ export {
   type PrivateJwk,
 } from './keys.js';
 export type { OidcProvider } from './oidc-provider.js';
+export {
+  connectAdapterClient,
+  DEFAULT_ADAPTER_PREFIX,
+  redisAdapter,
+  type AdapterPayload,
+  type OidcAdapter,
+  type RedisAdapterClient,
+} from './redis-adapter.js';
 export { CLIENT_ACCESS, RESOURCE_SERVERS, type ResourceServerName } from './resource-servers.js';
 export { patientFor } from './smart-context.js';
 export {

@@ -43,6 +43,11 @@ try {
 console.log(`authorization-server: issuer ${running.issuer}, listening on ${running.url}`);
 console.log(`  discovery: ${running.issuer}/.well-known/openid-configuration`);
 console.log(`  data dir:  ${config.dataDir}`);
+console.log(
+  running.storage === 'redis'
+    ? '  storage:   Redis (REDIS_URL): grants, tokens and revocations shared by every process on it, kept across restarts'
+    : '  storage:   in memory (this process only; set REDIS_URL to share and keep grants)',
+);
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals | 'launcher gone'): void => {

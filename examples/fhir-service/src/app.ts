@@ -4,7 +4,13 @@ import {
   requireSmartScope,
   type AuthenticateMiddleware,
 } from '@bearer-guard/express';
-import { createServiceApp } from '@bearer-guard/example-shared';
+import {
+  createServiceApp,
+  REDIS_KEY_PREFIX,
+  sharedReplayStore,
+  type RedisClient,
+} from '@bearer-guard/example-shared';
+import { redisIntrospectionStore } from '@bearer-guard/redis';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { AuthorizationServerMetadataSource } from './authorization-server-metadata.js';
 import type { FhirConfig } from './config.js';
@@ -29,6 +35,31 @@ export interface FhirApp {
 export interface FhirAppOptions {
   /** Where unexpected errors and upstream failures are logged. Defaults to `console.error`. */
   log?: ((message: string, error: unknown) => void) | undefined;
+  /**
+   * A connected Redis client (`REDIS_URL`): the introspection cache and the rate limit are then
+   * shared with the other replicas. Requires `config.introspectionCacheKey`.
+   */
+  redis?: RedisClient | undefined;
+}
+
+/** How long a replica keeps a cached answer in its own memory before asking Redis again, at most. */
+const LOCAL_CACHE_MS = 5000;
+
+/**
+ * The introspection cache shared by the replicas (`@bearer-guard/redis`): one replica's answer
+ * serves the others. Its in-memory level never keeps an answer longer than the cache bound, so a
+ * revocation is seen by every replica within `FHIR_INTROSPECTION_CACHE_SECONDS`.
+ */
+function sharedIntrospectionStore(config: FhirConfig, redis: RedisClient) {
+  if (config.introspectionCacheKey === undefined) {
+    throw new TypeError('fhir-service: a Redis client needs config.introspectionCacheKey');
+  }
+  return redisIntrospectionStore({
+    client: redis,
+    hmacKey: config.introspectionCacheKey,
+    keyPrefix: `${REDIS_KEY_PREFIX}introspection:fhir-service:`,
+    localTtl: Math.min(LOCAL_CACHE_MS, config.introspectionCacheSeconds * 1000),
+  });
 }
 
 const searchErrors = (error: unknown, _req: Request, res: Response, next: NextFunction): void => {
@@ -48,6 +79,7 @@ const searchErrors = (error: unknown, _req: Request, res: Response, next: NextFu
  * Nothing listens here: see {@link start} (and `main.ts`).
  */
 export function createApp(config: FhirConfig, options: FhirAppOptions = {}): FhirApp {
+  const { redis } = options;
   const auth = authenticate({
     issuer: config.issuer,
     audience: config.audience,
@@ -55,12 +87,16 @@ export function createApp(config: FhirConfig, options: FhirAppOptions = {}): Fhi
     // DPoP-bound tokens (the gateway's, RFC 9449) are checked against a proof for `baseUrl` + path;
     // bearer tokens (SMART apps, backend services) are still taken.
     publicUrl: config.baseUrl,
-    dpop: { required: false },
+    dpop: {
+      required: false,
+      ...(redis === undefined ? {} : { replayStore: sharedReplayStore(redis, 'fhir-service') }),
+    },
     introspection: {
       clientId: config.introspectionClientId,
       clientSecret: config.introspectionSecret,
       endpoint: config.introspectionEndpoint,
       cache: { maxSeconds: config.introspectionCacheSeconds },
+      ...(redis === undefined ? {} : { store: sharedIntrospectionStore(config, redis) }),
       // By default JWTs from the issuer (tokens for other APIs) are checked locally, with the keys
       // at the discovered jwks_uri, and refused for their audience (node-oidc-provider will not
       // introspect them); opaque tokens are introspected.
@@ -70,6 +106,7 @@ export function createApp(config: FhirConfig, options: FhirAppOptions = {}): Fhi
   const { baseUrl, introspectionEndpoint } = config;
   const app = createServiceApp({
     service: 'fhir-service',
+    redis,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       handler: (_req, res) => {

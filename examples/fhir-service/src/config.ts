@@ -11,6 +11,13 @@ import { ConfigError, EnvReader, type Env } from '@bearer-guard/example-shared';
  */
 export const DEV_INTROSPECTION_SECRET = 'dev-only-fhir-introspection-secret-do-not-deploy';
 
+/**
+ * Development-only HMAC key of the shared introspection cache (used with `REDIS_URL` only). Refused
+ * when `NODE_ENV=production`: set `FHIR_INTROSPECTION_CACHE_KEY` (32 bytes or more, the same on
+ * every replica) there.
+ */
+export const DEV_INTROSPECTION_CACHE_KEY = 'dev-only-fhir-introspection-cache-key-do-not-deploy';
+
 export interface FhirConfig {
   /** `FHIR_PORT`: where the service listens (0 picks a free port). */
   port: number;
@@ -35,6 +42,16 @@ export interface FhirConfig {
    * (0–3600, default 60). It bounds how late a revocation is seen.
    */
   introspectionCacheSeconds: number;
+  /**
+   * `REDIS_URL`: share the introspection cache and the rate limit with the other replicas through
+   * this Redis. Unset: both in this process's memory.
+   */
+  redisUrl: string | undefined;
+  /**
+   * `FHIR_INTROSPECTION_CACHE_KEY`: the HMAC key of the cache's Redis keys and values (32 bytes or
+   * more, the same on every replica). Read only with `REDIS_URL`.
+   */
+  introspectionCacheKey: string | undefined;
   /**
    * `ALLOW_INSECURE_HTTP`: accept plain-http authorization-server URLs beyond loopback (a private
    * container network in a demo; never across networks you do not control). Defaults to `false`.
@@ -69,6 +86,7 @@ export function loadFhirConfig(env: Env = process.env): FhirConfig {
   const allowInsecureHttp = vars.boolean('ALLOW_INSECURE_HTTP');
   const clientId = vars.read('FHIR_INTROSPECTION_CLIENT_ID') ?? 'fhir-service';
   const defaultBase = `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
+  const redisUrl = vars.redisUrl();
   return {
     port,
     host: listenHost,
@@ -83,6 +101,11 @@ export function loadFhirConfig(env: Env = process.env): FhirConfig {
     baseUrl: baseUrl(vars, 'FHIR_BASE_URL', defaultBase),
     rateLimitPerMinute: vars.integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     introspectionCacheSeconds: vars.integer('FHIR_INTROSPECTION_CACHE_SECONDS', 60, 0, 3600),
+    redisUrl,
+    introspectionCacheKey:
+      redisUrl === undefined
+        ? undefined
+        : vars.secret('FHIR_INTROSPECTION_CACHE_KEY', DEV_INTROSPECTION_CACHE_KEY),
     allowInsecureHttp,
   };
 }

@@ -125,6 +125,33 @@ function backendUrl(variable: string, ports: Ports, name: ServiceName, env: Node
 }
 
 /**
+ * With replicas, where the gateway connects for a backend's one URL, in turn: both replicas (the
+ * first listens on the service's own port, which is the URL every replica is configured to be).
+ * Not when `ORDERS_URL` / `FHIR_URL` sends the gateway elsewhere.
+ */
+function replicaUrls(
+  variable: string,
+  ports: Ports,
+  name: 'orders-service' | 'fhir-service',
+  env: NodeJS.ProcessEnv,
+  replicaPort: number | undefined,
+): Record<string, string> {
+  const raw = env[variable];
+  if (replicaPort === undefined || (raw !== undefined && raw.trim() !== '')) return {};
+  return {
+    [variable.replace('_URL', '_REPLICA_URLS')]:
+      `${serviceUrl(ports, name)},http://${FLEET_HOST}:${String(replicaPort)}`,
+  };
+}
+
+/** The second replicas' ports, when the fleet runs them (with `REDIS_URL`). */
+export type ReplicaPortsOption = Record<'orders-service' | 'fhir-service', number> | undefined;
+
+/** The environment of each process: one per service, and the second replicas' with `replicas`. */
+export type ServiceEnvironments = Record<ServiceName, NodeJS.ProcessEnv> &
+  Partial<Record<'orders-service-2' | 'fhir-service-2', NodeJS.ProcessEnv>>;
+
+/**
  * The environment of each service: the parent environment, so the variables a service reads itself
  * (secrets, `AS_DATA_DIR`, `ACCESS_TOKEN_TTL`, `BACKEND_TIMEOUT_MS`, `RATE_LIMIT_PER_MINUTE`, …)
  * reach it unchanged, with the fleet's own on top: where each service listens, and where the
@@ -136,7 +163,8 @@ function backendUrl(variable: string, ports: Ports, name: ServiceName, env: Node
 export function serviceEnvironments(
   ports: Ports,
   env: NodeJS.ProcessEnv = process.env,
-): Record<ServiceName, NodeJS.ProcessEnv> {
+  replicas?: ReplicaPortsOption,
+): ServiceEnvironments {
   const shared = {
     ...env,
     AS_ISSUER: issuerFromEnv(ports, env),
@@ -144,30 +172,42 @@ export function serviceEnvironments(
     ORDERS_AUDIENCE: env['ORDERS_AUDIENCE'] ?? AUDIENCES.orders,
     FHIR_AUDIENCE: env['FHIR_AUDIENCE'] ?? AUDIENCES.fhir,
   };
+  // Both replicas of a backend are one service at one URL (the first replica's), as behind a load
+  // balancer: the URL DPoP proofs name, FHIR links use and RFC 9728 metadata gives.
+  const orders = (port: number): NodeJS.ProcessEnv => ({
+    ...shared,
+    ORDERS_HOST: FLEET_HOST,
+    ORDERS_PORT: String(port),
+    ORDERS_PUBLIC_URL: serviceUrl(ports, 'orders-service'),
+  });
+  const fhir = (port: number): NodeJS.ProcessEnv => ({
+    ...shared,
+    FHIR_HOST: FLEET_HOST,
+    FHIR_PORT: String(port),
+    FHIR_BASE_URL: serviceUrl(ports, 'fhir-service'),
+  });
   return {
     'authorization-server': {
       ...shared,
       AS_HOST: FLEET_HOST,
       AS_PORT: String(ports['authorization-server']),
     },
-    'orders-service': {
-      ...shared,
-      ORDERS_HOST: FLEET_HOST,
-      ORDERS_PORT: String(ports['orders-service']),
-      ORDERS_PUBLIC_URL: serviceUrl(ports, 'orders-service'),
-    },
-    'fhir-service': {
-      ...shared,
-      FHIR_HOST: FLEET_HOST,
-      FHIR_PORT: String(ports['fhir-service']),
-      FHIR_BASE_URL: serviceUrl(ports, 'fhir-service'),
-    },
+    'orders-service': orders(ports['orders-service']),
+    'fhir-service': fhir(ports['fhir-service']),
+    ...(replicas === undefined
+      ? {}
+      : {
+          'orders-service-2': orders(replicas['orders-service']),
+          'fhir-service-2': fhir(replicas['fhir-service']),
+        }),
     gateway: {
       ...shared,
       GATEWAY_HOST: FLEET_HOST,
       GATEWAY_PORT: String(ports.gateway),
       ORDERS_URL: backendUrl('ORDERS_URL', ports, 'orders-service', env),
       FHIR_URL: backendUrl('FHIR_URL', ports, 'fhir-service', env),
+      ...replicaUrls('ORDERS_URL', ports, 'orders-service', env, replicas?.['orders-service']),
+      ...replicaUrls('FHIR_URL', ports, 'fhir-service', env, replicas?.['fhir-service']),
     },
   };
 }

@@ -1,11 +1,14 @@
 import { createTokenClient } from '@bearer-guard/client';
 import { createDpopProof, generateDpopKey } from '@bearer-guard/testkit';
 import { AUDIENCES, DEV_SECRETS, issuerFromEnv, portsFromEnv, serviceUrl } from './config.js';
+import { runReplicaSteps } from './demo-replicas.js';
+import { redisUrlFromEnv, replicaPortsFromEnv } from './replicas.js';
 
 // `npm run demo` (with `npm start` running): the demo client gets a token and calls the gateway,
 // then three refusals, then what DPoP (RFC 9449) adds at the orders service. Tokens come from
 // @bearer-guard/client, never a hand-written token request. It reads the variables `npm start`
-// reads, so it finds a fleet started with other ports or issuer.
+// reads, so it finds a fleet started with other ports or issuer; with REDIS_URL (the fleet's
+// replicas), it goes on with what the replicas share (demo-replicas.ts).
 const ports = portsFromEnv();
 const issuer = issuerFromEnv(ports);
 const gateway = serviceUrl(ports, 'gateway');
@@ -103,6 +106,29 @@ try {
     `${orders}/orders?patient=123`,
   );
   await dpopSteps();
+  const redisUrl = redisUrlFromEnv();
+  if (redisUrl === undefined) {
+    console.log(
+      '\nThe replica steps (a DPoP proof replayed to the other replica, one introspection for two\n' +
+        'replicas, a revocation seen by both) need the replicas: start the fleet and run the demo with\n' +
+        'REDIS_URL set (e.g. REDIS_URL=redis://127.0.0.1:6379).',
+    );
+  } else {
+    const replicas = replicaPortsFromEnv(ports);
+    const passed = await runReplicaSteps({
+      issuer,
+      authorizationServer: serviceUrl(ports, 'authorization-server'),
+      orders: [orders, `http://127.0.0.1:${String(replicas['orders-service'])}`],
+      fhir: [serviceUrl(ports, 'fhir-service'), `http://127.0.0.1:${String(replicas['fhir-service'])}`],
+      cacheSeconds: Number(process.env['FHIR_INTROSPECTION_CACHE_SECONDS'] ?? 60),
+      step: 8,
+      redisUrl,
+    });
+    if (!passed) {
+      console.error('\nUnexpected answers in the replica steps (see above).');
+      process.exitCode = 1;
+    }
+  }
 } catch (error) {
   console.error(
     `The demo failed: ${error instanceof Error ? error.message : String(error)}. Is the fleet running (npm start)?`,

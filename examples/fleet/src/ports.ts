@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { DEFAULT_PORTS, FLEET_HOST, SERVICES, type Ports } from './config.js';
+import { BACKENDS, REPLICA_PORTS, replicaName, type ReplicaPorts } from './replicas.js';
 
 /** A free port on 127.0.0.1 (bound, read and released: for tests that need ports before start). */
 export async function freePort(): Promise<number> {
@@ -21,6 +22,11 @@ export async function freePorts(): Promise<Ports> {
     'orders-service': await freePort(),
     'fhir-service': await freePort(),
   };
+}
+
+/** Free ports for the second replicas (with `REDIS_URL`). */
+export async function freeReplicaPorts(): Promise<ReplicaPorts> {
+  return { 'orders-service': await freePort(), 'fhir-service': await freePort() };
 }
 
 /** A port of the fleet that something else holds. */
@@ -62,9 +68,16 @@ async function assertFree(port: number): Promise<unknown> {
  *
  * @throws {PortInUseError} for the first port that cannot be bound.
  */
-export async function assertPortsFree(ports: Ports): Promise<void> {
+export async function assertPortsFree(ports: Ports, replicas?: ReplicaPorts): Promise<void> {
   for (const name of SERVICES) {
     const error = await assertFree(ports[name]);
     if (error !== undefined) throw new PortInUseError(ports[name], DEFAULT_PORTS[name].variable, name, error);
+  }
+  for (const backend of replicas === undefined ? [] : BACKENDS) {
+    const port = replicas?.[backend] ?? 0;
+    const error = await assertFree(port);
+    if (error !== undefined) {
+      throw new PortInUseError(port, REPLICA_PORTS[backend].variable, replicaName(backend), error);
+    }
   }
 }

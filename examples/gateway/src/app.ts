@@ -1,9 +1,17 @@
 import { createTokenClient } from '@bearer-guard/client';
-import { createServiceApp, listen, type RunningServer } from '@bearer-guard/example-shared';
+import {
+  closeRedis,
+  connectRedis,
+  createServiceApp,
+  listen,
+  type RedisClient,
+  type RunningServer,
+} from '@bearer-guard/example-shared';
 import { authenticate, errorHandler, requireScopes } from '@bearer-guard/express';
 import type { ErrorRequestHandler, Express, Request, Response } from 'express';
 import { callBackend, type BackendClient, type BackendService, type GatewayLogger } from './backend-call.js';
 import type { GatewayConfig } from './config.js';
+import { backendReplicas, type BackendReplicas } from './replicas.js';
 import { mergeSummary } from './summary.js';
 
 export { DEV_CLIENT_SECRET, GatewayConfigError, loadConfig } from './config.js';
@@ -20,6 +28,15 @@ export interface GatewayDeps {
   fhirClient?: BackendClient | undefined;
   /** Where backend failures are reported. Defaults to JSON lines on stderr. */
   logger?: GatewayLogger | undefined;
+  /** A connected Redis client (`REDIS_URL`): the rate limit is then shared with the other replicas. */
+  redis?: RedisClient | undefined;
+  /** The connections to the backends' replicas. Defaults to ones from `config` (`*_REPLICA_URLS`). */
+  replicas?: Record<BackendService, BackendReplicas> | undefined;
+}
+
+/** The connections to each backend's replicas (`ORDERS_REPLICA_URLS`, `FHIR_REPLICA_URLS`). */
+function replicasOf(config: GatewayConfig): Record<BackendService, BackendReplicas> {
+  return { orders: backendReplicas(config.ordersReplicaUrls), fhir: backendReplicas(config.fhirReplicaUrls) };
 }
 
 /** The scopes the gateway asks for, per backend (SMART v2 system scopes for FHIR). */
@@ -75,11 +92,13 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
   const orders = deps.ordersClient ?? defaults().orders;
   const fhir = deps.fhirClient ?? defaults().fhir;
   const timeoutMs = config.backendTimeoutMs;
+  const replicas = deps.replicas ?? replicasOf(config);
 
   const app = createServiceApp({
     service: 'gateway',
     // The edge: a caller does not choose the trace (request-log.ts); the backends trust ours.
     trustTraceparent: false,
+    redis: deps.redis,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       message: { error: 'too_many_requests', error_description: 'Too many requests; retry later.' },
@@ -107,9 +126,17 @@ export function createApp(config: GatewayConfig, deps: GatewayDeps = {}): Expres
       }
       const patient = encodeURIComponent(id);
       const call = (client: BackendClient, service: BackendService, operation: string, url: string) =>
-        callBackend(client, url, { service, operation, accept: ACCEPT[service], timeoutMs, logger });
+        callBackend(client, url, {
+          service,
+          operation,
+          accept: ACCEPT[service],
+          timeoutMs,
+          logger,
+          dispatcher: replicas[service].dispatcher,
+        });
       // In parallel: the answer takes as long as the slowest call, bounded by `timeoutMs`.
       const [ordersOutcome, patientOutcome, observationsOutcome] = await Promise.all([
+        // With replicas, each call to the next one (replicas.ts): the two FHIR calls reach both.
         call(orders, 'orders', 'GET /orders?patient={id}', `${config.ordersUrl}/orders?patient=${patient}`),
         call(fhir, 'fhir', 'GET /Patient/{id}', `${config.fhirUrl}/Patient/${patient}`),
         call(
@@ -162,12 +189,29 @@ function statusOf(error: unknown): number {
 export type RunningGateway = RunningServer;
 
 /**
- * Build the gateway and listen on `config.host:config.port`.
+ * Connect to Redis (with `config.redisUrl`), build the gateway and listen on `config.host:config.port`.
  *
  * @example
  * const gateway = await start(loadConfig());
  * console.log(`gateway on ${gateway.url}`);
  */
 export async function start(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
-  return listen(createApp(config, deps), { port: config.port, host: config.host, closeGraceMs: 0 });
+  const redis =
+    deps.redis ?? (config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl));
+  const owned = deps.redis === undefined ? redis : undefined;
+  const replicas = deps.replicas ?? replicasOf(config);
+  const release = async (): Promise<void> => {
+    await Promise.all([closeRedis(owned), replicas.orders.close(), replicas.fhir.close()]);
+  };
+  try {
+    return await listen(createApp(config, { ...deps, redis, replicas }), {
+      port: config.port,
+      host: config.host,
+      closeGraceMs: 0,
+      release,
+    });
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }

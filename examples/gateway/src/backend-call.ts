@@ -42,6 +42,8 @@ export interface CallOptions {
   /** Deadline of the whole call (token, request and body), in ms. */
   timeoutMs: number;
   logger: GatewayLogger;
+  /** Where the request's connection goes (the backend's replicas, in turn); the URL's host otherwise. */
+  dispatcher?: RequestInit['dispatcher'] | undefined;
 }
 
 /**
@@ -78,6 +80,7 @@ async function exchange(
     headers: { ...propagationHeaders(), accept: options.accept },
     redirect: 'manual',
     signal,
+    ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
   });
   const { status } = response;
   if (status >= 200 && status < 300) {

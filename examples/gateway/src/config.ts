@@ -26,13 +26,22 @@ export interface GatewayConfig {
   /** `ORDERS_URL`, `ORDERS_AUDIENCE`: the orders service and its RFC 8707 resource indicator. */
   ordersUrl: string;
   ordersAudience: string;
+  /**
+   * `ORDERS_REPLICA_URLS`: where the replicas behind `ORDERS_URL` listen, separated by commas; the
+   * calls to `ORDERS_URL` are sent to them in turn. Empty (the default): to `ORDERS_URL` itself.
+   */
+  ordersReplicaUrls: readonly string[];
   /** `FHIR_URL`, `FHIR_AUDIENCE`: the FHIR service base and its RFC 8707 resource indicator. */
   fhirUrl: string;
   fhirAudience: string;
+  /** `FHIR_REPLICA_URLS`: as `ORDERS_REPLICA_URLS`, for `FHIR_URL`. */
+  fhirReplicaUrls: readonly string[];
   /** `BACKEND_TIMEOUT_MS`: deadline of each backend call, the token request included. */
   backendTimeoutMs: number;
   /** `RATE_LIMIT_PER_MINUTE`: requests per client IP and minute. */
   rateLimitPerMinute: number;
+  /** `REDIS_URL`: count the rate limit in this Redis, shared by every gateway replica. Unset: in memory. */
+  redisUrl: string | undefined;
   /**
    * `ALLOW_INSECURE_HTTP`: accept plain-http URLs beyond loopback (a private container network in a
    * demo; never across networks you do not control). Defaults to `false`.
@@ -50,9 +59,14 @@ export class GatewayConfigError extends ConfigError {
  * An absolute http(s) URL without credentials, query or fragment. A base URL loses its trailing `/`;
  * the issuer is an identifier compared exactly with `iss` (RFC 8414 §2), so it is kept verbatim.
  */
-function httpUrl(vars: EnvReader, variable: string, fallback: string, { base = true } = {}): string {
-  const raw = vars.read(variable) ?? fallback;
-  const url = vars.httpUrl(variable, raw, fallback);
+function httpUrl(
+  vars: EnvReader,
+  variable: string,
+  raw: string,
+  example: string,
+  { base = true } = {},
+): string {
+  const url = vars.httpUrl(variable, raw, example);
   // Tokens and client secrets travel to these URLs: the same rule as bearer-guard and its client.
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !vars.boolean('ALLOW_INSECURE_HTTP')) {
     throw vars.fail(
@@ -61,6 +75,31 @@ function httpUrl(vars: EnvReader, variable: string, fallback: string, { base = t
     );
   }
   return base ? raw.replace(/\/+$/, '') : raw;
+}
+
+/** A comma-separated list of origins, each checked as {@link httpUrl}; no empty entry, no repeat. */
+function httpUrls(vars: EnvReader, variable: string, fallback: string): string[] {
+  const raw = vars.read(variable);
+  if (raw === undefined) return [];
+  const entries = raw.split(',').map((entry) => entry.trim());
+  if (entries.some((entry) => entry === '')) {
+    throw vars.fail(
+      variable,
+      `must be one URL or several separated by commas, without an empty one; got ${JSON.stringify(raw)}.`,
+    );
+  }
+  const urls = entries.map((entry) => httpUrl(vars, variable, entry, fallback));
+  if (new Set(urls).size !== urls.length) {
+    throw vars.fail(variable, `lists one URL twice; got ${JSON.stringify(raw)}.`);
+  }
+  // A replica is a connection target: its path would be ignored, so none is accepted.
+  if (urls.some((url) => new URL(url).pathname !== '/')) {
+    throw vars.fail(
+      variable,
+      `must list origins such as "${fallback}" (no path); got ${JSON.stringify(raw)}.`,
+    );
+  }
+  return urls;
 }
 
 /**
@@ -74,16 +113,37 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   return {
     port: vars.integer('GATEWAY_PORT', 4100, 0, 65_535),
     host: vars.host('GATEWAY_HOST', '127.0.0.1'),
-    issuer: httpUrl(vars, 'AS_ISSUER', 'http://127.0.0.1:4000', { base: false }),
+    issuer: httpUrl(
+      vars,
+      'AS_ISSUER',
+      vars.read('AS_ISSUER') ?? 'http://127.0.0.1:4000',
+      'http://127.0.0.1:4000',
+      {
+        base: false,
+      },
+    ),
     audience: vars.resourceIndicator('GATEWAY_AUDIENCE', 'https://gateway.fleet.example'),
     clientId,
     clientSecret: vars.secret('GATEWAY_CLIENT_SECRET', DEV_CLIENT_SECRET),
-    ordersUrl: httpUrl(vars, 'ORDERS_URL', 'http://127.0.0.1:4200'),
+    ordersUrl: httpUrl(
+      vars,
+      'ORDERS_URL',
+      vars.read('ORDERS_URL') ?? 'http://127.0.0.1:4200',
+      'http://127.0.0.1:4200',
+    ),
+    ordersReplicaUrls: httpUrls(vars, 'ORDERS_REPLICA_URLS', 'http://127.0.0.1:4200'),
     ordersAudience: vars.resourceIndicator('ORDERS_AUDIENCE', 'https://orders.fleet.example'),
-    fhirUrl: httpUrl(vars, 'FHIR_URL', 'http://127.0.0.1:4300'),
+    fhirUrl: httpUrl(
+      vars,
+      'FHIR_URL',
+      vars.read('FHIR_URL') ?? 'http://127.0.0.1:4300',
+      'http://127.0.0.1:4300',
+    ),
+    fhirReplicaUrls: httpUrls(vars, 'FHIR_REPLICA_URLS', 'http://127.0.0.1:4300'),
     fhirAudience: vars.resourceIndicator('FHIR_AUDIENCE', 'https://fhir.fleet.example/r4'),
     backendTimeoutMs: vars.integer('BACKEND_TIMEOUT_MS', 2000, 1, 60_000),
     rateLimitPerMinute: vars.integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    redisUrl: vars.redisUrl(),
     allowInsecureHttp: vars.boolean('ALLOW_INSECURE_HTTP'),
   };
 }

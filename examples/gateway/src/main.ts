@@ -8,6 +8,9 @@ await runService({
   notStarted: 'The gateway did not start',
   started: (gateway, config) => [
     `Gateway on ${gateway.url} (issuer ${config.issuer}, audience ${config.audience})`,
-    `Backends: orders ${config.ordersUrl}, FHIR ${config.fhirUrl}`,
+    `Backends: orders ${config.ordersUrl}${config.ordersReplicaUrls.length === 0 ? '' : ` (replicas in turn: ${config.ordersReplicaUrls.join(', ')})`}, FHIR ${config.fhirUrl}${config.fhirReplicaUrls.length === 0 ? '' : ` (replicas in turn: ${config.fhirReplicaUrls.join(', ')})`}`,
+    config.redisUrl === undefined
+      ? 'rate limit: in memory (this process only)'
+      : 'rate limit: shared in Redis (REDIS_URL)',
   ],
 });

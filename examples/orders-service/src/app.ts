@@ -6,7 +6,7 @@ import {
   type AuthenticatedRequest,
   type AuthenticateMiddleware,
 } from '@bearer-guard/express';
-import { createServiceApp } from '@bearer-guard/example-shared';
+import { createServiceApp, sharedReplayStore, type RedisClient } from '@bearer-guard/example-shared';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { OrdersConfig } from './config.js';
 import { OrderStore, validateNewOrder, type ValidationDetail } from './orders.js';
@@ -62,7 +62,12 @@ const finalErrorHandler: ErrorRequestHandler = (error: unknown, _req, res, next)
  *
  * Nothing listens here: see {@link start} (and `main.ts`).
  */
-export function createApp(config: OrdersConfig): OrdersApp {
+export interface OrdersAppOptions {
+  /** A connected Redis client (`REDIS_URL`): the rate limit and the DPoP replay store are then shared with the other replicas. */
+  redis?: RedisClient | undefined;
+}
+
+export function createApp(config: OrdersConfig, { redis }: OrdersAppOptions = {}): OrdersApp {
   const auth = authenticate({
     issuer: config.issuer,
     audience: config.audience,
@@ -71,12 +76,19 @@ export function createApp(config: OrdersConfig): OrdersApp {
     // Only DPoP-bound tokens (RFC 9449): a token copied off the wire is useless without the
     // gateway's private key. Nonces bound each proof to the last minute or two (§9).
     publicUrl: config.publicUrl,
-    dpop: { required: true, nonce: { secret: config.dpopNonceSecret } },
+    dpop: {
+      required: true,
+      nonce: { secret: config.dpopNonceSecret },
+      // With Redis, one replay store for every replica (`SET NX PX`): a proof used at one replica is
+      // refused at the others too (RFC 9449 §11.1). Without, each process remembers its own.
+      ...(redis === undefined ? {} : { replayStore: sharedReplayStore(redis, 'orders-service') }),
+    },
   });
   const orders = new OrderStore();
   // The rate limit comes before authenticating: junk tokens cost neither crypto nor JWKS fetches.
   const app = createServiceApp({
     service: 'orders-service',
+    redis,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimited: {
       handler: (_req, res) => {

@@ -31,6 +31,8 @@ export interface OrdersConfig {
   dpopNonceSecret: string;
   /** `RATE_LIMIT_PER_MINUTE`: requests per client IP and minute, health checks excepted. */
   rateLimitPerMinute: number;
+  /** `REDIS_URL`: share the rate limit with the other replicas through this Redis. Unset: in memory. */
+  redisUrl: string | undefined;
   /**
    * `ALLOW_INSECURE_HTTP`: accept plain-http authorization-server URLs beyond loopback (a private
    * container network in a demo; never across networks you do not control). Defaults to `false`.
@@ -76,6 +78,7 @@ export function loadOrdersConfig(env: Env = process.env): OrdersConfig {
     publicUrl: publicUrl.replace(/\/+$/, ''),
     dpopNonceSecret,
     rateLimitPerMinute: vars.integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    redisUrl: vars.redisUrl(),
     allowInsecureHttp,
   };
 }

@@ -1,5 +1,5 @@
 export { createApp } from './app.js';
-export type { OrdersApp } from './app.js';
+export type { OrdersApp, OrdersAppOptions } from './app.js';
 export { DEV_DPOP_NONCE_SECRET, loadOrdersConfig, OrdersConfigError } from './config.js';
 export type { OrdersConfig } from './config.js';
 export type { NewOrder, Order, OrderItem, ValidationDetail } from './orders.js';

@@ -16,5 +16,8 @@ await runService({
   notStarted: 'orders-service did not start',
   started: (service, config) => [
     `orders-service on ${service.url} (issuer ${config.issuer}, audience ${config.audience})`,
+    config.redisUrl === undefined
+      ? 'rate limit: in memory (this process only)'
+      : 'rate limit: shared in Redis (REDIS_URL)',
   ],
 });

@@ -1,4 +1,4 @@
-import { listen, type RunningServer } from '@bearer-guard/example-shared';
+import { closeRedis, connectRedis, listen, type RunningServer } from '@bearer-guard/example-shared';
 import { createApp } from './app.js';
 import type { OrdersConfig } from './config.js';
 
@@ -9,11 +9,17 @@ import type { OrdersConfig } from './config.js';
 export type RunningOrdersService = RunningServer;
 
 /**
- * Load the issuer's keys, then listen on `config.host:config.port`. Rejects, without listening, when
+ * Connect to Redis (with `config.redisUrl`), load the issuer's keys, then listen on `config.host:config.port`. Rejects, without listening, when
  * the issuer is unusable (wrong `AS_ISSUER`, authorization server down) or the port is taken.
  */
 export async function start(config: OrdersConfig): Promise<RunningOrdersService> {
-  const { app, ready } = createApp(config);
-  await ready();
-  return listen(app, config);
+  const redis = config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl);
+  try {
+    const { app, ready } = createApp(config, { redis });
+    await ready();
+    return await listen(app, { ...config, release: () => closeRedis(redis) });
+  } catch (error) {
+    await closeRedis(redis);
+    throw error;
+  }
 }

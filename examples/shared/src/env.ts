@@ -152,6 +152,20 @@ export class EnvReader {
     return raw;
   }
 
+  /**
+   * `REDIS_URL`: a `redis://` or `rediss://` URL, kept verbatim; `undefined` when unset. It may
+   * hold a password, so a wrong one is never echoed.
+   */
+  redisUrl(variable = 'REDIS_URL'): string | undefined {
+    const raw = this.read(variable);
+    if (raw === undefined) return undefined;
+    const protocol = URL.parse(raw)?.protocol;
+    if (protocol !== 'redis:' && protocol !== 'rediss:') {
+      throw this.fail(variable, 'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379.');
+    }
+    return raw;
+  }
+
   private plainUrl(variable: string, url: URL): void {
     if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
       throw this.fail(variable, 'must not contain credentials, a query or a fragment.');

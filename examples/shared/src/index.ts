@@ -9,3 +9,12 @@ export { createServiceApp } from './service-app.js';
 export type { ServiceAppOptions } from './service-app.js';
 export { metricsHandler } from './metrics.js';
 export { propagationHeaders, requestLogging } from './request-log.js';
+export {
+  closeRedis,
+  connectRedis,
+  REDIS_KEY_PREFIX,
+  REDIS_TIMEOUT_MS,
+  redisRateLimitStore,
+  sharedReplayStore,
+} from './redis.js';
+export type { RedisClient } from './redis.js';

@@ -18,6 +18,8 @@ export interface ListenOptions {
    * connections at once. Defaults to 5000.
    */
   closeGraceMs?: number | undefined;
+  /** What `close()` releases once the server has closed (the service's Redis connection). */
+  release?: (() => Promise<void>) | undefined;
 }
 
 /** Close `server`, letting requests in flight finish for up to `graceMs`. */
@@ -42,12 +44,18 @@ async function closeServer(server: Server, graceMs: number): Promise<void> {
 /** Listen on `host:port` with `app`. Rejects, without listening, when the port is taken. */
 export async function listen(
   app: RequestListener,
-  { port, host, closeGraceMs = 5000 }: ListenOptions,
+  { port, host, closeGraceMs = 5000, release }: ListenOptions,
 ): Promise<RunningServer> {
   const server = createServer(app).listen(port, host);
   // `once` rejects on an 'error' event (e.g. EADDRINUSE) before 'listening'.
   await once(server, 'listening');
   const { address, port: bound } = server.address() as AddressInfo;
   const hostname = address.includes(':') ? `[${address}]` : address;
-  return { url: `http://${hostname}:${bound}`, close: () => closeServer(server, closeGraceMs) };
+  return {
+    url: `http://${hostname}:${bound}`,
+    close: async () => {
+      await closeServer(server, closeGraceMs);
+      await release?.();
+    },
+  };
 }

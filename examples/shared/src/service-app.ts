@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import { rateLimit, type Options as RateLimitOptions } from 'express-rate-limit';
 import helmet from 'helmet';
 import { metricsHandler } from './metrics.js';
+import { redisRateLimitStore, type RedisClient } from './redis.js';
 import { requestLogging } from './request-log.js';
 
 export interface ServiceAppOptions {
@@ -17,6 +18,11 @@ export interface ServiceAppOptions {
   rateLimitPerMinute: number;
   /** How a request over the limit is answered: a `handler`, or a `message` sent with status 429. */
   rateLimited: Partial<Pick<RateLimitOptions, 'handler' | 'message'>>;
+  /**
+   * Count the rate limit in Redis (rate-limit-redis), shared by every replica of `service`.
+   * Defaults to express-rate-limit's memory store: this process only.
+   */
+  redis?: RedisClient | undefined;
 }
 
 /**
@@ -30,6 +36,7 @@ export function createServiceApp({
   trustTraceparent = true,
   rateLimitPerMinute,
   rateLimited,
+  redis,
 }: ServiceAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -46,6 +53,12 @@ export function createServiceApp({
       limit: rateLimitPerMinute,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
+      // A Redis that stops answering (each command has a deadline) lets requests through, logged,
+      // rather than failing every request: the limit is a guard against floods, not against replays,
+      // and the DPoP replay store stays fail-closed (503).
+      ...(redis === undefined
+        ? {}
+        : { store: redisRateLimitStore(redis, service ?? 'service'), passOnStoreError: true }),
       ...rateLimited,
     }),
   );
