@@ -11,10 +11,16 @@ describe('diagnostics: authenticateCached() publishes its refusals', function ()
   it('a malformed Authorization header refused by authenticateCached() is one rejected authentication, as by authenticateNow()', function () {
     const seen: [string, AuthenticateMessage][] = [];
     const traced = tracingChannel<AuthenticateMessage>(CHANNELS.authenticate);
+    const record = (event: string) => (message: AuthenticateMessage) => {
+      seen.push([event, { ...message }]);
+    };
+    const noop = (): void => undefined;
     const handlers = {
-      start: (message: AuthenticateMessage) => seen.push(['start', { ...message }]),
-      error: (message: AuthenticateMessage) => seen.push(['error', { ...message }]),
-      end: (message: AuthenticateMessage) => seen.push(['end', { ...message }]),
+      start: record('start'),
+      error: record('error'),
+      end: record('end'),
+      asyncStart: noop,
+      asyncEnd: noop,
     };
     traced.subscribe(handlers);
     try {
