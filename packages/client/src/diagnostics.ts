@@ -30,6 +30,21 @@ export const TOKEN_REQUEST_CHANNEL = 'bearer-guard:token-client.request';
 
 export const tokenRequestChannel: TracingChannel<TokenRequestMessage> = tracingChannel(TOKEN_REQUEST_CHANNEL);
 
+/**
+ * A URL as the message gives it: every query value replaced with `REDACTED`. The options refuse a
+ * user name or password in the token endpoint but allow a query, which may carry an API key; a
+ * subscriber may log the URL.
+ */
+export function payloadUrl(url: string | undefined): string | undefined {
+  if (!url?.includes('?')) return url;
+  const parsed = URL.parse(url);
+  if (parsed === null) return url.slice(0, url.indexOf('?'));
+  const query = new URLSearchParams();
+  for (const name of parsed.searchParams.keys()) query.append(name, 'REDACTED');
+  parsed.search = query.toString();
+  return parsed.href;
+}
+
 /** Run one token request as a traced operation; call behind `tokenRequestChannel.hasSubscribers`. */
 export function traceTokenRequest<R>(message: TokenRequestMessage, request: () => Promise<R>): Promise<R> {
   const channels = tokenRequestChannel;
@@ -67,6 +82,6 @@ function settle(message: TokenRequestMessage, error: unknown): void {
   if (isTokenRequestError(error)) {
     message.code = error.code;
     message.status = error.status;
-    message.endpoint ??= error.endpoint;
+    message.endpoint ??= payloadUrl(error.endpoint);
   }
 }

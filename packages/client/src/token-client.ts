@@ -1,5 +1,10 @@
 import { createAuthorizedFetch, type TokenFetch } from './authorized-fetch.js';
-import { tokenRequestChannel, traceTokenRequest, type TokenRequestMessage } from './diagnostics.js';
+import {
+  payloadUrl,
+  tokenRequestChannel,
+  traceTokenRequest,
+  type TokenRequestMessage,
+} from './diagnostics.js';
 import { discoverAuthorizationServer, type AuthorizationServerMetadata } from './discovery.js';
 import { TokenRequestError } from './errors.js';
 import {
@@ -165,7 +170,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       const request = async (message?: TokenRequestMessage): Promise<IssuedToken> => {
         const as = await authorizationServer();
         if (message !== undefined) {
-          message.endpoint = as.token_endpoint;
+          message.endpoint = payloadUrl(as.token_endpoint);
           message.jkt = (await resolved.dpop?.binding())?.jkt;
         }
         return requestClientCredentialsToken(as, context, parameters);
@@ -176,7 +181,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
           if (!tokenRequestChannel.hasSubscribers) return request();
           const message: TokenRequestMessage = {
             issuer,
-            endpoint: tokenEndpoint,
+            endpoint: payloadUrl(tokenEndpoint),
             grantType: 'client_credentials',
             attempt,
             outcome: undefined,

@@ -51,12 +51,15 @@ export function traceAuthentication(
   return traceBound(steps, request, presented);
 }
 
-/** `authenticateCached`, traced: a hit or a refusal publishes; a miss leaves it to `authenticate`. */
+/**
+ * `authenticateCached`, traced: a hit or a refusal publishes; a miss leaves it to `authenticate`.
+ * A malformed request is a refusal too: its caller gets the error here and asks no further.
+ */
 export function traceCached(steps: AuthenticationSteps, request: ResourceRequest): Principal | undefined {
-  const presented = steps.extract(request);
-  if (presented === undefined || presented.scheme === 'dpop') return undefined;
   const message = newMessage();
   try {
+    const presented = steps.extract(request);
+    if (presented === undefined || presented.scheme === 'dpop') return undefined;
     const principal = steps.cachedHit(presented, message);
     if (principal === undefined) return undefined;
     const confirmed = steps.confirm(request, presented, principal) as Principal;

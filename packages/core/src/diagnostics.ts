@@ -120,6 +120,21 @@ export const introspectionChannel: TracingChannel<IntrospectionMessage> = tracin
 export const circuitStateChannel = channel(CHANNELS.circuitState);
 
 /**
+ * A URL as a payload gives it: every query value replaced with `REDACTED`. The URLs are the
+ * configuration's or the metadata's (never a request's), and the options refuse a user name or
+ * password in them, but allow a query, which may carry an API key; a subscriber may log the URL.
+ */
+export function payloadUrl(url: string): string {
+  if (!url.includes('?')) return url;
+  const parsed = URL.parse(url);
+  if (parsed === null) return url.slice(0, url.indexOf('?'));
+  const query = new URLSearchParams();
+  for (const name of parsed.searchParams.keys()) query.append(name, 'REDACTED');
+  parsed.search = query.toString();
+  return parsed.href;
+}
+
+/**
  * Run `operation` as one traced operation on `traced`: `start` (with the subscribers' stores bound,
  * so a span started there is the active context inside), `end`, then `error`, `asyncStart` and
  * `asyncEnd` when it settles. `settle` fills the message's result fields first. Call it only

@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import { discoveryChannel, tracePromise, type DiscoveryMessage } from './diagnostics.js';
+import { discoveryChannel, payloadUrl, tracePromise, type DiscoveryMessage } from './diagnostics.js';
 import type { GuardEvents } from './events.js';
 import { boundedFetch, UpstreamError, type ExchangeObserver } from './internal/fetch-json.js';
 import { displayUrl, URL_PROBLEMS, urlProblem } from './internal/validate.js';
@@ -186,7 +186,7 @@ export class MetadataCache {
       message,
       () =>
         discoverAuthorizationServer(issuer, this.options, (url, status) => {
-          message.url = url;
+          message.url = payloadUrl(url);
           message.status = status;
         }),
       (done, result) => {

@@ -5,6 +5,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import { metadataEndpoint, type AuthorizationServerMetadata } from './discovery.js';
 import {
   introspectionChannel,
+  payloadUrl,
   tracePromise,
   type AuthenticateMessage,
   type IntrospectionMessage,
@@ -265,7 +266,7 @@ export class Introspector {
     if (!this.#breaker.allow()) return Promise.reject(this.#circuitOpen());
     const message: IntrospectionMessage = {
       issuer: this.#context.checks.issuer,
-      endpoint: this.#options.endpoint,
+      endpoint: this.#options.endpoint === undefined ? undefined : payloadUrl(this.#options.endpoint),
       outcome: undefined,
       reason: undefined,
       status: undefined,
@@ -275,7 +276,8 @@ export class Introspector {
       message,
       () => this.#call(token, key, message, true),
       (done, result) => {
-        done.endpoint ??= this.#server?.introspection_endpoint;
+        const discovered = this.#server?.introspection_endpoint;
+        done.endpoint ??= discovered === undefined ? undefined : payloadUrl(discovered);
         if ('value' in result) done.outcome = result.value.active ? 'active' : 'inactive';
         else {
           done.outcome = 'unavailable';

@@ -1,6 +1,6 @@
 import { base64url, createLocalJWKSet, errors as joseErrors } from 'jose';
 import type { JSONWebKeySet, JWSHeaderParameters, FlattenedJWSInput } from 'jose';
-import { keysLoadChannel, tracePromise, type KeysLoadMessage } from './diagnostics.js';
+import { keysLoadChannel, payloadUrl, tracePromise, type KeysLoadMessage } from './diagnostics.js';
 import { DiscoveryError } from './discovery.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
@@ -322,7 +322,7 @@ export class RemoteKeySet implements KeyHolder {
     let uri: string | undefined;
     try {
       uri = await this.#options.uri();
-      if (message !== undefined) message.uri = uri;
+      if (message !== undefined) message.uri = payloadUrl(uri);
       const document = await fetchJson(uri, {
         timeout: this.#options.timeout,
         maxBytes: this.#options.maxBytes,

@@ -9,7 +9,7 @@ import {
 import type { AuthenticateFields, CircuitStateFields } from './messages.js';
 import { AuthenticationMetrics } from './authentication.js';
 import { subscribePlain, subscribeTraced } from './channels.js';
-import { createInstruments, type Instruments } from './instruments.js';
+import { instrumentsOf, type Instruments } from './instruments.js';
 import { CHANNEL_NAMES } from './names.js';
 import {
   DISCOVERY,
@@ -60,7 +60,7 @@ export class BearerGuardInstrumentation {
     this.#config = { enabled: true, ...config };
     this.#tracer = trace.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
     this.#meter = metrics.getMeter(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
-    this.#instruments = createInstruments(this.#meter, this.#circuits);
+    this.#instruments = instrumentsOf(this.#meter, this.#circuits);
     this.#authentications = new AuthenticationMetrics(this.#instruments);
     if (this.#config.enabled === true) this.enable();
   }
@@ -77,10 +77,14 @@ export class BearerGuardInstrumentation {
     this.#tracer = provider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
   }
 
-  /** New instruments, counting from zero: what was counted stays with the previous provider's. */
+  /**
+   * Record on `provider` from now on: a new provider counts from zero (what was counted stays with
+   * the previous one's); one set before, or shared with another instrumentation, goes on from its
+   * own counts (instruments.ts).
+   */
   setMeterProvider(provider: MeterProvider): void {
     this.#meter = provider.getMeter(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
-    this.#instruments = createInstruments(this.#meter, this.#circuits);
+    this.#instruments = instrumentsOf(this.#meter, this.#circuits);
     this.#authentications.instruments = this.#instruments;
   }
 

@@ -31,10 +31,30 @@ export const AUTHENTICATION_ATTRIBUTES = [
   A.issuer,
 ] as const;
 
-export function createInstruments(
-  meter: Meter,
-  circuits: ReadonlyMap<string, CircuitStateFields['state']>,
-): Instruments {
+type CircuitStates = ReadonlyMap<string, CircuitStateFields['state']>;
+
+/** Per meter: its instruments, and the circuit states of every instrumentation recording on it. */
+const byMeter = new WeakMap<Meter, { instruments: Instruments; circuits: Set<CircuitStates> }>();
+
+/**
+ * The instruments of `meter`, made on its first use only. The counters are asynchronous over
+ * tallies, so a second set on one meter (a provider set again, or set back after another, or two
+ * instrumentations on one provider) would register a second callback for the same instrument and
+ * attribute sets: the SDK would keep one of the observations and lose every count of the other,
+ * while the histograms, being synchronous, counted both. Shared, they stay in step.
+ */
+export function instrumentsOf(meter: Meter, circuits: CircuitStates): Instruments {
+  let entry = byMeter.get(meter);
+  if (entry === undefined) {
+    const sources = new Set<CircuitStates>();
+    entry = { instruments: createInstruments(meter, sources), circuits: sources };
+    byMeter.set(meter, entry);
+  }
+  entry.circuits.add(circuits);
+  return entry.instruments;
+}
+
+function createInstruments(meter: Meter, sources: ReadonlySet<CircuitStates>): Instruments {
   const counter = (name: string, description: string, unit: string, names: readonly string[]): Tally => {
     const tally = new Tally(names);
     meter.createObservableCounter(name, { description, unit }).addCallback(tally.observe);
@@ -45,6 +65,9 @@ export function createInstruments(
       description: 'Circuit breaker state: 1 for the state each breaker is in, 0 for the others.',
     })
     .addCallback((result: ObservableResult) => {
+      // Every instrumentation on this meter sees the same channel: one point set per breaker.
+      const circuits = new Map<string, CircuitStateFields['state']>();
+      for (const source of sources) for (const [name, state] of source) circuits.set(name, state);
       for (const [name, current] of circuits) {
         for (const state of CIRCUIT_STATES) {
           result.observe(state === current ? 1 : 0, { [A.circuit]: name, [A.circuitState]: state });
