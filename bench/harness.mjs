@@ -9,7 +9,17 @@ import { fileURLToPath } from 'node:url';
 export const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 
 /** Server variants and workloads, in their default order. */
-export const VARIANTS = ['bare', 'bare-2', 'bearer-guard', 'otel', 'jose-floor', 'peer', 'introspection'];
+export const VARIANTS = [
+  'bare',
+  'bare-2',
+  'bearer-guard',
+  'otel',
+  'jose-floor',
+  'peer',
+  'introspection',
+  'introspection-redis',
+  'introspection-call',
+];
 /** Variants that serve the route with no authentication at all (they ignore the token). */
 export const UNAUTHENTICATED = new Set(['bare', 'bare-2']);
 export const WORKLOADS = ['repeated', 'rotation', 'cold'];
@@ -27,6 +37,21 @@ export const SKIPPED = {
   introspection: { cold: 'a never-seen opaque token is always a network call to the introspection endpoint' },
   // The telemetry target is about the repeated-token path (issue: metrics subscriber >= 0.95 x).
   otel: { rotation: 'its target is the repeated-token path', cold: 'its target is the repeated-token path' },
+  // The shared-store row compares one Redis hit with one introspection call, per request. On the
+  // repeated token neither would be that: concurrent requests for one token share one Redis GET
+  // (the store coalesces misses of a key) and one call (the introspector coalesces calls in
+  // flight), so 50 connections would measure a fraction of either. On the rotation (2,000 tokens,
+  // at most 50 in flight) every request is its own GET, or its own call.
+  'introspection-redis': {
+    repeated:
+      'concurrent requests for one token share one Redis GET: its row is the rotation, a GET per request',
+    cold: 'a never-seen opaque token is always a network call to the introspection endpoint',
+  },
+  'introspection-call': {
+    repeated:
+      'concurrent requests for one token share one introspection call: its row is the rotation, a call per request',
+    cold: 'with the cache off, every token is a call: the rotation measures the same path',
+  },
 };
 
 /** Why `variant` does not run `workload`, or `undefined` when it does. */
@@ -209,6 +234,11 @@ export function startChild({
       resolve({ child, ...message });
     });
   });
+}
+
+/** Kill `child` (a process not started by startChild, e.g. redis-server) with the others on exit. */
+export function adopt(child) {
+  children.add(child);
 }
 
 /** Let a child go without treating its exit as a crash (used when stopping it on purpose). */
