@@ -1,9 +1,14 @@
 // bearer-guard throughput benchmark: `npm run bench` (= `tsc -b && node bench/run.mjs`).
 //
-// Five server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
+// Server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
 // guard, a "jose floor" (jose.jwtVerify on every request, nothing else), the closest peer,
 // express-oauth2-jwt-bearer, and bearer-guard validating every token by RFC 7662 introspection
-// (against a stub endpoint in its own process; the answers cached). Each server runs in its own
+// (against a stub endpoint in its own process; the answers cached), and the shared-store row:
+// bearer-guard on a Redis hit (introspection-redis) against the introspection call it replaces
+// (introspection-call), both on the rotation, their remote ends (redis-server, the stub endpoint)
+// in processes of their own on core 1. After the rounds, replicas.mjs counts the introspection
+// calls for one token across 1, 2 and 4 replicas sharing Redis: 1 each, or the run fails. Without
+// redis-server those rows are skipped, with the reason. Each server runs in its own
 // process pinned to core 0; the load generator (autocannon, loader.mjs) runs in one process pinned
 // to core 1; this orchestrator only coordinates (it mints tokens while nothing is measured,
 // otherwise it sleeps).
@@ -40,6 +45,7 @@
 //                      on a shared machine (needs the privilege; off by default, it slows others)
 //   BENCH_WAIT_BUDGET  total seconds spent waiting for an idle machine and repeating disturbed
 //                      runs (default 120), which bounds the run time on a busy machine
+//   REDIS_SERVER       the redis-server binary of the shared-store rows (default: the one on PATH)
 //
 // The machine may be shared (test suites, builds). Before every measured run the benchmark waits
 // (up to 15 s at a time) until cores 0 and 1 are idle, and after it compares each core's busy time
