@@ -1111,7 +1111,7 @@ for (const variant of Object.keys(coldUse).filter((v) => !UNAUTHENTICATED.has(v)
     `  cold path, ${variant}: ${fmtInt(u.used)} fresh tokens used (${fmtInt(u.sent)} requests sent) of ${fmtInt(coldPool)} minted; none reused`,
   );
 }
-for (const [variant, workloads] of Object.entries(SKIPPED)) {
+for (const [variant, workloads] of Object.entries(SKIPPED).filter(([v]) => variants.includes(v))) {
   for (const [workload, reason] of Object.entries(workloads ?? {}))
     console.log(`  ${variant} skips the ${workload} workload: ${reason}`);
 }
