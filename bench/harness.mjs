@@ -13,7 +13,9 @@ export const VARIANTS = [
   'bare',
   'bare-2',
   'bearer-guard',
+  'dpop',
   'otel',
+  'otel-idle',
   'jose-floor',
   'peer',
   'introspection',
@@ -37,6 +39,15 @@ export const SKIPPED = {
   introspection: { cold: 'a never-seen opaque token is always a network call to the introspection endpoint' },
   // The telemetry target is about the repeated-token path (issue: metrics subscriber >= 0.95 x).
   otel: { rotation: 'its target is the repeated-token path', cold: 'its target is the repeated-token path' },
+  'otel-idle': {
+    rotation: 'its target is the repeated-token path',
+    cold: 'its target is the repeated-token path',
+  },
+  // One DPoP-bound token with a fresh proof on every request: the proof is the per-request work.
+  dpop: {
+    rotation: 'its target is one token with a fresh proof per request',
+    cold: 'its target is one token with a fresh proof per request',
+  },
   // The shared-store row compares one Redis hit with one introspection call, per request. On the
   // repeated token neither would be that: concurrent requests for one token share one Redis GET
   // (the store coalesces misses of a key) and one call (the introspector coalesces calls in

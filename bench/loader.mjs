@@ -14,8 +14,12 @@
 //             reaches the same server twice. Only the bare variant (which ignores the header) may
 //             wrap around; for an auth variant an exhausted pool fails the run.
 //
+// The `dpop` variant, whatever the workload, gets `Authorization: DPoP <token>` and a `DPoP` proof
+// from the pool run.mjs loaded last (dpop.mjs), each proof sent once.
+//
 // Messages in:  { type: 'tokens', repeated, rotation }            -> { type: 'tokens-loaded' }
 //               { type: 'cold', file }                           -> { type: 'cold-loaded', count }
+//               { type: 'proofs', token, file }                  -> { type: 'proofs-loaded', count }
 //               { type: 'run', id, port, variant, workload, duration, connections }
 //                                                                -> { type: 'result', id, … }
 // The pool file holds one token per line (written by run.mjs into a temporary directory).
@@ -35,6 +39,8 @@ const rotationIndex = new Map();
 const rotationSent = new Map();
 /** Per-variant position in the cold pool: tokens [0, cursor) were already sent to that server. */
 const coldCursor = new Map();
+/** The `dpop` variant's token and proof pool (dpop.mjs): each proof is sent once, in order. */
+const dpop = { token: undefined, proofs: [], cursor: 0 };
 /** The autocannon instance running now, stopped on SIGINT/SIGTERM. */
 let running;
 
@@ -70,7 +76,28 @@ function runOnce({ id, port, variant, workload, duration, connections }) {
   let coldExhausted = false;
   let rotationNext = 0;
   let rotationCount = 0;
-  if (workload === 'repeated') {
+  let dpopStart = 0;
+  let dpopExhausted = false;
+  if (variant === 'dpop') {
+    // Whatever the workload: one DPoP-bound token, and a proof never sent before on every request.
+    // An exhausted pool re-sends the last proof, which the server refuses as a replay (a broken run).
+    dpopStart = dpop.cursor;
+    options.requests = [
+      {
+        method: 'GET',
+        path: '/hello',
+        setupRequest(request) {
+          if (dpop.cursor >= dpop.proofs.length) {
+            dpopExhausted = true;
+            dpop.cursor = dpop.proofs.length - 1;
+          }
+          request.headers.authorization = `DPoP ${dpop.token}`;
+          request.headers.dpop = dpop.proofs[dpop.cursor++];
+          return request;
+        },
+      },
+    ];
+  } else if (workload === 'repeated') {
     options.headers = { authorization: header(repeated) };
   } else if (workload === 'rotation') {
     rotationNext = rotationIndex.get(variant) ?? 0;
@@ -131,6 +158,9 @@ function runOnce({ id, port, variant, workload, duration, connections }) {
         loaderCpuMs: (cpu.user + cpu.system) / 1000,
         loaderCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
       };
+      if (variant === 'dpop') {
+        reply.dpop = { used: dpop.cursor - dpopStart, pool: dpop.proofs.length, exhausted: dpopExhausted };
+      }
       if (workload === 'rotation') {
         rotationIndex.set(variant, rotationNext);
         rotationSent.set(variant, (rotationSent.get(variant) ?? 0) + rotationCount);
@@ -166,6 +196,12 @@ process.on('message', async (message) => {
     } else if (message.type === 'cold') {
       for (const token of readFileSync(message.file, 'utf8').split('\n')) if (token) cold.push(token);
       process.send({ type: 'cold-loaded', count: cold.length });
+    } else if (message.type === 'proofs') {
+      // A fresh pool for the `dpop` variant's next run(s), replacing the previous one.
+      dpop.token = message.token;
+      dpop.proofs = readFileSync(message.file, 'utf8').split('\n').filter(Boolean);
+      dpop.cursor = 0;
+      process.send({ type: 'proofs-loaded', count: dpop.proofs.length });
     } else if (message.type === 'reset-rotation') {
       // A fresh server process for this variant: it starts the rotation from its first token again.
       rotationIndex.delete(message.variant);

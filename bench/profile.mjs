@@ -25,6 +25,7 @@ import {
   WORKLOADS,
 } from './harness.mjs';
 import { summariseProfile } from './profile-summary.mjs';
+import { createDpopKey, mintProofs } from './dpop.mjs';
 import { detectRedis, SHARED_STORE_VARIANTS, startRedis } from './redis.mjs';
 import { createSigningKey, mintMany, mintToken } from './tokens.mjs';
 
@@ -91,6 +92,18 @@ if (workload === 'cold') {
   const file = path.join(resultsDir, `.cold-${process.pid}.txt`);
   writeFileSync(file, (await mintMany(privateKey, count, 'cold')).join('\n'));
   await request(loader, { type: 'cold', file }, 'cold-loaded');
+  rmSync(file, { force: true });
+}
+
+if (variant === 'dpop') {
+  // One pool for the warm-up and the profiled run, at up to 15 000 req/s (each proof sent once).
+  const count = Math.ceil(15_000 * (WARMUP_S + seconds));
+  console.log(`minting ${count} DPoP proofs…`);
+  const key = createDpopKey();
+  const token = await mintToken(privateKey, { jti: 'dpop', claims: { cnf: { jkt: key.jkt } } });
+  const file = path.join(resultsDir, `.proofs-${process.pid}.txt`);
+  writeFileSync(file, mintProofs(key, token, count, 'profile').join('\n'));
+  await request(loader, { type: 'proofs', token, file }, 'proofs-loaded');
   rmSync(file, { force: true });
 }
 

@@ -3,7 +3,9 @@
 // Server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
 // guard, a "jose floor" (jose.jwtVerify on every request, nothing else), the closest peer,
 // express-oauth2-jwt-bearer, and bearer-guard validating every token by RFC 7662 introspection
-// (against a stub endpoint in its own process; the answers cached), and the shared-store row:
+// (against a stub endpoint in its own process; the answers cached), and bearer-guard with DPoP on,
+// one DPoP-bound token with a fresh proof on every request (dpop.mjs; its proofs are minted here
+// right before each run that needs them, like the cold-path tokens), and the shared-store row:
 // bearer-guard on a Redis hit (introspection-redis) against the introspection call it replaces
 // (introspection-call), both on the rotation, their remote ends (redis-server, the stub endpoint)
 // in processes of their own on core 1. After the rounds, replicas.mjs counts the introspection
@@ -79,6 +81,7 @@ import {
   waitForQuiet,
   WORKLOADS,
 } from './harness.mjs';
+import { createDpopKey, mintProofs } from './dpop.mjs';
 import { detectRedis, processCpuMs, SHARED_STORE_VARIANTS, startRedis } from './redis.mjs';
 import { measureReplicas } from './replicas.mjs';
 import { createSigningKey, mintMany, mintToken } from './tokens.mjs';
@@ -151,12 +154,30 @@ const TARGETS = [
     min: 1.2,
   },
   {
+    // One signature check per request is the least DPoP can cost (the proof's; the token comes
+    // from the cache), as it is the jose floor's work (the token's): near parity is the target.
+    id: 'dpop-vs-floor',
+    label: 'DPoP, one token with a fresh proof per request: bearer-guard >= 0.90 x jose floor',
+    workload: 'repeated',
+    of: 'dpop',
+    over: 'jose-floor',
+    min: 0.9,
+  },
+  {
     id: 'otel-vs-bearer-guard',
     label: 'repeated token: with the OpenTelemetry metrics subscriber >= 0.95 x bearer-guard',
     workload: 'repeated',
     of: 'otel',
     over: 'bearer-guard',
     min: 0.95,
+  },
+  {
+    id: 'otel-idle-vs-bearer-guard',
+    label: 'repeated token: @bearer-guard/otel loaded, not enabled (no subscriber) >= 0.99 x bearer-guard',
+    workload: 'repeated',
+    of: 'otel-idle',
+    over: 'bearer-guard',
+    min: 0.99,
   },
   {
     id: 'introspection-vs-jwt',
@@ -284,6 +305,9 @@ const PAIRS = [NOISE_PAIR, ...targets];
 const { privateKey, jwks } = await createSigningKey();
 const repeatedToken = await mintToken(privateKey, { jti: 'repeated' });
 const rotationTokens = await mintMany(privateKey, config.rotationSize, 'rotation');
+// The `dpop` variant's client: its proof key and one DPoP-bound token (`cnf.jkt`, RFC 9449 §6.1).
+const dpopKey = createDpopKey();
+const dpopToken = await mintToken(privateKey, { jti: 'dpop', claims: { cnf: { jkt: dpopKey.jkt } } });
 const sanity = {
   valid: await mintToken(privateKey, { jti: 'sanity-valid' }),
   noScope: await mintToken(privateKey, { jti: 'sanity-no-scope', scope: 'write' }),
@@ -402,7 +426,22 @@ async function sanityCheck(variant, port) {
       );
     }
   }
+  if (variant === 'dpop') {
+    // The DPoP path itself: a fresh proof passes, the same proof again is a replay (401).
+    const [proof] = mintProofs(dpopKey, dpopToken, 1, `sanity-${String(sanityProofs++)}`);
+    const headers = { authorization: `DPoP ${dpopToken}`, dpop: proof };
+    for (const [what, expected] of [
+      ['a fresh DPoP proof', 200],
+      ['the same proof again', 401],
+    ]) {
+      const response = await fetch(`http://127.0.0.1:${port}/hello`, { headers });
+      if (response.status !== expected) {
+        throw new BrokenBenchmark(`${variant}: ${what} answered ${response.status} (expected ${expected})`);
+      }
+    }
+  }
 }
+let sanityProofs = 0;
 /** Sanity-check every (fresh) server; a failure ends the benchmark. */
 async function checkServers() {
   try {
@@ -442,6 +481,7 @@ async function measure(variant, workload, durationS, phase, coldSecondsLeft = du
   for (let attempt = 1; ; attempt++) {
     // Fresh tokens for this attempt and the cold runs still to come (minted now, never mid-run).
     if (workload === 'cold') await ensureColdTokens(variant, coldSecondsLeft);
+    if (variant === 'dpop') await loadProofs(durationS);
     let waitedMs = 0;
     // At a raised priority (BENCH_NICE < 0) other work yields to ours: no need to wait for it.
     if (phase === 'measure' && waitBudgetMs > 0 && !raisedPriority) {
@@ -533,6 +573,11 @@ function checkAnswers(result, phase) {
     );
   }
   if (result.cold) coldCursor.set(variant, result.cold.end);
+  if (result.dpop?.exhausted) {
+    throw new BrokenBenchmark(
+      `dpop: the pool of ${result.dpop.pool} fresh proofs ran out, proofs would be reused.`,
+    );
+  }
   if (result.cold?.exhausted && !UNAUTHENTICATED.has(variant)) {
     throw new BrokenBenchmark(
       `${variant} / cold: the pool of ${result.cold.pool} fresh tokens ran out, tokens would be reused. ` +
@@ -548,6 +593,7 @@ function checkAnswers(result, phase) {
 async function measurePair(pair, durationS) {
   const sides = [pair.of, pair.over];
   if (pair.workload === 'cold') for (const variant of sides) await ensureColdTokens(variant, durationS);
+  if (sides.includes('dpop')) await loadProofs(durationS);
   const before = await Promise.all(sides.map(serverStats));
   const remoteBefore = sides.map(remoteCpuMs);
   const cpuBefore = readCpuTimes();
@@ -637,6 +683,28 @@ async function ensureColdTokens(variant, secondsLeft) {
   const seconds = (performance.now() - started) / 1000;
   coldMint.seconds += seconds;
   console.log(`${seconds.toFixed(1)} s`);
+}
+
+/**
+ * A fresh pool of DPoP proofs for the `dpop` variant's next run of `durationS` seconds: minted now
+ * (so `iat` is seconds old, whatever the run's position in the benchmark), each `jti` new, sized
+ * like the cold pool from the fastest rate seen so far (+30 %, at least 5 000 req/s).
+ */
+const proofMint = { proofs: 0, seconds: 0, batches: 0 };
+async function loadProofs(durationS) {
+  const fastest = Math.max(5000, ...runs.map((r) => r.reqPerSec), ...discarded.map((r) => r.reqPerSec));
+  const count = Math.ceil((fastest * 1.3 * durationS) / 1000) * 1000;
+  const started = performance.now();
+  const proofs = mintProofs(dpopKey, dpopToken, count, `run${String(proofMint.batches)}`);
+  const file = path.join(tmpDir, `proofs-${String(proofMint.batches)}.txt`);
+  writeFileSync(file, proofs.join('\n'));
+  const loaded = await request(loader, { type: 'proofs', token: dpopToken, file }, 'proofs-loaded');
+  rmSync(file, { force: true });
+  if (loaded.count !== count)
+    throw new BrokenBenchmark(`the load generator holds ${loaded.count} proofs, expected ${count}`);
+  proofMint.batches++;
+  proofMint.proofs += count;
+  proofMint.seconds += (performance.now() - started) / 1000;
 }
 
 const line = (r) =>
@@ -1116,6 +1184,9 @@ for (const [variant, workloads] of Object.entries(SKIPPED).filter(([v]) => varia
     console.log(`  ${variant} skips the ${workload} workload: ${reason}`);
 }
 console.log(
+  `  DPoP proofs minted between runs: ${fmtInt(proofMint.proofs)} in ${proofMint.batches} pool(s), ${proofMint.seconds.toFixed(1)} s (a fresh pool per dpop run, none reused)`,
+);
+console.log(
   `  cold-path tokens minted between runs: ${fmtInt(coldMint.tokens)} in ${coldMint.batches} batch(es), ${coldMint.seconds.toFixed(1)} s`,
 );
 for (const variant of [...UNAUTHENTICATED].filter((v) => coldUse[v]?.wrapped))
@@ -1167,6 +1238,7 @@ const report = {
   concurrentPairsNoiseFloor: pairNoise,
   sequentialTargets: verdicts,
   coldTokens: { minted: coldMint, perVariant: coldUse },
+  dpopProofs: proofMint,
   jwksFetches,
   introspection,
   sharedStore: shared,

@@ -7,8 +7,11 @@
 //   bare-2       the same again, in its own process: the noise-floor control (its ratio to `bare`
 //                shows how far two measurements of identical code stray apart on this machine).
 //   bearer-guard authenticate() + requireScopes('read') + errorHandler(), keys from a JWKS URL.
+//   dpop         the same with `dpop` on: one DPoP-bound token, a fresh proof on every request.
 //   jose-floor   a minimal middleware calling jose.jwtVerify() with createLocalJWKSet on every
 //                request (no cache): the least work a correct verifier can do.
+//   otel         bearer-guard with @bearer-guard/otel enabled on an SDK MeterProvider (metrics).
+//   otel-idle    bearer-guard with @bearer-guard/otel loaded but not enabled (no subscriber).
 //   peer         express-oauth2-jwt-bearer auth() + requiredScopes('read'), keys from a JWKS URL.
 //   introspection
 //                authenticate() with RFC 7662 introspection only (no key source, `localJwts: false`) + requireScopes('read')
@@ -44,6 +47,7 @@ import http from 'node:http';
 import { Session } from 'node:inspector/promises';
 import express from 'express';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { DPOP_PUBLIC_URL } from './dpop.mjs';
 import { INTROSPECTION_CLIENT, startIntrospectionServer } from './introspection-stub.mjs';
 import { AUDIENCE, ISSUER } from './tokens.mjs';
 
@@ -190,23 +194,48 @@ async function buildApp(name) {
       app.use(errorHandler());
       break;
     }
-    case 'otel': {
-      // bearer-guard exactly as above, plus the OpenTelemetry metrics subscriber on a real
-      // MeterProvider (a reader that is never collected: the cost is the recording itself).
+    case 'dpop': {
+      // bearer-guard as above with DPoP on (RFC 9449): the loader presents one DPoP-bound token
+      // (`cnf.jkt`), each request with a fresh proof (dpop.mjs). The in-memory replay store's
+      // per-key quota (10 000 live proofs, fair among many clients) is lifted: the bench is one
+      // client sending thousands of proofs a second, every one of which the store must remember.
+      const { authenticate, requireScopes, errorHandler, MemoryDpopReplayStore } =
+        await import('@bearer-guard/express');
+      const jwksUri = await startJwksServer();
+      const replayStore = new MemoryDpopReplayStore({ max: 5_000_000, maxPerKey: 5_000_000 });
+      app.use(
+        authenticate({
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          jwksUri,
+          algorithms: ['ES256'],
+          publicUrl: DPOP_PUBLIC_URL,
+          dpop: { replayStore },
+        }),
+      );
+      app.get('/hello', requireScopes('read'), hello);
+      app.use(errorHandler());
+      break;
+    }
+    case 'otel':
+    case 'otel-idle': {
+      // bearer-guard exactly as above, with @bearer-guard/otel loaded. `otel`: the instrumentation
+      // enabled, recording the metrics into an SDK MeterProvider with the reader a user would run,
+      // a PeriodicExportingMetricReader (its default 60 s interval, so no export falls inside a
+      // measured run: the cost is the recording itself; the exporter keeps what it is given).
+      // `otel-idle`: the instrumentation constructed but not enabled, so no channel has a subscriber
+      // (what `disable()` leaves): the cost of having it loaded.
       const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
       const { BearerGuardInstrumentation } = await import('@bearer-guard/otel');
-      const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
-      class IdleReader extends MetricReader {
-        onForceFlush() {
-          return Promise.resolve();
-        }
-        onShutdown() {
-          return Promise.resolve();
-        }
-      }
+      const { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } =
+        await import('@opentelemetry/sdk-metrics');
       const instrumentation = new BearerGuardInstrumentation({ enabled: false });
-      instrumentation.setMeterProvider(new MeterProvider({ readers: [new IdleReader()] }));
-      instrumentation.enable();
+      const reader = new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+        exportIntervalMillis: 60_000,
+      });
+      instrumentation.setMeterProvider(new MeterProvider({ readers: [reader] }));
+      if (name === 'otel') instrumentation.enable();
       const jwksUri = await startJwksServer();
       app.use(authenticate({ issuer: ISSUER, audience: AUDIENCE, jwksUri, algorithms: ['ES256'] }));
       app.get('/hello', requireScopes('read'), hello);

@@ -23,10 +23,10 @@ export async function createSigningKey() {
 
 /**
  * Sign one access token. `jti` makes every token distinct (so its SHA-256 digest, bearer-guard's
- * cache key, is distinct too).
+ * cache key, is distinct too); `claims` adds claims (the DPoP variant's `cnf`).
  */
-export function mintToken(privateKey, { jti, scope = 'read', kid = KID } = {}) {
-  return new SignJWT({ scope, client_id: 'bench-client' })
+export function mintToken(privateKey, { jti, scope = 'read', kid = KID, claims = {} } = {}) {
+  return new SignJWT({ scope, client_id: 'bench-client', ...claims })
     .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)

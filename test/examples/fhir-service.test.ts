@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startAuthorizationServer, type AuthorizationServerStub } from '@bearer-guard/testkit';
+import {
+  createDpopProof,
+  generateDpopKey,
+  startAuthorizationServer,
+  type AuthorizationServerStub,
+} from '@bearer-guard/testkit';
 import request from 'supertest';
 import {
   createApp,
@@ -19,9 +24,14 @@ const BASE = 'https://fhir.test.example/r4';
 const SECRET = 'test-only-fhir-introspection-secret';
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const MAIN = fileURLToPath(new URL('../../examples/fhir-service/dist/main.js', import.meta.url));
-const INSUFFICIENT_SCOPE = (scope: string): string =>
+const ALGS = 'algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519"';
+const METADATA = 'resource_metadata="https://fhir.test.example/.well-known/oauth-protected-resource/r4"';
+const DPOP_ALGS = 'ES256 ES384 ES512 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA Ed25519';
+/** The 403 of requireSmartScope: the guard's own challenge, as requireScopes gives it (both schemes, RFC 9728 §5.1). */
+const INSUFFICIENT_SCOPE = (scope: string, metadata = METADATA): string =>
   'Bearer realm="api", error="insufficient_scope", ' +
-  `error_description="The access token does not carry the scope this resource requires.", scope="${scope}"`;
+  `error_description="The access token does not carry the scope this resource requires.", scope="${scope}", ${metadata}, ` +
+  `DPoP algs="${DPOP_ALGS}", ${metadata}`;
 
 interface Bundle {
   resourceType: string;
@@ -180,7 +190,11 @@ describe('examples/fhir-service', () => {
   describe('tokens', () => {
     it('answers 401 with a bare challenge and an OperationOutcome without a token', async () => {
       const res = await get('/Observation?patient=123').expect(401).expect('content-type', FHIR_JSON);
-      assert.equal(res.headers['www-authenticate'], 'Bearer realm="api"');
+      // Bearer or DPoP (RFC 9449 §7.1), each naming the RFC 9728 metadata (§5.1).
+      assert.equal(
+        res.headers['www-authenticate'],
+        `Bearer realm="api", ${METADATA}, DPoP ${ALGS}, ${METADATA}`,
+      );
       assertOutcome(res.body, 'login');
     });
 
@@ -193,7 +207,7 @@ describe('examples/fhir-service', () => {
         .expect(401);
       assert.equal(
         revoked.headers['www-authenticate'],
-        'Bearer realm="api", error="invalid_token", error_description="The access token is not active."',
+        `Bearer realm="api", error="invalid_token", error_description="The access token is not active.", ${METADATA}, DPoP ${ALGS}, ${METADATA}`,
       );
       assertOutcome(revoked.body, 'login');
       const other = await get('/Observation?patient=123', {
@@ -201,6 +215,36 @@ describe('examples/fhir-service', () => {
         aud: 'https://orders.fleet.example',
       });
       assert.equal(other.status, 401);
+    });
+
+    it("takes a DPoP-bound token (the gateway's) with its proof, and refuses it as a bearer token", async () => {
+      const key = await generateDpopKey();
+      const token = as.issueOpaqueToken({ ...system, ...key.cnf, token_type: 'DPoP' });
+      const proof = await createDpopProof(key, {
+        htm: 'GET',
+        htu: `${BASE}/Patient/123`,
+        accessToken: token,
+      });
+      const ok = await request(service.url)
+        .get('/Patient/123')
+        .set({ Authorization: `DPoP ${token}`, DPoP: proof })
+        .expect(200);
+      assert.equal(ok.body.id, '123');
+      const stolen = await request(service.url)
+        .get('/Patient/123')
+        .set('Authorization', `Bearer ${token}`)
+        .expect(401);
+      assert.match(String(stolen.headers['www-authenticate']), /cannot be used as a bearer token/);
+    });
+
+    it('serves its RFC 9728 metadata at the path-inserted well-known URL, open', async () => {
+      const res = await request(service.url).get('/.well-known/oauth-protected-resource/r4').expect(200);
+      assert.equal(res.body.resource, BASE);
+      assert.deepEqual(res.body.authorization_servers, [as.issuer]);
+      assert.equal(res.body.resource_name, 'FHIR R4');
+      assert.ok(res.body.scopes_supported.includes('system/Observation.rs'));
+      assert.equal(res.body.dpop_bound_access_tokens_required, undefined);
+      assert.ok(Array.isArray(res.body.dpop_signing_alg_values_supported));
     });
 
     it('answers 503 OperationOutcome with Retry-After when the introspection endpoint is down', async () => {
@@ -320,7 +364,14 @@ describe('examples/fhir-service', () => {
         .get('/Observation?patient=123')
         .set('Authorization', `Bearer ${token}`)
         .expect(403);
-      assert.equal(res.headers['www-authenticate'], INSUFFICIENT_SCOPE('patient/Observation.s'));
+      // This service's FHIR_BASE_URL is the test's placeholder `http://127.0.0.1:0`.
+      assert.equal(
+        res.headers['www-authenticate'],
+        INSUFFICIENT_SCOPE(
+          'patient/Observation.s',
+          'resource_metadata="http://127.0.0.1:0/.well-known/oauth-protected-resource"',
+        ),
+      );
       assert.ok((op.requests.get('/token/introspection') ?? 0) >= 1);
       const revoked = await op.token(OPAQUE_RESOURCE, 'read');
       await op.revoke(revoked);

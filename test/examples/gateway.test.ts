@@ -30,6 +30,7 @@ type Mode =
 interface Received {
   path: string;
   authorization: string | undefined;
+  dpop: string | undefined;
   accept: string | undefined;
   traceparent: string | undefined;
 }
@@ -79,6 +80,7 @@ class FakeBackend {
     this.received.push({
       path,
       authorization: req.headers.authorization,
+      dpop: req.headers.dpop as string | undefined,
       accept: req.headers.accept,
       traceparent: req.headers['traceparent'] as string | undefined,
     });
@@ -182,7 +184,8 @@ function basicCredentials(header: string | undefined): string | undefined {
 
 /** A tiny RFC 6749 §4.4 token endpoint: checks `gateway`'s Basic credentials, mints a token per resource. */
 async function startTokenEndpoint(secret: string) {
-  const requests: { scope: string | null; resource: string | null; authorized: boolean }[] = [];
+  const requests: { scope: string | null; resource: string | null; authorized: boolean; proof: boolean }[] =
+    [];
   /** Resources whose token requests answer 503, as if the authorization server were down for them. */
   const failFor = new Set<string>();
   let issued = 0;
@@ -195,7 +198,8 @@ async function startTokenEndpoint(secret: string) {
       const authorized =
         basicCredentials(req.headers.authorization) === `gateway:${secret}` &&
         form.get('grant_type') === 'client_credentials';
-      requests.push({ scope: form.get('scope'), resource: form.get('resource'), authorized });
+      const proof = typeof req.headers.dpop === 'string';
+      requests.push({ scope: form.get('scope'), resource: form.get('resource'), authorized, proof });
       res.setHeader('content-type', 'application/json');
       res.setHeader('cache-control', 'no-store');
       if (!authorized) {
@@ -211,7 +215,8 @@ async function startTokenEndpoint(secret: string) {
       res.end(
         JSON.stringify({
           access_token: `real-${resource}-${String(issued)}`,
-          token_type: 'Bearer',
+          // As node-oidc-provider: a request with a DPoP proof gets a DPoP-bound token (RFC 9449 §5).
+          token_type: proof ? 'DPoP' : 'Bearer',
           expires_in: 300,
         }),
       );
@@ -518,8 +523,11 @@ describe('examples/gateway', () => {
         1,
         'the cached token is reused',
       );
-      assert.ok(orders.received.every((r) => r.authorization?.startsWith(`Bearer real-${ORDERS_AUDIENCE}-`)));
-      assert.ok(fhir.received.every((r) => r.authorization?.startsWith(`Bearer real-${FHIR_AUDIENCE}-`)));
+      // The gateway's tokens are DPoP-bound: each token request and backend call carries a proof.
+      assert.ok(tokenEndpoint.requests.every((r) => r.proof));
+      assert.ok(orders.received.every((r) => r.authorization?.startsWith(`DPoP real-${ORDERS_AUDIENCE}-`)));
+      assert.ok(fhir.received.every((r) => r.authorization?.startsWith(`DPoP real-${FHIR_AUDIENCE}-`)));
+      assert.equal(new Set(allReceived().map((r) => r.dpop)).size, 6, 'a new proof per call');
       assert.equal(allReceived().length, 6);
       assert.ok(allReceived().every((r) => r.authorization !== `Bearer ${caller}`));
     });

@@ -34,6 +34,7 @@ const OPERATOR_ENV: Record<string, string> = {
   GATEWAY_CLIENT_SECRET: 'compose-test-gateway-secret',
   FHIR_INTROSPECTION_SECRET: 'compose-test-introspection-secret',
   DEMO_CLIENT_SECRET: 'compose-test-demo-secret',
+  ORDERS_DPOP_NONCE_SECRET: 'compose-test-orders-dpop-nonce-secret-0123',
 };
 
 // Compose interpolation of ${NAME:-default} and ${NAME:?error}, as `docker compose` does with `env`.
@@ -92,6 +93,8 @@ describe('docker-compose.yml and Dockerfile', () => {
       assert.throws(() => interpolate(value, {}), new RegExp(`^Error: compose: ${name}: set ${name}`), name);
       assert.doesNotMatch(value, /dev-only/, name);
     }
+    const nonceSecret = compose.services['orders-service']?.environment['ORDERS_DPOP_NONCE_SECRET'] ?? '';
+    assert.throws(() => interpolate(nonceSecret, {}), /^Error: compose: ORDERS_DPOP_NONCE_SECRET: set /);
   });
 
   it('builds in stages, installs only production dependencies and runs as a non-root user', () => {

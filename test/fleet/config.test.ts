@@ -48,6 +48,10 @@ const PASSED_THROUGH: Record<string, { value: string; services: ServiceName[] }>
     services: ['authorization-server', 'fhir-service'],
   },
   DEMO_CLIENT_SECRET: { value: 'a-demo-secret-for-tests', services: ['authorization-server'] },
+  ORDERS_DPOP_NONCE_SECRET: {
+    value: 'a-dpop-nonce-secret-for-tests-0123456789',
+    services: ['orders-service'],
+  },
   NODE_ENV: { value: 'production', services: ALL },
   ORDERS_URL: { value: 'http://127.0.0.1:14999', services: ['gateway'] },
   FHIR_URL: { value: 'http://127.0.0.1:14998', services: ['gateway'] },
@@ -91,6 +95,8 @@ describe('npm start and the variables of the README table', () => {
     assert.equal(environments.gateway['AS_ISSUER'], 'http://127.0.0.1:14001');
     assert.equal(environments.gateway['ORDERS_URL'], 'http://127.0.0.1:14201');
     assert.equal(environments.gateway['FHIR_URL'], 'http://127.0.0.1:14301');
+    // The URL DPoP proofs name (htu) is the one the gateway calls.
+    assert.equal(environments['orders-service']['ORDERS_PUBLIC_URL'], 'http://127.0.0.1:14201');
   });
 
   it('refuses a port it cannot give the others (0, not a number) or one port for two services, by name', () => {

@@ -61,10 +61,12 @@ describe('the example fleet, end to end', function () {
       clientId: 'demo-client',
       clientSecret: DEV_SECRETS.DEMO_CLIENT_SECRET,
     });
+    // As the gateway itself: DPoP-bound tokens (the orders service takes no other).
     gatewayClient = createTokenClient({
       issuer: fleet.issuer,
       clientId: 'gateway',
       clientSecret: DEV_SECRETS.GATEWAY_CLIENT_SECRET,
+      dpop: true,
     });
   });
   after(async () => {
@@ -186,12 +188,93 @@ describe('the example fleet, end to end', function () {
   });
 
   it("refuses the gateway's orders token at the FHIR service (each backend has its own audience)", async () => {
-    const ordersToken = await tokenFor(gatewayClient, 'orders:read', AUDIENCES.orders);
-    assert.equal((await get(`${fleet.urls['orders-service']}/orders?patient=123`, ordersToken)).status, 200);
+    const withOrdersToken = gatewayClient.fetchFor({ scope: 'orders:read', resource: AUDIENCES.orders });
+    const signal = AbortSignal.timeout(10_000);
     assert.equal(
-      (await get(`${fleet.urls['fhir-service']}/Observation?patient=123`, ordersToken)).status,
-      401,
+      (await withOrdersToken(`${fleet.urls['orders-service']}/orders?patient=123`, { signal })).status,
+      200,
     );
+    const elsewhere = await withOrdersToken(`${fleet.urls['fhir-service']}/Observation?patient=123`, {
+      signal,
+    });
+    assert.equal(elsewhere.status, 401);
+    assert.match(String(elsewhere.headers.get('www-authenticate')), /^DPoP error="invalid_token"/);
+  });
+
+  it('orders takes only DPoP-bound tokens: a bearer token, or a DPoP-bound one sent as bearer, is refused', async () => {
+    const url = `${fleet.urls['orders-service']}/orders?patient=123`;
+    const bearerClient = createTokenClient({
+      issuer: fleet.issuer,
+      clientId: 'gateway',
+      clientSecret: DEV_SECRETS.GATEWAY_CLIENT_SECRET,
+    });
+    const unbound = await get(url, await tokenFor(bearerClient, 'orders:read', AUDIENCES.orders));
+    assert.equal(unbound.status, 401);
+    assert.match(
+      String(unbound.challenge),
+      /error_description="This resource requires a DPoP-bound access token."/,
+    );
+    const bound = await tokenFor(gatewayClient, 'orders:read', AUDIENCES.orders);
+    const stolen = await get(url, bound);
+    assert.equal(stolen.status, 401);
+    assert.match(String(stolen.challenge), /cannot be used as a bearer token/);
+  });
+
+  it('serves the RFC 9728 documents of the orders and FHIR services', async () => {
+    const orders = await get(`${fleet.urls['orders-service']}/.well-known/oauth-protected-resource`);
+    assert.equal(orders.status, 200);
+    assert.deepEqual(
+      {
+        ...(orders.body as Record<string, unknown>),
+        dpop_signing_alg_values_supported: undefined,
+      },
+      {
+        resource: fleet.urls['orders-service'],
+        authorization_servers: [fleet.issuer],
+        scopes_supported: ['orders:read', 'orders:write'],
+        bearer_methods_supported: ['header'],
+        resource_name: 'Orders',
+        dpop_signing_alg_values_supported: undefined,
+        dpop_bound_access_tokens_required: true,
+      },
+    );
+    const fhir = await get(`${fleet.urls['fhir-service']}/.well-known/oauth-protected-resource`);
+    assert.equal(fhir.status, 200);
+    assert.equal((fhir.body as { resource: string }).resource, fleet.urls['fhir-service']);
+    assert.deepEqual((fhir.body as { authorization_servers: string[] }).authorization_servers, [
+      fleet.issuer,
+    ]);
+  });
+
+  it('npm run demo: the summary, three refusals, then DPoP: 200, a replayed proof and a stolen token refused', async () => {
+    const inherited = { ...process.env };
+    delete inherited['NODE_OPTIONS']; // mocha's tsx loader: the scripts run from dist/
+    const { stdout, stderr } = await promisify(execFile)('npm', ['run', '--silent', 'demo'], {
+      cwd: ROOT,
+      env: {
+        ...inherited,
+        AS_PORT: String(fleet.ports['authorization-server']),
+        GATEWAY_PORT: String(fleet.ports.gateway),
+        ORDERS_PORT: String(fleet.ports['orders-service']),
+        FHIR_PORT: String(fleet.ports['fhir-service']),
+      },
+      timeout: 60_000,
+    });
+    assert.equal(stderr, '');
+    const summaryUrl = `${fleet.urls.gateway}/patients/123/summary`;
+    const orders = `${fleet.urls['orders-service']}/orders?patient=123`;
+    for (const line of [
+      `GET ${summaryUrl} -> 200`,
+      `GET ${summaryUrl} -> 401\nWWW-Authenticate: Bearer realm="api"`,
+      `GET ${summaryUrl} -> 403`,
+      `4. Around the gateway, straight to the orders service, no token: refused too\nGET ${orders} -> 401`,
+      `5. A DPoP-bound token (as the gateway gets them) with a proof and the server nonce: 200\nGET ${orders} -> 200`,
+      `6. One proof, sent twice: the first time GET ${orders} -> 200`,
+      `the second time (a replayed proof): refused\nGET ${orders} -> 401\nWWW-Authenticate: DPoP error="invalid_dpop_proof", error_description="The DPoP proof was already used."`,
+      `7. The same token sent as a bearer token (a stolen token): refused\nGET ${orders} -> 401\nWWW-Authenticate: Bearer realm="api", error="invalid_token", error_description="The access token is bound to a key and cannot be used as a bearer token."`,
+    ]) {
+      assert.ok(stdout.includes(line), `${line}\nnot in:\n${stdout}`);
+    }
   });
 
   it('SMART: a patient-scoped token from the authorization-code + PKCE flow reads only its own patient', async () => {
@@ -268,10 +351,13 @@ describe('the example fleet, end to end', function () {
   });
 
   it('keeps validating JWTs from cached keys while the authorization server is down', async () => {
-    const ordersToken = await tokenFor(gatewayClient, 'orders:read', AUDIENCES.orders);
+    const withOrdersToken = gatewayClient.fetchFor({ scope: 'orders:read', resource: AUDIENCES.orders });
+    const url = `${fleet.urls['orders-service']}/orders?patient=123`;
+    assert.equal((await withOrdersToken(url, { signal: AbortSignal.timeout(10_000) })).status, 200);
     const callerToken = await tokenFor(demo, 'summary:read', AUDIENCES.gateway);
     await fleet.stopService('authorization-server');
-    assert.equal((await get(`${fleet.urls['orders-service']}/orders?patient=123`, ordersToken)).status, 200);
+    // The DPoP-bound token is cached by the client, its proofs are signed locally.
+    assert.equal((await withOrdersToken(url, { signal: AbortSignal.timeout(10_000) })).status, 200);
     // The gateway validates its caller locally too; its own backend tokens are cached.
     const { status } = await get(summary(), callerToken);
     assert.equal(status, 200);

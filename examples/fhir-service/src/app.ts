@@ -1,4 +1,9 @@
-import { authenticate, requireSmartScope, type AuthenticateMiddleware } from '@bearer-guard/express';
+import {
+  authenticate,
+  protectedResourceMetadata,
+  requireSmartScope,
+  type AuthenticateMiddleware,
+} from '@bearer-guard/express';
 import { createServiceApp } from '@bearer-guard/example-shared';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { AuthorizationServerMetadataSource } from './authorization-server-metadata.js';
@@ -6,7 +11,7 @@ import type { FhirConfig } from './config.js';
 import { OBSERVATIONS, observationPatient, PATIENTS } from './fhir-data.js';
 import { fhirErrorHandler, sendOutcome, sendResource } from './operation-outcome.js';
 import { fhirId, SearchError, searchObservations, searchPatients, searchsetBundle } from './search.js';
-import { capabilityStatement, smartConfiguration } from './smart-discovery.js';
+import { capabilityStatement, SCOPES_SUPPORTED, smartConfiguration } from './smart-discovery.js';
 
 /** The app and what a caller may need besides it. */
 export interface FhirApp {
@@ -36,7 +41,8 @@ const searchErrors = (error: unknown, _req: Request, res: Response, next: NextFu
  * checked by RFC 7662 introspection at `config.issuer` and must name `config.audience`, so a caller
  * that goes around the gateway is refused just the same. Access follows SMART App Launch scopes:
  * `patient/` scopes reach only the token's `patient`, `user/` and `system/` scopes any patient.
- * `/health`, `/metadata` and `/.well-known/smart-configuration` are open. Every error is an
+ * DPoP-bound tokens need their proof (RFC 9449); bearer tokens are accepted too. `/health`,
+ * `/metadata`, `/.well-known/smart-configuration` and the RFC 9728 metadata are open. Every error is an
  * OperationOutcome; bearer-guard's keep their status and `WWW-Authenticate` / `Retry-After`.
  *
  * Nothing listens here: see {@link start} (and `main.ts`).
@@ -46,6 +52,10 @@ export function createApp(config: FhirConfig, options: FhirAppOptions = {}): Fhi
     issuer: config.issuer,
     audience: config.audience,
     allowInsecureHttp: config.allowInsecureHttp,
+    // DPoP-bound tokens (the gateway's, RFC 9449) are checked against a proof for `baseUrl` + path;
+    // bearer tokens (SMART apps, backend services) are still taken.
+    publicUrl: config.baseUrl,
+    dpop: { required: false },
     introspection: {
       clientId: config.introspectionClientId,
       clientSecret: config.introspectionSecret,
@@ -75,6 +85,8 @@ export function createApp(config: FhirConfig, options: FhirAppOptions = {}): Fhi
     res.json(smartConfiguration(await metadata.get(), introspectionEndpoint));
   });
 
+  // RFC 9728: the resource's own metadata, open like /metadata.
+  app.use(protectedResourceMetadata(auth, { scopesSupported: SCOPES_SUPPORTED, resourceName: 'FHIR R4' }));
   app.use(auth);
 
   app.get('/Patient/:id', requireSmartScope('Patient', 'r'), (req, res) => {

@@ -28,6 +28,7 @@ export const DEV_SECRETS = {
   GATEWAY_CLIENT_SECRET: 'dev-only-gateway-secret-do-not-deploy',
   FHIR_INTROSPECTION_SECRET: 'dev-only-fhir-introspection-secret-do-not-deploy',
   DEMO_CLIENT_SECRET: 'dev-only-demo-client-secret-do-not-deploy',
+  ORDERS_DPOP_NONCE_SECRET: 'dev-only-orders-dpop-nonce-secret-do-not-deploy',
 } as const;
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -149,7 +150,12 @@ export function serviceEnvironments(
       AS_HOST: FLEET_HOST,
       AS_PORT: String(ports['authorization-server']),
     },
-    'orders-service': { ...shared, ORDERS_HOST: FLEET_HOST, ORDERS_PORT: String(ports['orders-service']) },
+    'orders-service': {
+      ...shared,
+      ORDERS_HOST: FLEET_HOST,
+      ORDERS_PORT: String(ports['orders-service']),
+      ORDERS_PUBLIC_URL: serviceUrl(ports, 'orders-service'),
+    },
     'fhir-service': {
       ...shared,
       FHIR_HOST: FLEET_HOST,

@@ -41,7 +41,9 @@ const stderrLogger: GatewayLogger = {
 
 /**
  * One client-credentials client for both backends, so discovery happens once; each backend gets
- * its own token (scope + RFC 8707 resource), cached and renewed by the client.
+ * its own token (scope + RFC 8707 resource), cached and renewed by the client. The tokens are
+ * DPoP-bound (RFC 9449) to a key generated at start-up that never leaves this process: each
+ * backend call carries a new proof, and the orders service's nonces are handled by the client.
  */
 function tokenClients(config: GatewayConfig): { orders: BackendClient; fhir: BackendClient } {
   const tokens = createTokenClient({
@@ -49,6 +51,7 @@ function tokenClients(config: GatewayConfig): { orders: BackendClient; fhir: Bac
     clientId: config.clientId,
     clientSecret: config.clientSecret,
     allowInsecureHttp: config.allowInsecureHttp,
+    dpop: true,
   });
   return {
     orders: { fetch: tokens.fetchFor({ scope: ORDERS_SCOPE, resource: config.ordersAudience }) },

@@ -1,6 +1,7 @@
 import {
   authenticate,
   errorHandler,
+  protectedResourceMetadata,
   requireScopes,
   type AuthenticatedRequest,
   type AuthenticateMiddleware,
@@ -53,9 +54,11 @@ const finalErrorHandler: ErrorRequestHandler = (error: unknown, _req, res, next)
 };
 
 /**
- * The orders API. Every route but `/health` needs a JWT access token from `config.issuer` for
- * `config.audience`, validated here against the issuer's keys: a caller that goes around the
- * gateway is refused just the same. `GET` routes need `orders:read`, `POST /orders` `orders:write`.
+ * The orders API. Every route but `/health` and the RFC 9728 metadata needs a DPoP-bound JWT access
+ * token from `config.issuer` for `config.audience` with a proof carrying a server nonce (RFC 9449),
+ * validated here against the issuer's keys: a caller that goes around the gateway is refused just
+ * the same, and a bearer token (a DPoP-bound one included) is refused. `GET` routes need
+ * `orders:read`, `POST /orders` `orders:write`.
  *
  * Nothing listens here: see {@link start} (and `main.ts`).
  */
@@ -65,6 +68,10 @@ export function createApp(config: OrdersConfig): OrdersApp {
     audience: config.audience,
     jwksUri: config.jwksUri,
     allowInsecureHttp: config.allowInsecureHttp,
+    // Only DPoP-bound tokens (RFC 9449): a token copied off the wire is useless without the
+    // gateway's private key. Nonces bound each proof to the last minute or two (§9).
+    publicUrl: config.publicUrl,
+    dpop: { required: true, nonce: { secret: config.dpopNonceSecret } },
   });
   const orders = new OrderStore();
   // The rate limit comes before authenticating: junk tokens cost neither crypto nor JWKS fetches.
@@ -77,6 +84,13 @@ export function createApp(config: OrdersConfig): OrdersApp {
       },
     },
   });
+  // RFC 9728: what a client needs to call this API (issuer, scopes, DPoP), before authenticating.
+  app.use(
+    protectedResourceMetadata(auth, {
+      scopesSupported: ['orders:read', 'orders:write'],
+      resourceName: 'Orders',
+    }),
+  );
   app.use(auth);
 
   app.get('/orders', requireScopes('orders:read'), (req, res) => {

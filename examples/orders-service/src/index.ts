@@ -1,6 +1,6 @@
 export { createApp } from './app.js';
 export type { OrdersApp } from './app.js';
-export { loadOrdersConfig, OrdersConfigError } from './config.js';
+export { DEV_DPOP_NONCE_SECRET, loadOrdersConfig, OrdersConfigError } from './config.js';
 export type { OrdersConfig } from './config.js';
 export type { NewOrder, Order, OrderItem, ValidationDetail } from './orders.js';
 export { start } from './server.js';

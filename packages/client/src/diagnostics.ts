@@ -19,6 +19,11 @@ export interface TokenRequestMessage {
   code: TokenRequestErrorCode | undefined;
   /** The HTTP status of the token endpoint's answer, when one arrived. */
   status: number | undefined;
+  /**
+   * With DPoP, the RFC 7638 thumbprint of the client's public key: the `cnf.jkt` the token is bound
+   * to (RFC 9449 §6), public by design. Never the key itself or a proof.
+   */
+  jkt: string | undefined;
 }
 
 export const TOKEN_REQUEST_CHANNEL = 'bearer-guard:token-client.request';

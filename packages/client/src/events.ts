@@ -25,6 +25,8 @@ export interface TokenClientEventMap {
     expiresIn: number;
     defaulted: boolean;
     attempts: number;
+    /** With DPoP, the thumbprint of the key the token is bound to (its `cnf.jkt`); never key material. */
+    jkt: string | undefined;
   };
   /**
    * Obtaining a token failed after `attempts` tries. With `servingCachedToken`, a cached token that is

@@ -12,6 +12,7 @@ export {
 } from './token-client.js';
 export type { TokenClientOptions } from './options.js';
 export type { TokenFetch } from './authorized-fetch.js';
+export type { DpopAlgorithm, DpopOptions } from './dpop.js';
 export type {
   ClientAssertionAlgorithm,
   PrivateKeyInput,

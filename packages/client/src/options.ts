@@ -5,6 +5,8 @@ import {
   type ResolvedClientAuthentication,
   type TokenEndpointAuthMethod,
 } from './client-authentication.js';
+import type { CryptoKeyPair } from 'oauth4webapi';
+import { resolveDpop, type DpopOptions, type ResolvedDpop } from './dpop.js';
 import {
   booleanOption,
   configError,
@@ -68,6 +70,12 @@ export interface TokenClientOptions {
   maxResponseBytes?: number | undefined;
   /** Allow plain `http:` beyond loopback (authorization server and `fetch` targets). Defaults to `false`. */
   allowInsecureHttp?: boolean | undefined;
+  /**
+   * DPoP (RFC 9449): ask for tokens bound to a key and prove possession of it on every call.
+   * `true` generates a non-extractable ES256 key pair (or `{ alg }`'s); a `CryptoKeyPair` (or
+   * `{ privateKey, publicKey }`) brings your own. Off by default.
+   */
+  dpop?: boolean | DpopOptions | CryptoKeyPair | undefined;
 }
 
 export interface ResolvedOptions {
@@ -82,13 +90,14 @@ export interface ResolvedOptions {
   retry: RetryPolicy;
   maxResponseBytes: number;
   allowInsecureHttp: boolean;
+  dpop: ResolvedDpop | undefined;
 }
 
 const KEYS: KeysEnum<TokenClientOptions> = {
   issuer: true, tokenEndpoint: true, clientId: true, clientSecret: true, privateKey: true,
   privateKeyAlgorithm: true, privateKeyId: true, authMethod: true, clientAssertionAudience: true, scope: true,
   resource: true, renewalMargin: true, defaultExpiresIn: true, timeout: true, retry: true,
-  maxResponseBytes: true, allowInsecureHttp: true,
+  maxResponseBytes: true, allowInsecureHttp: true, dpop: true,
 }; // prettier-ignore
 const RETRY_KEYS: KeysEnum<NonNullable<TokenClientOptions['retry']>> = {
   attempts: true,
@@ -186,5 +195,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
       unit: 'bytes',
     }),
     allowInsecureHttp,
+    dpop: resolveDpop(input['dpop']),
   };
 }

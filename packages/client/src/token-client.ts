@@ -27,7 +27,8 @@ import {
 /** An access token as handed to callers. Field names follow RFC 6749 §5.1. */
 export interface AccessToken {
   readonly access_token: string;
-  readonly token_type: 'Bearer';
+  /** `DPoP` with the `dpop` option (send it as `Authorization: DPoP` with a proof), else `Bearer`. */
+  readonly token_type: 'Bearer' | 'DPoP';
   /** Whole seconds until the client stops using the token (rounded down). */
   readonly expires_in: number;
   /** When the client stops using the token, in epoch milliseconds. */
@@ -53,7 +54,7 @@ export interface GetTokenOptions extends TokenSelection {
 export interface TokenClient {
   /** A valid access token for the default (or given) scope and resource. */
   readonly getToken: (options?: GetTokenOptions) => Promise<AccessToken>;
-  /** `fetch` with the default token attached and one renewal on `invalid_token`. */
+  /** `fetch` with the default token (and a DPoP proof) attached, one renewal on `invalid_token`, one retry on `use_dpop_nonce`. */
   readonly fetch: TokenFetch;
   /** A `fetch` like {@link TokenClient.fetch} for another scope or resource, e.g. a second backend. */
   readonly fetchFor: (selection: TokenSelection) => TokenFetch;
@@ -98,6 +99,10 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
  * used; without one, calls fail with a `TokenRequestError` and no request goes out without a token.
  * Discovery and token requests each have a deadline and are retried with backoff after outages.
  *
+ * With `dpop`, tokens are DPoP-bound (RFC 9449): each token request and each `fetch` carries a new
+ * proof signed with the client's key, server nonces are kept per origin, and one `use_dpop_nonce`
+ * answer per request is retried with the nonce it gave.
+ *
  * It does not refresh metadata after discovery succeeded, check the token's audience or scope, or
  * keep tokens across processes.
  *
@@ -117,6 +122,7 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
  * @see RFC 8707 §2 (resource indicators)
  * @see RFC 7523 §2.2 (`private_key_jwt`)
  * @see RFC 6750 §2.1, §3.1 (sending the token; `invalid_token`)
+ * @see RFC 9449 (DPoP)
  */
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const resolved = resolveOptions(options);
@@ -128,6 +134,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     clientAuthentication: resolved.clientAuthentication.apply,
     limits,
     defaultExpiresIn: resolved.defaultExpiresIn,
+    dpop: resolved.dpop,
   };
   const { issuer, tokenEndpoint } = resolved;
 
@@ -157,7 +164,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       let attempt = 0;
       const request = async (message?: TokenRequestMessage): Promise<IssuedToken> => {
         const as = await authorizationServer();
-        if (message !== undefined) message.endpoint = as.token_endpoint;
+        if (message !== undefined) {
+          message.endpoint = as.token_endpoint;
+          message.jkt = (await resolved.dpop?.binding())?.jkt;
+        }
         return requestClientCredentialsToken(as, context, parameters);
       };
       const outcome = await withRetry(
@@ -172,6 +182,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
             outcome: undefined,
             code: undefined,
             status: undefined,
+            jkt: undefined,
           };
           return traceTokenRequest(message, () => request(message));
         },
@@ -204,7 +215,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         );
       }
       const { expiresIn, defaulted } = outcome.value;
-      events.emit('token.renewed', { ...target, reason, expiresIn, defaulted, attempts: outcome.attempts });
+      const jkt = (await resolved.dpop?.binding())?.jkt;
+      const attempts = outcome.attempts;
+      events.emit('token.renewed', { ...target, reason, expiresIn, defaulted, attempts, jkt });
       return token;
     };
 
@@ -234,6 +247,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         refuse: (accessToken) => cache.refuse(parametersKey(parameters), accessToken),
       },
       resolved.allowInsecureHttp,
+      resolved.dpop,
     );
 
   const client: TokenClient = {
@@ -255,7 +269,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       const remaining = Math.max(0, token.expiresAt - performance.now());
       return {
         access_token: token.accessToken,
-        token_type: 'Bearer',
+        token_type: resolved.dpop === undefined ? 'Bearer' : 'DPoP',
         expires_in: Math.floor(remaining / 1000),
         expiresAt: Math.round(Date.now() + remaining),
         scope: token.scope,

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
+import { hasNewNonce, type ResolvedDpop } from './dpop.js';
 import { TokenRequestError } from './errors.js';
-import { boundedFetch, type FetchLimits } from './internal/bounded-fetch.js';
+import { boundedFetch, HttpFailure, type FetchLimits } from './internal/bounded-fetch.js';
 import { classify } from './internal/classify.js';
 import { isPlainObject } from './internal/validate.js';
 import type { TokenParameters } from './token-parameters.js';
@@ -12,6 +13,8 @@ export interface TokenRequestContext {
   limits: FetchLimits;
   /** Lifetime assumed when the response has no `expires_in`, in seconds. */
   defaultExpiresIn: number;
+  /** DPoP (RFC 9449 §5): every token request carries a proof, and the token must be `DPoP`-bound. */
+  dpop: ResolvedDpop | undefined;
 }
 
 /** A token as issued. Times are on the monotonic clock (`performance.now()`), in milliseconds. */
@@ -84,16 +87,34 @@ function refusedTokenType(error: unknown): string | undefined {
   return typeof body?.token_type === 'string' ? body.token_type : undefined;
 }
 
+function expectedType(dpop: unknown): string {
+  return dpop === undefined ? '"Bearer"' : '"DPoP" (the request carried a DPoP proof, RFC 9449 §5)';
+}
+
+/** A token response as processed, with `expires_in` as the server sent it. */
+interface Exchange {
+  response: Response;
+  result: oauth.TokenEndpointResponse;
+  rawExpiresIn: unknown;
+}
+
 /**
  * One client-credentials grant request and the processing of its answer, both by oauth4webapi:
  * `scope` and every `resource` (RFC 8707 §2.1) go in the form body, client authentication is applied
- * by `context.clientAuthentication`. The response must be a Bearer token (RFC 6750): a `DPoP` or
- * other token type would be refused by the resource server, so it is refused here first.
+ * by `context.clientAuthentication`. The response must be a Bearer token (RFC 6750), or with
+ * `context.dpop` a DPoP-bound one: any other token type would be refused by the resource server, so
+ * it is refused here first.
  *
- * This makes exactly one attempt; retries, caching and renewal are the caller's.
+ * With DPoP, the request carries a proof (RFC 9449 §5) with the authorization server's last nonce;
+ * an answer `use_dpop_nonce` with a `DPoP-Nonce` (§8) is followed by one more request with that
+ * nonce, within the same deadline. A second `use_dpop_nonce` is the answer.
+ *
+ * This makes one attempt (two requests at most, with a nonce); retries, caching and renewal are the
+ * caller's.
  *
  * @see RFC 6749 §4.4.2 (request), §4.4.3 and §5.1 (response), §5.2 (error response)
  * @see RFC 8707 §2 (resource indicators)
+ * @see RFC 9449 §5 (DPoP access token request), §8 (authorization server nonce)
  */
 export async function requestClientCredentialsToken(
   as: oauth.AuthorizationServer & { token_endpoint: string },
@@ -105,18 +126,24 @@ export async function requestClientCredentialsToken(
   const body = new URLSearchParams();
   if (parameters.scope !== undefined) body.set('scope', parameters.scope);
   for (const resource of parameters.resource) body.append('resource', resource);
-  const options: oauth.ClientCredentialsGrantRequestOptions = {
-    [oauth.customFetch]: (url: string, init: RequestInit) => boundedFetch(url, init, context.limits),
-    // The endpoint was vetted (https, http on loopback, or `allowInsecureHttp`) by the options or by
-    // discovery, so oauth4webapi's blanket https check would only repeat it.
-    // eslint-disable-next-line @typescript-eslint/no-deprecated
-    [oauth.allowInsecureRequests]: new URL(endpoint).protocol === 'http:',
-  };
+  const dpop = await context.dpop?.binding();
   const sentAt = performance.now();
+  const deadline = sentAt + context.limits.timeout;
   let response: Response | undefined;
-  let result: oauth.TokenEndpointResponse;
-  let rawExpiresIn: unknown;
-  try {
+  const exchange = async (): Promise<Exchange> => {
+    const timeout = Math.ceil(deadline - performance.now());
+    if (timeout <= 0)
+      throw new HttpFailure('timeout', `no answer within ${String(context.limits.timeout)} ms`);
+    const limits = { ...context.limits, timeout };
+    const options: oauth.ClientCredentialsGrantRequestOptions = {
+      [oauth.customFetch]: (url: string, init: RequestInit) => boundedFetch(url, init, limits),
+      // The endpoint was vetted (https, http on loopback, or `allowInsecureHttp`) by the options or
+      // by discovery, so oauth4webapi's blanket https check would only repeat it.
+      // eslint-disable-next-line @typescript-eslint/no-deprecated
+      [oauth.allowInsecureRequests]: new URL(endpoint).protocol === 'http:',
+      DPoP: dpop?.handle,
+    };
+    response = undefined;
     response = await oauth.clientCredentialsGrantRequest(
       as,
       client,
@@ -129,19 +156,47 @@ export async function requestClientCredentialsToken(
       .clone()
       .json()
       .catch(() => undefined);
-    rawExpiresIn = isPlainObject(raw) ? raw['expires_in'] : undefined;
-    result = await oauth.processClientCredentialsResponse(as, client, response);
+    const result = await oauth.processClientCredentialsResponse(as, client, response);
+    return { response, result, rawExpiresIn: isPlainObject(raw) ? raw['expires_in'] : undefined };
+  };
+  let outcome: Exchange;
+  try {
+    try {
+      outcome = await exchange();
+    } catch (error) {
+      // oauth4webapi has kept the nonce of the answer for this origin; the next proof carries it.
+      if (
+        dpop === undefined ||
+        !oauth.isDPoPNonceError(error) ||
+        response === undefined ||
+        !hasNewNonce(response)
+      ) {
+        throw error;
+      }
+      outcome = await exchange();
+    }
   } catch (error) {
     const refusedType = refusedTokenType(error);
     if (refusedType !== undefined && response !== undefined) {
-      throw invalidResponse(endpoint, response.status, `has ${describeTokenType(refusedType)}, not "Bearer"`);
+      throw invalidResponse(
+        endpoint,
+        response.status,
+        `has ${describeTokenType(refusedType)}, not ${expectedType(dpop)}`,
+      );
     }
     throw await classify(error, 'token', endpoint, response);
   }
-  const { status } = response;
-  // oauth4webapi lowercases token_type and accepts `dpop` too; only Bearer is usable here.
-  if (result.token_type !== 'bearer') {
-    throw invalidResponse(endpoint, status, `has ${describeTokenType(result.token_type)}, not "Bearer"`);
+  const { result, rawExpiresIn } = outcome;
+  const { status } = outcome.response;
+  // oauth4webapi lowercases token_type and accepts `bearer` and `dpop`. A DPoP-requested token
+  // answered as Bearer is refused: RFC 9449 §5 lets a server without DPoP support issue a bearer
+  // token, and using it would silently drop the sender constraint the client was configured for.
+  if (result.token_type !== (dpop === undefined ? 'bearer' : 'dpop')) {
+    throw invalidResponse(
+      endpoint,
+      status,
+      `has ${describeTokenType(result.token_type)}, not ${expectedType(dpop)}`,
+    );
   }
   // The token goes into an Authorization header: a CR LF would split it (and undici's refusal
   // quotes the whole header value, token included). The message never shows the token.

@@ -59,15 +59,31 @@ export function parseWwwAuthenticate(header: string): AuthenticationChallenge[] 
 }
 
 /**
- * Whether a response's challenges say the Bearer token itself was refused (`error="invalid_token"`:
- * expired, revoked, malformed…), as opposed to a missing scope or a malformed request, which a new
- * token would not cure.
+ * Whether a response's challenges say the token itself was refused (`error="invalid_token"`:
+ * expired, revoked, malformed…) on the scheme it was sent with (`bearer`, or `dpop` for a DPoP-bound
+ * token, RFC 9449 §7.1), as opposed to a missing scope or a malformed request, which a new token
+ * would not cure.
  *
  * @see RFC 6750 §3.1
  */
-export function isInvalidTokenChallenge(header: string | null): boolean {
+export function isInvalidTokenChallenge(
+  header: string | null,
+  scheme: 'bearer' | 'dpop' = 'bearer',
+): boolean {
   if (header === null) return false;
   return parseWwwAuthenticate(header).some(
-    (challenge) => challenge.scheme === 'bearer' && challenge.parameters['error'] === 'invalid_token',
+    (challenge) => challenge.scheme === scheme && challenge.parameters['error'] === 'invalid_token',
+  );
+}
+
+/**
+ * Whether a resource server asks for a DPoP nonce: a `DPoP` challenge with `error="use_dpop_nonce"`.
+ *
+ * @see RFC 9449 §9
+ */
+export function isNonceChallenge(header: string | null): boolean {
+  if (header === null) return false;
+  return parseWwwAuthenticate(header).some(
+    (challenge) => challenge.scheme === 'dpop' && challenge.parameters['error'] === 'use_dpop_nonce',
   );
 }

@@ -52,6 +52,7 @@ describe('client: the bearer-guard:token-client.request tracing channel', functi
       outcome: 'issued',
       code: undefined,
       status: 200,
+      jkt: undefined,
     });
     seen.length = 0;
     await assert.rejects(tokens.getToken({ forceRenewal: true }), { code: 'ERR_TOKEN_CLIENT_TOKEN_ERROR' });
@@ -67,6 +68,7 @@ describe('client: the bearer-guard:token-client.request tracing channel', functi
       outcome: 'failed',
       code: 'ERR_TOKEN_CLIENT_TOKEN_ERROR',
       status: 400,
+      jkt: undefined,
     });
     const text = JSON.stringify(seen);
     assert.ok(!text.includes(ACCESS_TOKEN));

@@ -1,6 +1,7 @@
 // Every failure the client can be driven into over HTTP, with the access token planted wherever a
 // hostile or broken server can put it: no error we raise, no cause we chain and no event may carry
-// the token, the client secret, the Basic credentials, the private key or the signed assertion.
+// the token, the client secret, the Basic credentials, the private key, the signed assertion, a
+// DPoP proof or the DPoP private key.
 import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -10,9 +11,14 @@ import { assertNoSecrets } from './support/secrets.js';
 
 const SECRET = 'redaction-secret-7c1e9a04f2';
 const ACCESS_TOKEN = 'planted-access-token-4b8d2f61e3';
+/** A usable token response; `token_type` follows the client (`DPoP` for the DPoP rows). */
 const ok = { access_token: ACCESS_TOKEN, token_type: 'Bearer', expires_in: 60 };
+const otherType = (): string => (ok.token_type === 'DPoP' ? 'Bearer' : 'DPoP');
 
 type Answer = (response: ServerResponse) => void;
+
+/** Refuses the token on either scheme, so the Bearer and the DPoP rows both renew. */
+const INVALID_TOKEN = 'Bearer error="invalid_token", DPoP error="invalid_token"';
 
 /** The stub playing the token endpoint, the metadata and the backend at once. */
 let server: HttpStub;
@@ -39,7 +45,7 @@ const scenarios: Scenario[] = [
   { name: 'an access_token with a NUL', token: (r) => json(r, 200, { ...ok, access_token: `${ACCESS_TOKEN}\u0000` }) },
   { name: 'expires_in 1e308', token: (r) => json(r, 200, { ...ok, expires_in: 1e308 }) },
   { name: 'expires_in "12abc"', token: (r) => json(r, 200, { ...ok, expires_in: '12abc' }) },
-  { name: 'token_type DPoP', token: (r) => json(r, 200, { ...ok, token_type: 'DPoP' }) },
+  { name: 'the other token_type (DPoP / Bearer)', token: (r) => json(r, 200, { ...ok, token_type: otherType() }) },
   { name: 'token_type missing', token: (r) => json(r, 200, { ...ok, token_type: undefined }) },
   { name: 'token_type holding the token', token: (r) => json(r, 200, { ...ok, token_type: ACCESS_TOKEN }) },
   { name: 'scope as a number', token: (r) => json(r, 200, { ...ok, scope: 7 }) },
@@ -62,8 +68,11 @@ const scenarios: Scenario[] = [
   { name: 'metadata with a plain-http token endpoint', discovery: true, token: (r) => json(r, 200, { issuer: server.url, token_endpoint: `http://as.example/${ACCESS_TOKEN}` }) },
   { name: 'a 500 from discovery', discovery: true, token: html(500, ACCESS_TOKEN) },
   { name: 'a backend that resets the connection', token: (r) => json(r, 200, ok), backend: (r) => r.socket?.destroy() },
-  { name: 'a backend 401 invalid_token, then a token endpoint refusing the renewal', afterFirst: true, token: (r) => json(r, 400, { ...ok, error: 'invalid_client' }), backend: (r) => json(r, 401, {}, { 'www-authenticate': 'Bearer error="invalid_token"' }) },
-  { name: 'a backend 401 invalid_token, then a token endpoint going silent', afterFirst: true, token: () => undefined, backend: (r) => json(r, 401, {}, { 'www-authenticate': 'Bearer error="invalid_token"' }) },
+  { name: 'a backend 401 invalid_token, then a token endpoint refusing the renewal', afterFirst: true, token: (r) => json(r, 400, { ...ok, error: 'invalid_client' }), backend: (r) => json(r, 401, {}, { 'www-authenticate': INVALID_TOKEN }) },
+  { name: 'a backend 401 invalid_token, then a token endpoint going silent', afterFirst: true, token: () => undefined, backend: (r) => json(r, 401, {}, { 'www-authenticate': INVALID_TOKEN }) },
+  { name: 'use_dpop_nonce twice, the token as nonce', token: (r) => json(r, 400, { error: 'use_dpop_nonce' }, { 'dpop-nonce': ACCESS_TOKEN }) },
+  { name: 'a 401 DPoP use_dpop_nonce challenge from the token endpoint', token: (r) => json(r, 401, { error: 'use_dpop_nonce' }, { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': ACCESS_TOKEN }) },
+  { name: 'a backend asking for a nonce, then refusing the token, then a refused renewal', afterFirst: true, token: (r) => json(r, 400, { ...ok, error: 'invalid_client' }), backend: (r) => json(r, 401, {}, { 'www-authenticate': 'DPoP error="use_dpop_nonce", DPoP error="invalid_token", Bearer error="invalid_token"', 'dpop-nonce': ACCESS_TOKEN }) },
 ]; // prettier-ignore
 
 /** The messages of an error and of every cause below it. */
@@ -99,16 +108,27 @@ describe('no token or secret in any error, cause or event', function () {
   });
 
   const clientKey = generateKeyPair('ES256', { extractable: true });
+  const dpopKey = generateKeyPair('ES256', { extractable: true });
   const methods: [string, () => Promise<Partial<TokenClientOptions>>][] = [
     ['client_secret_basic', () => Promise.resolve({ clientSecret: SECRET })],
     ['client_secret_post', () => Promise.resolve({ clientSecret: SECRET, authMethod: 'client_secret_post' })],
     ['private_key_jwt', async () => ({ privateKey: await exportJWK((await clientKey).privateKey) })],
+    ['client_secret_basic with DPoP', async () => ({ clientSecret: SECRET, dpop: await dpopKey })],
+    [
+      'private_key_jwt with a generated DPoP key',
+      async () => ({ privateKey: await exportJWK((await clientKey).privateKey), dpop: true }),
+    ],
   ];
 
   /** What a request to the token endpoint gave away: the Basic value, the secret, the assertion. */
   function credentialsIn(request: RecordedRequest): string[] {
     const body = new URLSearchParams(request.body);
-    const sent = [request.headers.authorization, body.get('client_secret'), body.get('client_assertion')];
+    const sent = [
+      request.headers.authorization,
+      body.get('client_secret'),
+      body.get('client_assertion'),
+      request.headers.dpop,
+    ];
     return sent.filter((value): value is string => typeof value === 'string' && value !== '');
   }
 
@@ -116,6 +136,7 @@ describe('no token or secret in any error, cause or event', function () {
   async function run(current: Scenario, method: string, credentials: Partial<TokenClientOptions>) {
     scenario = current;
     tokenRequests = 0;
+    ok.token_type = credentials.dpop === undefined ? 'Bearer' : 'DPoP';
     const before = server.requests.length;
     const base = {
       clientId: 'gateway',
@@ -142,8 +163,12 @@ describe('no token or secret in any error, cause or event', function () {
     const secrets = [SECRET, ACCESS_TOKEN];
     for (const request of server.requests.slice(before)) {
       if (!request.path.startsWith('/backend')) secrets.push(...credentialsIn(request));
+      // Every DPoP proof, to the token endpoint and to the backend.
+      if (typeof request.headers.dpop === 'string') secrets.push(request.headers.dpop);
     }
-    if (method === 'private_key_jwt') secrets.push((await exportJWK((await clientKey).privateKey)).d ?? '?');
+    if (method.startsWith('private_key_jwt'))
+      secrets.push((await exportJWK((await clientKey).privateKey)).d ?? '?');
+    if (credentials.dpop !== undefined) secrets.push((await exportJWK((await dpopKey).privateKey)).d ?? '?');
     for (const failure of failures) {
       assertNoSecrets(failure, secrets);
       for (const text of causeMessages(failure)) {

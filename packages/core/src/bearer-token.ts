@@ -1,5 +1,5 @@
 import { BearerGuardError } from './errors.js';
-import type { RequestSocket } from './request-url.js';
+import type { RequestSocket } from './trusted-proxy.js';
 
 /**
  * The parts of an HTTP request the core reads. Express's `req` fits as is; other frameworks map

@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 
-import { fromTrustedProxy, type RequestSocket } from './request-url.js';
+import { trustedHops, type RequestSocket } from './trusted-proxy.js';
 
 /** Proxy header formats of the client certificate. */
 export type CertificateHeaderFormat = 'rfc9440' | 'xfcc' | 'nginx';
@@ -43,10 +43,12 @@ function fromRfc9440(value: string): string | undefined {
 
 /**
  * Envoy XFCC: comma-separated elements, one per proxy, of `;`-separated `key=value` pairs (values
- * may be quoted). The last element is the one the nearest proxy (ours) added. `Hash` is the hex
- * SHA-256 of the DER, which is the thumbprint without parsing anything; else `Cert`, URL-encoded PEM.
+ * may be quoted), one appended by each proxy (Envoy `APPEND_FORWARD`) about the peer it received
+ * the request from. The element that counts is the one the outermost trusted proxy added, the
+ * `hops`-th from the right (trusted-proxy.ts): with one proxy, the last. `Hash` is the hex SHA-256
+ * of the DER, which is the thumbprint without parsing anything; else `Cert`, URL-encoded PEM.
  */
-function fromXfcc(value: string): string | undefined {
+function fromXfcc(value: string, hops: number): string | undefined {
   const elements: string[][] = [[]];
   let current = '';
   let quoted = false;
@@ -65,7 +67,7 @@ function fromXfcc(value: string): string | undefined {
   if (quoted) return undefined;
   elements[elements.length - 1]?.push(current);
   const pairs = new Map<string, string>();
-  for (const pair of elements[elements.length - 1] ?? []) {
+  for (const pair of elements[Math.max(0, elements.length - hops)] ?? []) {
     const equals = pair.indexOf('=');
     if (equals > 0) pairs.set(pair.slice(0, equals).trim().toLowerCase(), pair.slice(equals + 1).trim());
   }
@@ -89,7 +91,9 @@ function fromEscapedPem(value: string): string | undefined {
   return der === undefined ? undefined : sha256(der);
 }
 
-const FROM_HEADER: Readonly<Record<CertificateHeaderFormat, (value: string) => string | undefined>> = {
+const FROM_HEADER: Readonly<
+  Record<CertificateHeaderFormat, (value: string, hops: number) => string | undefined>
+> = {
   rfc9440: fromRfc9440,
   xfcc: fromXfcc,
   nginx: fromEscapedPem,
@@ -121,7 +125,8 @@ export function certificateThumbprint(
     const der = derOf(certificate);
     return der === undefined ? undefined : sha256(der);
   }
-  if (!fromTrustedProxy(request.socket, trustProxy)) return undefined;
+  const hops = trustedHops(request, trustProxy);
+  if (hops === 0) return undefined;
   const value = request.headers[source.header];
-  return typeof value === 'string' && value !== '' ? FROM_HEADER[source.format](value) : undefined;
+  return typeof value === 'string' && value !== '' ? FROM_HEADER[source.format](value, hops) : undefined;
 }

@@ -40,7 +40,11 @@ export interface AuthenticateMessage {
   outcome: AuthenticateOutcome | undefined;
   /** The error code of a refusal or an outage (see docs/errors.md). */
   code: BearerErrorCode | undefined;
-  /** Set for an accepted token. */
+  /**
+   * Set for an accepted token, and for a refusal of the binding itself: `dpop` for a DPoP proof
+   * refused (replayed, stale, …) or not recordable (`ERR_BEARER_DPOP_*`), `mtls` for a certificate
+   * that does not match, `none` for an unbound token where DPoP is required. Never the thumbprint.
+   */
   binding: TokenBinding | undefined;
 }
 
@@ -62,13 +66,19 @@ export interface KeysLoadMessage {
   keyCount: number | undefined;
   /** Why it failed: a fetch failure (`timeout`, `network`, `status`, …), `discovery` or `invalid`. */
   errorType: string | undefined;
+  /** The HTTP status of the JWK Set answer; `undefined` when none arrived. */
+  status: number | undefined;
 }
 
 /** `bearer-guard:discovery`: one per metadata fetch (RFC 8414, with the OIDC fallback). */
 export interface DiscoveryMessage {
   issuer: string;
+  /** The metadata URL requested last: RFC 8414's, or OpenID Connect's after a fallback. */
+  url: string | undefined;
   outcome: 'loaded' | 'failed' | undefined;
   errorType: string | undefined;
+  /** The HTTP status of the last answer; `undefined` when none arrived (a timeout, a refused connection). */
+  status: number | undefined;
 }
 
 /** `bearer-guard:introspection`: one per call to the introspection endpoint (a cache hit is none). */
@@ -79,6 +89,8 @@ export interface IntrospectionMessage {
   outcome: 'active' | 'inactive' | 'unavailable' | undefined;
   /** The failure reason of an `unavailable` call (`timeout`, `network`, `status`, …, `discovery`). */
   reason: IntrospectionFailure | 'discovery' | undefined;
+  /** The HTTP status of the endpoint's answer; `undefined` when none arrived. */
+  status: number | undefined;
 }
 
 /** `bearer-guard:circuit.state` (plain channel): a circuit breaker changed state. */
@@ -146,16 +158,36 @@ export function tracePromise<M extends object, R>(
   );
 }
 
-/** The outcome and code of a failed authentication: a 503 is an outage, anything else a refusal. */
+/**
+ * The outcome and code of a failed authentication (a 503 is an outage, anything else a refusal),
+ * and the binding it concerns when the binding is what failed (see {@link AuthenticateMessage}).
+ */
 export function failureOf(error: unknown): {
   outcome: AuthenticateOutcome;
   code: BearerErrorCode | undefined;
+  binding: TokenBinding | undefined;
 } {
   if (error instanceof BearerGuardError) {
-    return { outcome: error.status === 503 ? 'unavailable' : 'rejected', code: error.code };
+    const { code } = error;
+    return {
+      outcome: error.status === 503 ? 'unavailable' : 'rejected',
+      code,
+      binding: refusedBinding(code),
+    };
   }
   // Not a coded error: a fault of ours, never the caller's.
-  return { outcome: 'unavailable', code: undefined };
+  return { outcome: 'unavailable', code: undefined, binding: undefined };
+}
+
+/**
+ * The binding a refusal's code is about. A bound token presented as a bearer token
+ * (`ERR_BEARER_TOKEN_SENDER_CONSTRAINED`) names none: its code does not say which binding it has.
+ */
+function refusedBinding(code: BearerErrorCode): TokenBinding | undefined {
+  if (code === 'ERR_BEARER_DPOP_REQUIRED') return 'none';
+  if (code.startsWith('ERR_BEARER_DPOP_')) return 'dpop';
+  if (code === 'ERR_BEARER_TOKEN_CERTIFICATE_MISMATCH') return 'mtls';
+  return undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { discoveryChannel, tracePromise, type DiscoveryMessage } from './diagnostics.js';
 import type { GuardEvents } from './events.js';
-import { boundedFetch, UpstreamError } from './internal/fetch-json.js';
+import { boundedFetch, UpstreamError, type ExchangeObserver } from './internal/fetch-json.js';
 import { displayUrl, URL_PROBLEMS, urlProblem } from './internal/validate.js';
 
 /** The authorization-server metadata fields bearer-guard reads. @see RFC 8414 §2 */
@@ -70,9 +70,10 @@ function toDiscoveryError(failures: readonly unknown[], issuer: string): Discove
 export async function discoverAuthorizationServer(
   issuer: string,
   options: DiscoveryOptions,
+  observe?: ExchangeObserver,
 ): Promise<AuthorizationServerMetadata> {
   const issuerUrl = new URL(issuer);
-  const limits = { timeout: options.timeout, maxBytes: options.maxBytes };
+  const limits = { timeout: options.timeout, maxBytes: options.maxBytes, observe };
   const requestOptions: oauth.DiscoveryRequestOptions = {
     // The issuer's scheme was vetted by the options (https, or http on loopback / when allowed).
     // eslint-disable-next-line @typescript-eslint/no-deprecated
@@ -173,11 +174,21 @@ export class MetadataCache {
   /** One discovery, published on `bearer-guard:discovery` when someone listens. */
   #discover(issuer: string): Promise<AuthorizationServerMetadata> {
     if (!discoveryChannel.hasSubscribers) return discoverAuthorizationServer(issuer, this.options);
-    const message: DiscoveryMessage = { issuer, outcome: undefined, errorType: undefined };
+    const message: DiscoveryMessage = {
+      issuer,
+      url: undefined,
+      outcome: undefined,
+      errorType: undefined,
+      status: undefined,
+    };
     return tracePromise(
       discoveryChannel,
       message,
-      () => discoverAuthorizationServer(issuer, this.options),
+      () =>
+        discoverAuthorizationServer(issuer, this.options, (url, status) => {
+          message.url = url;
+          message.status = status;
+        }),
       (done, result) => {
         done.outcome = 'value' in result ? 'loaded' : 'failed';
         if ('error' in result) {

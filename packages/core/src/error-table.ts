@@ -155,6 +155,13 @@ export const ERROR_TABLE = {
     error: 'temporarily_unavailable',
     description: 'The DPoP proof cannot be checked at the moment. Try again later.',
   },
+  // A per-client bound of the replay store (dpop-replay.ts): the client alone is refused, not
+  // everyone (a full store). Not a challenge: the credentials are fine, the rate is not.
+  ERR_BEARER_DPOP_PROOF_QUOTA_EXCEEDED: {
+    status: 429,
+    error: 'temporarily_unavailable',
+    description: 'Too many DPoP proofs of this key were accepted recently. Try again later.',
+  },
 } as const satisfies Record<
   string,
   { status: number; error: string | undefined; description: string | undefined }

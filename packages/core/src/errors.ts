@@ -36,7 +36,7 @@ export interface BearerGuardErrorOptions {
   cause?: unknown;
   /** For `insufficient_scope`: the scope the resource requires (RFC 6750 §3). */
   scope?: string | undefined;
-  /** For 503: seconds the client should wait (RFC 9110 §10.2.3). */
+  /** For 503 and 429: seconds the client should wait (RFC 9110 §10.2.3). */
   retryAfter?: number | undefined;
 }
 
@@ -87,9 +87,9 @@ export class BearerGuardError extends Error {
 
   /** Response headers: the RFC 6750 challenge, and `Retry-After` for 503. */
   get headers(): Record<string, string> {
-    if (this.status === 503) {
-      // A 503 is not an authentication challenge (RFC 9110 §11.6.1 ties WWW-Authenticate to 401),
-      // so it carries only the retry hint.
+    if (this.status === 503 || this.status === 429) {
+      // A 503 (or 429) is not an authentication challenge (RFC 9110 §11.6.1 ties WWW-Authenticate
+      // to 401), so it carries only the retry hint (RFC 6585 §4 for 429).
       return { 'Retry-After': String(this.retryAfter ?? 5) };
     }
     const challenge = this.challenge;
@@ -137,6 +137,34 @@ export class BearerGuardError extends Error {
     if (this.error_description !== undefined) body.error_description = this.error_description;
     return body;
   }
+}
+
+/** What the guard answering a request writes on its error: see {@link challenged}. */
+export interface ChallengeContext {
+  realm: string | undefined;
+  resourceMetadata: string | undefined;
+  challenge: ChallengeSettings;
+}
+
+/**
+ * `error` carrying the challenge of the request it answers. An error that already carries one is
+ * copied (same class, code, message, `cause` and stack), never rewritten: concurrent requests
+ * that share one call (coalesced introspection, a discovery in flight) reject with the same
+ * object, and rewriting it would give every one of them the scheme of whichever came last, a
+ * `DPoP` request answered on `Bearer` or the other way round (RFC 9449 §7.1).
+ */
+export function challenged(error: BearerGuardError, context: ChallengeContext): BearerGuardError {
+  const own =
+    error.challenge === undefined
+      ? error
+      : (Object.create(
+          Object.getPrototypeOf(error) as object,
+          Object.getOwnPropertyDescriptors(error),
+        ) as BearerGuardError);
+  own.realm = context.realm;
+  own.resourceMetadata = context.resourceMetadata;
+  own.challenge = context.challenge;
+  return own;
 }
 
 /**

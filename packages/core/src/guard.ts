@@ -11,7 +11,7 @@ import {
   publishAuthorization,
   type AuthenticateMessage,
 } from './diagnostics.js';
-import { BearerGuardError, ConfigurationError } from './errors.js';
+import { BearerGuardError, challenged, ConfigurationError } from './errors.js';
 import { ProofOfPossession } from './proof-of-possession.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { RemoteKeySet } from './jwks.js';
@@ -221,6 +221,8 @@ export class BearerGuard {
     const principal = this.#cached(token, digest);
     if (principal !== undefined) {
       message.cache = 'memory';
+      // Known before the binding check, which may still refuse the request.
+      message.source = principal.source;
       message.issuer = this.#tokens.configuredIssuer(principal);
     }
     return principal;
@@ -290,6 +292,16 @@ export class BearerGuard {
     if (refusal !== undefined) throw refusal;
   }
 
+  /**
+   * Give a refusal raised outside the guard (a route check of an adapter, such as SMART scopes)
+   * the challenge this guard gives its own: realm, `resource_metadata` (RFC 9728 §5.1), and the
+   * scheme the principal's token came with, with DPoP's `algs` (RFC 9449 §7.1). Returns a copy
+   * when the error already carries a challenge; anything but a {@link BearerGuardError} unchanged.
+   */
+  challengeFor<T>(error: T, principal: Principal | undefined): T {
+    return this.#challenge(error, principal === undefined ? 'bearer' : this.#schemeOf(principal));
+  }
+
   /** The scheme a validated principal's token came with: only DPoP-bound tokens pass on `DPoP`. */
   #schemeOf(principal: Principal): 'bearer' | 'dpop' {
     return this.options.dpop !== undefined &&
@@ -300,18 +312,18 @@ export class BearerGuard {
   }
 
   #challenge<T>(error: T, scheme: 'bearer' | 'dpop' = 'bearer'): T {
-    if (error instanceof BearerGuardError) {
-      error.realm = this.options.realm;
-      error.resourceMetadata = this.#resourceMetadata;
-      const dpop = this.options.dpop;
-      error.challenge = {
+    if (!(error instanceof BearerGuardError)) return error;
+    const dpop = this.options.dpop;
+    return challenged(error, {
+      realm: this.options.realm,
+      resourceMetadata: this.#resourceMetadata,
+      challenge: {
         scheme,
         dpopAlgorithms: dpop?.algorithms,
         dpopRequired: dpop?.required ?? false,
         dpopNonce: error.code === 'ERR_BEARER_DPOP_NONCE_REQUIRED' ? dpop?.nonces?.current() : undefined,
-      };
-    }
-    return error;
+      },
+    }) as T;
   }
 }
 

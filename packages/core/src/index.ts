@@ -21,10 +21,11 @@ export type {
 export type { Confirmation } from './confirmation.js';
 export { checkDpopProof, DPOP_ALGORITHMS, jwkThumbprint, MAX_JTI_LENGTH } from './dpop-proof.js';
 export type { CheckedDpopProof, DpopProofContext } from './dpop-proof.js';
-export { MemoryDpopReplayStore } from './dpop-replay.js';
-export type { DpopReplayStore } from './dpop-replay.js';
+export { DpopProofQuotaError, MemoryDpopReplayStore } from './dpop-replay.js';
+export type { DpopReplayStore, MemoryDpopReplayStoreOptions } from './dpop-replay.js';
 export { normalizeHttpUrl, requestUrl } from './request-url.js';
-export type { RequestSocket, RequestUrlSource, TrustProxy } from './request-url.js';
+export type { RequestUrlSource } from './request-url.js';
+export type { RequestSocket, TrustProxy } from './trusted-proxy.js';
 export type { DpopOptions, MtlsOptions, ResolvedDpop, ResolvedMtls } from './sender-constraint-options.js';
 export { discoverAuthorizationServer, DiscoveryError } from './discovery.js';
 export type { AuthorizationServerMetadata, DiscoveryOptions } from './discovery.js';

@@ -250,6 +250,7 @@ export class Introspector {
       endpoint: this.#options.endpoint,
       outcome: undefined,
       reason: undefined,
+      status: undefined,
     };
     return tracePromise(
       introspectionChannel,
@@ -284,7 +285,7 @@ export class Introspector {
     let claims: Record<string, unknown>;
     try {
       as = await this.#authorizationServer();
-      claims = await this.#request(as, token);
+      claims = await this.#request(as, token, message);
     } catch (error) {
       const outcome = classifyIntrospectionError(error);
       if (message !== undefined && typeof outcome === 'object') message.reason = outcome.reason;
@@ -325,9 +326,10 @@ export class Introspector {
    * only when the body fails to parse. The media type is then written lower-case, as oauth4webapi
    * compares it exactly.
    */
-  async #fetch(url: string, init: RequestInit): Promise<Response> {
+  async #fetch(url: string, init: RequestInit, message?: IntrospectionMessage): Promise<Response> {
     const { timeout, maxResponseBytes } = this.#options;
-    const response = await boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes });
+    const observe = message && ((_url: string, status: number | undefined) => (message.status = status));
+    const response = await boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes, observe });
     const contentType = response.headers.get('content-type');
     const type = mediaType(contentType);
     if (response.status === 200 && type !== this.#answerType) {
@@ -344,13 +346,17 @@ export class Introspector {
     return response;
   }
 
-  async #request(as: oauth.AuthorizationServer, token: string): Promise<Record<string, unknown>> {
+  async #request(
+    as: oauth.AuthorizationServer,
+    token: string,
+    message?: IntrospectionMessage,
+  ): Promise<Record<string, unknown>> {
     const { clientId, jwtResponse } = this.#options;
     const client: oauth.Client = { client_id: clientId };
     const response = await oauth.introspectionRequest(as, client, await this.#clientAuthentication(), token, {
       additionalParameters: { token_type_hint: 'access_token' },
       requestJwtResponse: jwtResponse,
-      [oauth.customFetch]: (url: string, init: RequestInit) => this.#fetch(url, init),
+      [oauth.customFetch]: (url: string, init: RequestInit) => this.#fetch(url, init, message),
       // The endpoint's scheme was vetted by the options (https, or http on loopback / when allowed).
       // eslint-disable-next-line @typescript-eslint/no-deprecated
       [oauth.allowInsecureRequests]: true,

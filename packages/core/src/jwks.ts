@@ -294,6 +294,7 @@ export class RemoteKeySet implements KeyHolder {
       outcome: undefined,
       keyCount: undefined,
       errorType: undefined,
+      status: undefined,
     };
     return tracePromise(
       keysLoadChannel,
@@ -326,6 +327,7 @@ export class RemoteKeySet implements KeyHolder {
         timeout: this.#options.timeout,
         maxBytes: this.#options.maxBytes,
         accept: ['application/jwk-set+json'],
+        observe: message && ((_url, status) => (message.status = status)),
       });
       // jose validates the document's shape and throws JWKSInvalid for anything but { keys: [...] }.
       const lookup = createLocalJWKSet(document as JSONWebKeySet);

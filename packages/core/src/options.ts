@@ -16,7 +16,8 @@ import {
   type KeysEnum,
 } from './internal/validate.js';
 
-import { requireUrlSource, resolvePublicUrl, resolveTrustProxy, type TrustProxy } from './request-url.js';
+import { requireUrlSource, resolvePublicUrl } from './request-url.js';
+import { resolveTrustProxy, type TrustProxy } from './trusted-proxy.js';
 import {
   resolveDpop,
   resolveMtls,

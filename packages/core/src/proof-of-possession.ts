@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { PresentedToken, ResourceRequest } from './bearer-token.js';
 import { certificateThumbprint } from './certificate-binding.js';
 import { checkDpopProof } from './dpop-proof.js';
+import { DpopProofQuotaError } from './dpop-replay.js';
 import { BearerGuardError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { Principal } from './principal.js';
@@ -16,7 +17,14 @@ function fail(code: ConstructorParameters<typeof BearerGuardError>[0], reason: s
 const isDpopType = (tokenType: unknown): boolean =>
   typeof tokenType === 'string' && tokenType.toLowerCase() === 'dpop';
 
+/** 429 for a client over its quota (the store says so), 503 for any other failure of the store. */
 function storeFailure(cause: unknown): BearerGuardError {
+  if (cause instanceof DpopProofQuotaError) {
+    return new BearerGuardError('ERR_BEARER_DPOP_PROOF_QUOTA_EXCEEDED', {
+      cause,
+      retryAfter: cause.retryAfter,
+    });
+  }
   return new BearerGuardError('ERR_BEARER_DPOP_REPLAY_STORE_UNAVAILABLE', { cause, retryAfter: 1 });
 }
 
@@ -126,7 +134,7 @@ export class ProofOfPossession {
     const key = replayKey(jkt, proof.htu, proof.jti);
     let answer: unknown;
     try {
-      answer = dpop.replayStore.setIfAbsent(key, ttlMs);
+      answer = dpop.replayStore.setIfAbsent(key, ttlMs, jkt);
     } catch (error) {
       throw storeFailure(error);
     }

@@ -1,62 +1,6 @@
-import { isIP } from 'node:net';
-
 import { ConfigurationError } from './errors.js';
-import { invalid, urlOption } from './internal/validate.js';
-
-/**
- * Which peers may speak for the client: a list of addresses, or a function of the peer address.
- * Their `X-Forwarded-Proto` / `X-Forwarded-Host` (for the DPoP `htu`) and client-certificate
- * headers (RFC 8705 behind a TLS-terminating proxy) count; nobody else's do.
- */
-export type TrustProxy = readonly string[] | ((address: string) => boolean);
-
-/** The socket fields read: Node's `IncomingMessage.socket` fits as is. */
-export interface RequestSocket {
-  readonly remoteAddress?: string | undefined;
-  /** Present on a TLS socket (`tls.TLSSocket`). */
-  getPeerCertificate?: ((detailed?: boolean) => { raw?: Uint8Array } | object | null) | undefined;
-}
-
-/** IPv4-mapped IPv6 (`::ffff:127.0.0.1`) is the IPv4 address: Node reports it so on dual-stack sockets. */
-function canonicalAddress(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
-}
-
-/** Validate `trustProxy` at construction: a non-empty list of IP addresses, or a function. */
-export function resolveTrustProxy(value: unknown): ((address: string) => boolean) | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'function') {
-    const predicate = value as (address: string) => unknown;
-    // A predicate that throws trusts nobody: a bug there must not open the gate.
-    return (address) => {
-      try {
-        return predicate(address) === true;
-      } catch {
-        return false;
-      }
-    };
-  }
-  if (!Array.isArray(value) || value.length === 0) {
-    throw invalid(
-      'trustProxy',
-      value,
-      'a non-empty array of IP addresses, or a function (address) => boolean',
-    );
-  }
-  const addresses = new Set<string>();
-  (value as unknown[]).forEach((entry, index) => {
-    if (typeof entry !== 'string' || isIP(entry) === 0) {
-      throw invalid(
-        `trustProxy[${String(index)}]`,
-        entry,
-        'an IP address such as "127.0.0.1" or "::1" (for ranges, pass a function of the address)',
-      );
-    }
-    addresses.add(canonicalAddress(entry));
-  });
-  return (address) => addresses.has(canonicalAddress(address));
-}
+import { urlOption } from './internal/validate.js';
+import { forwardedMember, listMembers, trustedHops, type RequestSocket } from './trusted-proxy.js';
 
 /** Validate `publicUrl`: an absolute https URL (http on loopback, or with `allowInsecureHttp`) without query or fragment. */
 export function resolvePublicUrl(value: unknown, allowInsecureHttp: boolean): string | undefined {
@@ -66,25 +10,30 @@ export function resolvePublicUrl(value: unknown, allowInsecureHttp: boolean): st
   return text.endsWith('/') ? text.slice(0, -1) : text;
 }
 
-/** Whether the request's peer is a proxy `trustProxy` accepts. */
-export function fromTrustedProxy(
-  socket: RequestSocket | undefined,
-  trustProxy: ((address: string) => boolean) | undefined,
-): boolean {
-  const address = socket?.remoteAddress;
-  return trustProxy !== undefined && typeof address === 'string' && trustProxy(address);
-}
-
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+// What RFC 3986 §3.3 allows in a path besides percent-encodings: pchar (unreserved, sub-delims,
+// ":", "@") and "/". WHATWG parsing leaves some characters outside that set as they are (`|`, `^`,
+// `[`, `]`); they can only mean their percent-encoding, so they are compared as it.
+const PATH_CHARACTER = /[A-Za-z0-9\-._~!$&'()*+,;=:@/%]/;
+// The common case, already normal: no percent-encoding and nothing to encode.
+const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+// Characters no URI contains (RFC 3986 §2: controls, space, `\`), which WHATWG parsing would
+// strip (tab, newline, leading and trailing spaces) or read as `/` (`\`): a `htu` with one would
+// equal a URL it does not spell. Non-ASCII (an IRI) is encoded as UTF-8 by the parser, as clients do.
+// eslint-disable-next-line no-control-regex
+const NOT_IN_A_URI = /[\u0000-\u0020\u007f\\]/;
 
 /**
  * RFC 3986 §6.2.2 syntax-based and §6.2.3 scheme-based normalisation of an absolute http(s) URL,
  * without query and fragment (RFC 9449 §4.3 step 9): WHATWG parsing lowercases scheme and host,
  * drops the default port, resolves dot segments and turns an empty path into `/`; on top of that,
- * percent-encoded unreserved characters are decoded (§6.2.2.2) and the hex of the others is
- * uppercased (§6.2.2.1). `undefined` when `text` is not such a URL.
+ * percent-encoded unreserved characters are decoded (§6.2.2.2: `%7E` is `~`, `%41` is `A`), the
+ * hex of the others is uppercased (§6.2.2.1: `%2f` is `%2F`, which is not `/`: a reserved
+ * character and its encoding differ, §2.2), and a character no path may hold raw is encoded.
+ * `undefined` when `text` is not such a URL, or holds a character no URI does.
  */
 export function normalizeHttpUrl(text: string): string | undefined {
+  if (NOT_IN_A_URI.test(text)) return undefined;
   let url: URL;
   try {
     url = new URL(text);
@@ -94,11 +43,31 @@ export function normalizeHttpUrl(text: string): string | undefined {
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '') {
     return undefined;
   }
-  const path = url.pathname.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => {
-    const character = String.fromCharCode(Number.parseInt(hex, 16));
-    return UNRESERVED.test(character) ? character : `%${hex.toUpperCase()}`;
-  });
+  const raw = url.pathname;
+  if (PLAIN_PATH.test(raw)) return `${url.protocol}//${url.host}${raw}`;
+  let path = '';
+  for (let i = 0; i < raw.length; i++) {
+    const character = raw.charAt(i);
+    const hex = raw.slice(i + 1, i + 3);
+    if (character === '%' && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      const decoded = String.fromCharCode(Number.parseInt(hex, 16));
+      path += UNRESERVED.test(decoded) ? decoded : `%${hex.toUpperCase()}`;
+      i += 2;
+    } else if (character === '%' || !PATH_CHARACTER.test(character)) {
+      // A `%` that starts no percent-encoding is a literal `%` (RFC 3986 has no other reading).
+      path += `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
+    } else path += character;
+  }
   return `${url.protocol}//${url.host}${path}`;
+}
+
+// `publicUrl` normalised, without the trailing slash; one entry per configured `publicUrl`.
+const roots = new Map<string, string | undefined>();
+function normalizedRoot(publicUrl: string): string | undefined {
+  if (roots.has(publicUrl)) return roots.get(publicUrl);
+  const root = normalizeHttpUrl(`${publicUrl}/`)?.slice(0, -1);
+  if (roots.size < 100) roots.set(publicUrl, root);
+  return root;
 }
 
 // A `.` or `..` segment, literal or percent-encoded (WHATWG parsing resolves `%2e` too).
@@ -125,13 +94,6 @@ function targetPath(target: string): string | undefined {
   return path === '' ? '/' : path;
 }
 
-/** The first value of a forwarded header (a proxy chain appends, so the first is the client's edge). */
-function firstForwarded(value: string | string[] | undefined): string | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  const first = text?.split(',')[0]?.trim();
-  return first === undefined || first === '' ? undefined : first;
-}
-
 export interface RequestUrlSource {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The request target as received (Express: `req.originalUrl`, which keeps any mount path). */
@@ -147,7 +109,9 @@ export interface RequestUrlSource {
  * Otherwise it comes from `X-Forwarded-Proto` / `X-Forwarded-Host` (or `Host`) only when
  * `trustProxy` accepts the peer: `Host` is the client's word, and trusting it would let a proof
  * made for another service of the same key pass here (the replay across endpoints that
- * express-oauth2-jwt-bearer 1.9.1 fixed). `undefined` when the URL cannot be known.
+ * express-oauth2-jwt-bearer 1.9.1 fixed). Of several members (proxies append to these headers),
+ * the one the outermost trusted proxy wrote counts (trusted-proxy.ts): the last with one proxy,
+ * never the first, which the client wrote. `undefined` when the URL cannot be known.
  *
  * @see RFC 9449 §4.3 (9), RFC 3986 §6
  */
@@ -160,11 +124,25 @@ export function requestUrl(
   if (typeof target !== 'string') return undefined;
   const path = targetPath(target);
   if (path === undefined) return undefined;
-  if (publicUrl !== undefined) return normalizeHttpUrl(`${publicUrl}${path}`);
-  if (!fromTrustedProxy(request.socket, trustProxy)) return undefined;
-  const proto = firstForwarded(request.headers['x-forwarded-proto'])?.toLowerCase() ?? 'https';
-  const host = firstForwarded(request.headers['x-forwarded-host']) ?? firstForwarded(request.headers.host);
-  if ((proto !== 'https' && proto !== 'http') || host === undefined || /[/?#@\\]/.test(host)) {
+  if (publicUrl !== undefined) {
+    // A path with nothing to normalise (no dot segment: targetPath refused those) appends to the
+    // normalised root as is: no URL parse per request.
+    const root = PLAIN_PATH.test(path) ? normalizedRoot(publicUrl) : undefined;
+    return root === undefined ? normalizeHttpUrl(`${publicUrl}${path}`) : `${root}${path}`;
+  }
+  const hops = trustedHops(request, trustProxy);
+  if (hops === 0) return undefined;
+  const { headers } = request;
+  const proto = forwardedMember(listMembers(headers['x-forwarded-proto']), hops)?.toLowerCase() ?? 'https';
+  const host =
+    forwardedMember(listMembers(headers['x-forwarded-host']), hops) ??
+    (typeof headers.host === 'string' ? headers.host.trim() : undefined);
+  if (
+    (proto !== 'https' && proto !== 'http') ||
+    host === undefined ||
+    host === '' ||
+    /[/?#@\\,\s]/.test(host)
+  ) {
     return undefined;
   }
   return normalizeHttpUrl(`${proto}://${host}${path}`);

@@ -26,7 +26,10 @@ export interface DpopOptions {
    * 32 bytes; share it between replicas) and a time step (`step` seconds, default `60`).
    */
   nonce?: { secret: string | Uint8Array; step?: number | undefined } | undefined;
-  /** Where used proofs are remembered. Defaults to a bounded in-memory store (100 000 live proofs). */
+  /**
+   * Where used proofs are remembered. Defaults to a {@link MemoryDpopReplayStore}: in memory, 100 000
+   * live proofs, 10 000 per proof key.
+   */
   replayStore?: DpopReplayStore | undefined;
 }
 
@@ -105,7 +108,7 @@ export function resolveDpop(value: unknown): ResolvedDpop | undefined {
       store === null ||
       typeof (store as DpopReplayStore).setIfAbsent !== 'function')
   ) {
-    throw invalid('dpop.replayStore', store, 'an object with setIfAbsent(key, ttlMs)');
+    throw invalid('dpop.replayStore', store, 'an object with setIfAbsent(key, ttlMs, jkt)');
   }
   return {
     required: booleanOption('dpop.required', raw['required'], false),

@@ -3,7 +3,7 @@ import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel
 
 import { CHANNELS, createGuard } from '@bearer-guard/core';
 import type { BearerGuard, Principal, SingleIssuerOptions } from '@bearer-guard/core';
-import { startAuthorizationServer } from '@bearer-guard/testkit';
+import { createDpopProof, generateDpopKey, startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 
 import { nowSeconds, rejectsWith, thrown } from './helpers.js';
@@ -147,6 +147,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       outcome: 'loaded',
       keyCount: stub.jwks().keys.length,
       errorType: undefined,
+      status: 200,
     });
 
     seen.length = 0;
@@ -179,6 +180,35 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       outcome: 'rejected',
       code: 'ERR_BEARER_TOKEN_EXPIRED',
       binding: undefined,
+    });
+  });
+
+  it("a replayed DPoP proof: rejected with its code and binding dpop, the cached token's source and issuer known", async function () {
+    const guard = guardFor({ publicUrl: 'https://orders.example', dpop: {} });
+    const key = await generateDpopKey();
+    const token = await stub.sign({ ...key.cnf });
+    const proof = await createDpopProof(key, {
+      htm: 'GET',
+      htu: 'https://orders.example/orders',
+      accessToken: token,
+    });
+    const request = {
+      method: 'GET',
+      url: '/orders',
+      headers: { authorization: `DPoP ${token}`, dpop: proof },
+    };
+    await guard.authenticateNow(request);
+    assert.equal(last(recorder.seen, CHANNELS.authenticate)?.['binding'], 'dpop');
+    recorder.seen.length = 0;
+    thrown(() => guard.authenticateNow(request));
+    assert.deepEqual(events(recorder.seen, CHANNELS.authenticate), ['start', 'error', 'end']);
+    assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
+      issuer: stub.issuer,
+      source: 'jwt',
+      cache: 'memory',
+      outcome: 'rejected',
+      code: 'ERR_BEARER_DPOP_PROOF_REPLAYED',
+      binding: 'dpop',
     });
   });
 
@@ -230,6 +260,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       outcome: 'loaded',
       keyCount: stub.jwks().keys.length,
       errorType: undefined,
+      status: 200,
     });
   });
 
@@ -239,8 +270,10 @@ describe('diagnostics channels (diagnostics.ts)', function () {
     assert.deepEqual(events(recorder.seen, CHANNELS.discovery), ['start', 'end', 'asyncStart', 'asyncEnd']);
     assert.deepEqual(last(recorder.seen, CHANNELS.discovery), {
       issuer: stub.issuer,
+      url: `${stub.issuer}/.well-known/oauth-authorization-server`,
       outcome: 'loaded',
       errorType: undefined,
+      status: 200,
     });
   });
 
@@ -259,6 +292,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       endpoint: stub.introspectionEndpoint,
       outcome: 'active',
       reason: undefined,
+      status: 200,
     });
     assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
       issuer: stub.issuer,
@@ -293,6 +327,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       endpoint: stub.introspectionEndpoint,
       outcome: 'unavailable',
       reason: 'status',
+      status: 503,
     });
     assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
       issuer: stub.issuer,

@@ -14,6 +14,13 @@ describe('request URL (the DPoP htu, RFC 9449 §4.3 (9))', function () {
       ['ftp://api.example.com/a', undefined],
       ['https://user:pw@api.example.com/a', undefined],
       ['/relative', undefined],
+      // Characters WHATWG leaves raw in a path but RFC 3986 does not allow: their encoding.
+      ['https://api.example.com/a|b^c[d]', 'https://api.example.com/a%7Cb%5Ec%5Bd%5D'],
+      ['https://api.example.com/50%/%zz', 'https://api.example.com/50%25/%25zz'],
+      // No URI holds controls, spaces or a backslash: WHATWG would drop them or read `/`.
+      ['https://api.example.com/a\nb', undefined],
+      [' https://api.example.com/a', undefined],
+      ['https://api.example.com\\a', undefined],
     ];
     for (const [input, expected] of cases) assert.equal(normalizeHttpUrl(input), expected, input);
   });
@@ -47,10 +54,10 @@ describe('request URL (the DPoP htu, RFC 9449 §4.3 (9))', function () {
     );
   });
 
-  it('without publicUrl: forwarded headers from a trusted peer only, never a bare Host', function () {
+  it('without publicUrl: forwarded headers from a trusted peer only (the member its proxy appended), never a bare Host', function () {
     const headers = {
       host: 'internal:3000',
-      'x-forwarded-host': 'api.example.com, evil.example',
+      'x-forwarded-host': 'evil.example, api.example.com',
       'x-forwarded-proto': 'https',
     };
     assert.equal(

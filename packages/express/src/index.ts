@@ -15,6 +15,7 @@ export {
   BearerGuardError,
   ConfigurationError,
   createGuard,
+  DpopProofQuotaError,
   MemoryDpopReplayStore,
   MemoryIntrospectionStore,
 } from '@bearer-guard/core';
@@ -24,6 +25,7 @@ export type {
   Confirmation,
   DpopOptions,
   DpopReplayStore,
+  MemoryDpopReplayStoreOptions,
   MtlsOptions,
   TrustProxy,
   BearerErrorCode,

@@ -1,5 +1,4 @@
 import {
-  BearerGuardError,
   ConfigurationError,
   requiredSmartAccess,
   requireSmartAccess,
@@ -130,12 +129,9 @@ export function requireSmartScope(
         query: singleValued(req.query),
       });
     } catch (error) {
-      // The core raised it outside the guard, so the challenge gets the guard's realm here.
-      if (error instanceof BearerGuardError && guard !== undefined && error.realm === undefined) {
-        error.realm = guard.options.realm;
-        error.resourceMetadata = guard.options.resourceMetadata;
-      }
-      next(error);
+      // The core raised it outside the guard: the guard gives it the challenge of its own refusals
+      // (realm, resource_metadata, the scheme the token came with).
+      next(guard === undefined ? error : guard.challengeFor(error, req.auth));
       return;
     }
     next();

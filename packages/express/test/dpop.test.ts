@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 
-import { authenticate, ConfigurationError, errorHandler, requireScopes } from '@bearer-guard/express';
+import {
+  authenticate,
+  ConfigurationError,
+  errorHandler,
+  protectedResourceMetadata,
+  requireScopes,
+  requireSmartScope,
+} from '@bearer-guard/express';
 import type { DpopReplayStore, SingleIssuerOptions } from '@bearer-guard/express';
 import { createDpopProof, generateDpopKey, startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub, DpopKey, DpopProofOptions } from '@bearer-guard/testkit';
@@ -470,6 +477,36 @@ describe('authenticate() with dpop (RFC 9449)', function () {
       assert.equal(
         admin.headers['www-authenticate'],
         `DPoP error="insufficient_scope", error_description="${DESCRIPTION.insufficientScope}", scope="admin", algs="${ALGS}"`,
+      );
+    });
+
+    it('requireSmartScope refuses a DPoP-bound token with the same challenge as requireScopes', async function () {
+      const auth = authenticate({
+        issuer: as.issuer,
+        audience: as.audience,
+        jwksUri: as.jwksUri,
+        timeout: TIMEOUT,
+        publicUrl: PUBLIC_URL,
+        dpop: {},
+      });
+      const app = express();
+      app.set('env', 'test');
+      app.use(protectedResourceMetadata(auth));
+      app.use(auth);
+      app.get('/Observation', requireSmartScope('Observation', 'read'), (_req, res) => {
+        res.json({ ok: true });
+      });
+      app.use(errorHandler());
+      const token = await as.sign({ ...key.cnf, scope: 'patient/Patient.rs', patient: '123' });
+      const res = await request(app)
+        .get('/Observation?patient=123')
+        .set('Authorization', `DPoP ${token}`)
+        .set('DPoP', await proof(token, { htu: `${PUBLIC_URL}/Observation` }));
+      assert.equal(res.status, 403);
+      // The scheme the token came with, its algs, and the served metadata document (RFC 9728 §5.1).
+      assert.equal(
+        res.headers['www-authenticate'],
+        `DPoP error="insufficient_scope", error_description="${DESCRIPTION.insufficientScope}", scope="patient/Observation.rs", algs="${ALGS}", resource_metadata="https://orders.example/.well-known/oauth-protected-resource"`,
       );
     });
 

@@ -243,7 +243,9 @@ describe('@bearer-guard/otel: BearerGuardInstrumentation', function () {
     );
     assert.ok(introspection !== undefined);
     assert.equal(introspection.name, 'POST');
-    assert.equal(introspection.attributes['error.type'], 'status');
+    // HTTP client conventions: a 5xx answer's status code is the span's error.type.
+    assert.equal(introspection.attributes['error.type'], '503');
+    assert.equal(introspection.attributes['http.response.status_code'], 503);
     assert.equal(introspection.status.code, 2 /* SpanStatusCode.ERROR */);
     const token = finished.find((span) => span.attributes['bearer_guard.operation'] === 'token_request');
     assert.ok(token !== undefined);

@@ -1,8 +1,10 @@
 // A real node-oidc-provider on 127.0.0.1 for the token client: client-credentials clients using
 // client_secret_basic, client_secret_post and private_key_jwt (ES256, RFC 7523), resource
 // indicators (RFC 8707) with JWT access tokens for ORDERS (so tests can read `exp`) and opaque ones
-// for BILLING, a configurable token lifetime, and a count of requests per path.
+// for BILLING, a configurable token lifetime, DPoP with or without nonces, and a count of requests
+// per path.
 // Same pattern as test/support/oidc-provider.ts at the repository root.
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -40,9 +42,17 @@ async function listen(server: Server, port = 0): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-export async function startOidcProvider(
-  options: { accessTokenTTL?: number } = {},
-): Promise<OidcProviderFixture> {
+export interface OidcProviderOptions {
+  accessTokenTTL?: number;
+  /**
+   * DPoP (RFC 9449): `on` (node-oidc-provider's default: a request with a proof gets a DPoP-bound
+   * token), `nonce` (every proof must carry a server nonce, §8), `off` (proofs are ignored and
+   * tokens are Bearer, as from a server without DPoP support).
+   */
+  dpop?: 'on' | 'nonce' | 'off';
+}
+
+export async function startOidcProvider(options: OidcProviderOptions = {}): Promise<OidcProviderFixture> {
   const server = createServer();
   const port = await listen(server);
   const issuer = `http://127.0.0.1:${String(port)}`;
@@ -80,6 +90,12 @@ export async function startOidcProvider(
       ],
     },
     features: {
+      dPoP:
+        options.dpop === 'off'
+          ? { enabled: false }
+          : options.dpop === 'nonce'
+            ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+            : { enabled: true },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {

@@ -22,11 +22,23 @@ export class UpstreamError extends Error {
   }
 }
 
-export interface FetchJsonOptions {
+/**
+ * Told of each request's URL as it is sent (`status` undefined), then of the HTTP status of its
+ * answer when one arrives: how a traced call fills in its diagnostics message (url, status). Only
+ * the traced paths pass one.
+ */
+export type ExchangeObserver = (url: string, status: number | undefined) => void;
+
+/** The limits of one outbound call, and who is told of its URL and status. */
+export interface FetchLimits {
   /** Deadline for the whole exchange, body included, in milliseconds. */
   timeout: number;
   /** Largest accepted body, in bytes. */
   maxBytes: number;
+  observe?: ExchangeObserver | undefined;
+}
+
+export interface FetchJsonOptions extends FetchLimits {
   /** Accepted media types besides `application/json` (e.g. `application/jwk-set+json`). */
   accept?: readonly string[];
 }
@@ -120,17 +132,15 @@ function classify(error: unknown, url: string, timeout: number): UpstreamError {
  * is already buffered (so the cap and the deadline cover the body too). Suitable as oauth4webapi's
  * `customFetch`.
  */
-export async function boundedFetch(
-  url: string,
-  init: RequestInit,
-  limits: { timeout: number; maxBytes: number },
-): Promise<Response> {
+export async function boundedFetch(url: string, init: RequestInit, limits: FetchLimits): Promise<Response> {
   try {
+    limits.observe?.(url, undefined);
     const response = await fetch(url, {
       ...init,
       redirect: 'manual',
       signal: AbortSignal.timeout(limits.timeout),
     });
+    limits.observe?.(url, response.status);
     if (response.status >= 300 && response.status < 400) {
       await response.body?.cancel();
       throw new UpstreamError('redirect', url, `redirect (${String(response.status)}) refused`);
