@@ -17,7 +17,9 @@
 //
 // For information only (not a pass/fail check): a second fresh token sent to every replica at the
 // same instant, before any of them has seen it. The store has no lock across replicas, so each
-// replica that misses Redis before the first answer is written calls the endpoint: up to N calls.
+// replica that misses Redis before the first answer is written calls the endpoint; within one
+// replica, a GET sent before that answer was written can come back a miss after its call ended
+// (the call no longer in flight to join), and call again.
 
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
