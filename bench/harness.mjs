@@ -19,6 +19,8 @@ export const VARIANTS = [
   'jose-floor',
   'peer',
   'introspection',
+  'introspection-redis',
+  'introspection-call',
 ];
 /** Variants that serve the route with no authentication at all (they ignore the token). */
 export const UNAUTHENTICATED = new Set(['bare', 'bare-2']);
@@ -45,6 +47,21 @@ export const SKIPPED = {
   dpop: {
     rotation: 'its target is one token with a fresh proof per request',
     cold: 'its target is one token with a fresh proof per request',
+  },
+  // The shared-store row compares one Redis hit with one introspection call, per request. On the
+  // repeated token neither would be that: concurrent requests for one token share one Redis GET
+  // (the store coalesces misses of a key) and one call (the introspector coalesces calls in
+  // flight), so 50 connections would measure a fraction of either. On the rotation (2,000 tokens,
+  // at most 50 in flight) every request is its own GET, or its own call.
+  'introspection-redis': {
+    repeated:
+      'concurrent requests for one token share one Redis GET: its row is the rotation, a GET per request',
+    cold: 'a never-seen opaque token is always a network call to the introspection endpoint',
+  },
+  'introspection-call': {
+    repeated:
+      'concurrent requests for one token share one introspection call: its row is the rotation, a call per request',
+    cold: 'with the cache off, every token is a call: the rotation measures the same path',
   },
 };
 
@@ -228,6 +245,11 @@ export function startChild({
       resolve({ child, ...message });
     });
   });
+}
+
+/** Kill `child` (a process not started by startChild, e.g. redis-server) with the others on exit. */
+export function adopt(child) {
+  children.add(child);
 }
 
 /** Let a child go without treating its exit as a crash (used when stopping it on purpose). */

@@ -26,6 +26,7 @@ import {
 } from './harness.mjs';
 import { summariseProfile } from './profile-summary.mjs';
 import { createDpopKey, mintProofs } from './dpop.mjs';
+import { detectRedis, SHARED_STORE_VARIANTS, startRedis } from './redis.mjs';
 import { createSigningKey, mintMany, mintToken } from './tokens.mjs';
 
 const [variant = 'bearer-guard', workload = 'repeated', secondsArg = '5'] = process.argv.slice(2);
@@ -47,13 +48,30 @@ const { privateKey, jwks } = await createSigningKey();
 const repeated = await mintToken(privateKey, { jti: 'repeated' });
 const rotation = await mintMany(privateKey, 2_000, 'rotation');
 
+// The shared-store variants need their remote ends, on core 1 as in run.mjs.
+const remoteEnv = {};
+if (SHARED_STORE_VARIANTS.has(variant)) {
+  const found = await detectRedis();
+  if (!found.available) throw new Error(`${variant} needs a redis-server: ${found.reason}`);
+  const redis = await startRedis({ binary: found.binary, core: 1, pinned: pinning.pinned, niceness });
+  const endpoint = await startChild({
+    script: path.join(BENCH_DIR, 'endpoint.mjs'),
+    core: 1,
+    pinned: pinning.pinned,
+    niceness,
+    env: { BENCH_JWKS: JSON.stringify(jwks) },
+    name: 'introspection endpoint',
+  });
+  Object.assign(remoteEnv, { BENCH_REDIS_URL: redis.url, BENCH_INTROSPECTION_ENDPOINT: endpoint.url });
+}
+
 const { child: server, port } = await startChild({
   script: path.join(BENCH_DIR, 'server.mjs'),
   args: [variant],
   core: 0,
   pinned: pinning.pinned,
   niceness,
-  env: { BENCH_JWKS: JSON.stringify(jwks), NODE_ENV: 'production' },
+  env: { BENCH_JWKS: JSON.stringify(jwks), NODE_ENV: 'production', ...remoteEnv },
   name: `server ${variant}`,
 });
 const { child: loader } = await startChild({

@@ -1,11 +1,16 @@
 // bearer-guard throughput benchmark: `npm run bench` (= `tsc -b && node bench/run.mjs`).
 //
-// Five server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
+// Server variants serve the same `GET /hello` route (see server.mjs): bare Express 5, bearer-
 // guard, a "jose floor" (jose.jwtVerify on every request, nothing else), the closest peer,
 // express-oauth2-jwt-bearer, and bearer-guard validating every token by RFC 7662 introspection
 // (against a stub endpoint in its own process; the answers cached), and bearer-guard with DPoP on,
 // one DPoP-bound token with a fresh proof on every request (dpop.mjs; its proofs are minted here
-// right before each run that needs them, like the cold-path tokens). Each server runs in its own
+// right before each run that needs them, like the cold-path tokens), and the shared-store row:
+// bearer-guard on a Redis hit (introspection-redis) against the introspection call it replaces
+// (introspection-call), both on the rotation, their remote ends (redis-server, the stub endpoint)
+// in processes of their own on core 1. After the rounds, replicas.mjs counts the introspection
+// calls for one token across 1, 2 and 4 replicas sharing Redis: 1 each, or the run fails. Without
+// redis-server those rows are skipped, with the reason. Each server runs in its own
 // process pinned to core 0; the load generator (autocannon, loader.mjs) runs in one process pinned
 // to core 1; this orchestrator only coordinates (it mints tokens while nothing is measured,
 // otherwise it sleeps).
@@ -42,6 +47,7 @@
 //                      on a shared machine (needs the privilege; off by default, it slows others)
 //   BENCH_WAIT_BUDGET  total seconds spent waiting for an idle machine and repeating disturbed
 //                      runs (default 120), which bounds the run time on a busy machine
+//   REDIS_SERVER       the redis-server binary of the shared-store rows (default: the one on PATH)
 //
 // The machine may be shared (test suites, builds). Before every measured run the benchmark waits
 // (up to 15 s at a time) until cores 0 and 1 are idle, and after it compares each core's busy time
@@ -76,6 +82,8 @@ import {
   WORKLOADS,
 } from './harness.mjs';
 import { createDpopKey, mintProofs } from './dpop.mjs';
+import { detectRedis, processCpuMs, SHARED_STORE_VARIANTS, startRedis } from './redis.mjs';
+import { measureReplicas } from './replicas.mjs';
 import { createSigningKey, mintMany, mintToken } from './tokens.mjs';
 
 const config = {
@@ -179,6 +187,20 @@ const TARGETS = [
     over: 'bearer-guard',
     min: 0.9,
   },
+  {
+    // The shared store's reason to exist: for a token new to this replica, a Redis hit (GET, HMAC
+    // check, parse; `localTtl: 0` keeps every request on that path) must cost the replica less than
+    // the introspection call it replaces, so >= 1.0. Both remote ends (redis-server, the stub
+    // endpoint) run in processes of their own on core 1, so neither side is charged their work:
+    // the figure is what each costs the replica itself. The rotation, not the repeated token: on one
+    // token concurrent requests share one GET and one call (harness.mjs, SKIPPED).
+    id: 'redis-hit-vs-call',
+    label: 'shared store: a Redis hit (introspection-redis) >= 1.0 x the introspection call it replaces',
+    workload: 'rotation',
+    of: 'introspection-redis',
+    over: 'introspection-call',
+    min: 1,
+  },
 ];
 
 /**
@@ -196,7 +218,7 @@ const NOISE_PAIR = {
   of: 'bare-2',
   over: 'bare',
 };
-const PAIRS = [NOISE_PAIR, ...TARGETS];
+// PAIRS and the targets judged: those whose variants run here (see `variants` below).
 
 const RESULTS_DIR = path.join(BENCH_DIR, 'results');
 const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'bearer-guard-bench-'));
@@ -267,6 +289,18 @@ if (pinning.pinned) {
   );
 }
 
+// The shared-store rows need a redis-server (and the node-redis client): without it they are
+// skipped, loudly, and the rest of the benchmark runs as before.
+const sharedStore = await detectRedis();
+if (!sharedStore.available)
+  console.warn(
+    `  WARNING: the shared-store rows are skipped (introspection-redis, introspection-call, replicas): ${sharedStore.reason}`,
+  );
+/** The variants this run measures. */
+const variants = VARIANTS.filter((v) => sharedStore.available || !SHARED_STORE_VARIANTS.has(v));
+const targets = TARGETS.filter((t) => variants.includes(t.of) && variants.includes(t.over));
+const PAIRS = [NOISE_PAIR, ...targets];
+
 // --- 2. keys and the small token sets ---------------------------------------------------------
 const { privateKey, jwks } = await createSigningKey();
 const repeatedToken = await mintToken(privateKey, { jti: 'repeated' });
@@ -282,6 +316,40 @@ const sanity = {
 };
 
 // --- 3. servers (core 0) and the sanity checks -------------------------------------------------
+// The remote ends of the shared-store row, each in a process of its own on core 1 (with the load
+// generator, never on the servers' core): redis-server, and the stub introspection endpoint that
+// `introspection-call` calls on every request.
+let redis;
+let endpoint;
+if (sharedStore.available) {
+  redis = await startRedis({
+    binary: sharedStore.binary,
+    core: 1,
+    pinned: pinning.pinned,
+    niceness: priority.niceness,
+  });
+  endpoint = await startChild({
+    script: path.join(BENCH_DIR, 'endpoint.mjs'),
+    core: 1,
+    pinned: pinning.pinned,
+    niceness: priority.niceness,
+    env: { BENCH_JWKS: JSON.stringify(jwks) },
+    name: 'introspection endpoint',
+  });
+  console.log(
+    `  redis-server (${sharedStore.binary}) and the introspection-call endpoint run pinned to core 1, with the load generator`,
+  );
+}
+const endpointStats = () => request(endpoint.child, { type: 'stats' }, 'stats');
+/** CPU time so far (ms) of the remote end of `variant` (redis-server, the endpoint), 0 for none. */
+const remoteCpuMs = (variant) =>
+  (variant === 'introspection-redis'
+    ? redis?.cpuMs()
+    : variant === 'introspection-call'
+      ? endpoint && processCpuMs(endpoint.child.pid)
+      : 0) ?? 0;
+const remotesCpuMs = () => remoteCpuMs('introspection-redis') + remoteCpuMs('introspection-call');
+
 const servers = {};
 /** What retired server processes counted (JWKS fetches, introspection calls), summed per variant. */
 const retired = {};
@@ -289,15 +357,22 @@ const retired = {};
 /** Start a fresh server process for every variant (stopping the previous ones first). */
 async function startServers() {
   await stopServers();
+  // Every round's fresh processes meet an empty shared cache: `introspection-redis` is then
+  // introspected once per distinct token per round, as the in-memory variant per process.
+  await redis?.flush();
   // In a new order every round: no variant is always the first process started.
-  for (const variant of shuffle(VARIANTS)) {
+  for (const variant of shuffle(variants)) {
     const { child, port } = await startChild({
       script: path.join(BENCH_DIR, 'server.mjs'),
       args: [variant],
       core: 0,
       pinned: pinning.pinned,
       niceness: priority.niceness,
-      env: { BENCH_JWKS: JSON.stringify(jwks), NODE_ENV: 'production' },
+      env: {
+        BENCH_JWKS: JSON.stringify(jwks),
+        NODE_ENV: 'production',
+        ...(redis ? { BENCH_REDIS_URL: redis.url, BENCH_INTROSPECTION_ENDPOINT: endpoint.url } : {}),
+      },
       name: `server ${variant}`,
     });
     servers[variant] = { child, port };
@@ -311,10 +386,15 @@ async function stopServers() {
     const sum = (retired[variant] ??= {
       processes: 0,
       jwksFetches: 0,
+      bearerRequests: 0,
+      redisErrors: { store: 0, client: 0 },
       introspection: { calls: 0, distinctTokens: 0, refused: 0, inactive: 0 },
     });
     sum.processes++;
     sum.jwksFetches += stats.jwksFetches;
+    sum.bearerRequests += stats.bearerRequests;
+    sum.redisErrors.store += stats.redisErrors.store;
+    sum.redisErrors.client += stats.redisErrors.client;
     for (const key of Object.keys(sum.introspection)) sum.introspection[key] += stats.introspection[key];
     await stopChild(child);
     Reflect.deleteProperty(servers, variant);
@@ -365,7 +445,7 @@ let sanityProofs = 0;
 /** Sanity-check every (fresh) server; a failure ends the benchmark. */
 async function checkServers() {
   try {
-    for (const variant of VARIANTS) await sanityCheck(variant, servers[variant].port);
+    for (const variant of variants) await sanityCheck(variant, servers[variant].port);
   } catch (error) {
     console.error(`\nFAILED sanity check: ${error.message}`);
     process.exit(1);
@@ -451,12 +531,16 @@ function loadRun(variant, workload, durationS, connections) {
 /** One autocannon run against one variant; checks the answers and adds the server's CPU use. */
 async function measureOnce(variant, workload, durationS, phase) {
   const before = await serverStats(variant);
+  const remoteBefore = remotesCpuMs();
   const cpuBefore = readCpuTimes();
   const wallBefore = performance.now();
   const result = await loadRun(variant, workload, durationS, config.connections);
   const wallMs = performance.now() - wallBefore;
   const share = busyShare(cpuBefore, readCpuTimes());
+  // redis-server and the endpoint share core 1 with the load generator: their work is ours too.
+  const remoteMs = remotesCpuMs() - remoteBefore;
   const after = await serverStats(variant);
+  result.remoteCpuPct = (remoteMs / wallMs) * 100;
   result.phase = phase;
   const serverCpuMs = (after.cpuMicros - before.cpuMicros) / 1000;
   result.serverCpuPct = (serverCpuMs / (result.durationS * 1000)) * 100;
@@ -469,7 +553,7 @@ async function measureOnce(variant, workload, durationS, phase) {
   result.foreignCpuPct = share
     ? {
         server: Math.max(0, share[0] * 100 - (serverCpuMs / wallMs) * 100),
-        loader: Math.max(0, (share[1] ?? 0) * 100 - (result.loaderCpuMs / wallMs) * 100),
+        loader: Math.max(0, (share[1] ?? 0) * 100 - ((result.loaderCpuMs + remoteMs) / wallMs) * 100),
       }
     : { server: 0, loader: 0 };
   checkAnswers(result, phase);
@@ -511,6 +595,7 @@ async function measurePair(pair, durationS) {
   if (pair.workload === 'cold') for (const variant of sides) await ensureColdTokens(variant, durationS);
   if (sides.includes('dpop')) await loadProofs(durationS);
   const before = await Promise.all(sides.map(serverStats));
+  const remoteBefore = sides.map(remoteCpuMs);
   const cpuBefore = readCpuTimes();
   const wallBefore = performance.now();
   // The load starts on the two sides in a random order: neither side is always first.
@@ -522,6 +607,9 @@ async function measurePair(pair, durationS) {
   const share = busyShare(cpuBefore, readCpuTimes());
   const after = await Promise.all(sides.map(serverStats));
   const cpuS = sides.map((_, i) => (after[i].cpuMicros - before[i].cpuMicros) / 1e6);
+  // The remote end's CPU time of each side (redis-server, the endpoint; 0 for the others): only
+  // one side of a pair uses each, so all of it is that side's.
+  const remoteCpuS = sides.map((variant, i) => (remoteCpuMs(variant) - remoteBefore[i]) / 1000);
   for (const result of results) checkAnswers(result, 'pair');
   const perCpuSecond = results.map((r, i) => r.requestsTotal / cpuS[i]);
   const serversCpuMs = (cpuS[0] + cpuS[1]) * 1000;
@@ -538,6 +626,9 @@ async function measurePair(pair, durationS) {
     serverCpuS: cpuS,
     perCpuSecond,
     ratio: perCpuSecond[0] / perCpuSecond[1],
+    remoteCpuS,
+    // Requests per CPU-second of the server and its remote end together.
+    perCpuSecondWithRemote: results.map((r, i) => r.requestsTotal / (cpuS[i] + remoteCpuS[i])),
     cpuSharePct,
     unsaturated: cpuSharePct[0] + cpuSharePct[1] < 90 || Math.min(...cpuSharePct) < 35,
     loaderCpuPct: Math.max(...results.map((r) => r.loaderCpuPct)),
@@ -617,7 +708,7 @@ async function loadProofs(durationS) {
 }
 
 const line = (r) =>
-  `${r.workload.padEnd(8)} ${r.variant.padEnd(13)} ${fmtInt(r.reqPerSec).padStart(7)} req/s  p99 ${fmtMs(r.latencyP99Ms).padStart(5)} ms  ` +
+  `${r.workload.padEnd(8)} ${r.variant.padEnd(19)} ${fmtInt(r.reqPerSec).padStart(7)} req/s  p99 ${fmtMs(r.latencyP99Ms).padStart(5)} ms  ` +
   `non-2xx ${r.non2xx}  CPU server ${r.serverCpuPct.toFixed(0)}% loader ${r.loaderCpuPct.toFixed(0)}% ` +
   `other ${r.foreignCpuPct.server.toFixed(0)}%/${r.foreignCpuPct.loader.toFixed(0)}%` +
   (r.cold ? `  fresh tokens ${fmtInt(r.cold.used)}` : '') +
@@ -636,7 +727,7 @@ const pairLine = (p) =>
 
 /** Warm up every variant on every workload it runs (fresh processes: JIT, caches, key set). */
 async function warmUp(roundsLeft) {
-  for (const variant of VARIANTS) {
+  for (const variant of variants) {
     const workloads = WORKLOADS.filter((workload) => runsWorkload(variant, workload));
     // Every process gets the same warm-up time in all (the JIT's tiering depends on it): a variant
     // that skips workloads warms up longer on the ones it runs.
@@ -680,7 +771,7 @@ try {
     if (round > 0) {
       await startServers();
       await checkServers();
-      for (const variant of VARIANTS)
+      for (const variant of variants)
         await request(loader, { type: 'reset-rotation', variant }, 'rotation-reset');
     }
     console.log(`\nRound ${round + 1}/${config.rounds}: warm-up (fresh server processes)`);
@@ -688,7 +779,7 @@ try {
     console.log(`Round ${round + 1}/${config.rounds}: measured`);
     for (const workload of rotate(WORKLOADS, round)) {
       // A new order every round: no variant always runs right after the same other one.
-      for (const variant of shuffle(VARIANTS)) {
+      for (const variant of shuffle(variants)) {
         if (!runsWorkload(variant, workload)) continue;
         await sleep(250); // let the previous run's sockets close
         const r = await measure(
@@ -756,7 +847,7 @@ const measured = runs.filter((r) => r.phase === 'measure');
 const cells = {};
 for (const workload of WORKLOADS) {
   cells[workload] = {};
-  for (const variant of VARIANTS) {
+  for (const variant of variants) {
     if (!runsWorkload(variant, workload)) {
       cells[workload][variant] = { skipped: skipReason(variant, workload) };
       continue;
@@ -775,7 +866,7 @@ for (const workload of WORKLOADS) {
     };
   }
   const bare = cells[workload].bare.reqPerSec;
-  for (const variant of VARIANTS) {
+  for (const variant of variants) {
     if (runsWorkload(variant, workload)) {
       cells[workload][variant].vsBare = cells[workload][variant].reqPerSec / bare;
     }
@@ -803,12 +894,18 @@ const CROSS_RATIOS = [
   ['bearerGuardVsPeer', 'bearer-guard / peer', 'bearer-guard', 'peer'],
   ['bearerGuardVsJoseFloor', 'bearer-guard / jose floor', 'bearer-guard', 'jose-floor'],
   ['introspectionVsBearerGuard', 'introspection / bearer-guard', 'introspection', 'bearer-guard'],
+  ['redisHitVsCall', 'introspection-redis / introspection-call', 'introspection-redis', 'introspection-call'],
 ];
 const crossRatios = {};
 for (const workload of WORKLOADS) {
   crossRatios[workload] = {};
   for (const [key, , of, over] of CROSS_RATIOS) {
-    if (runsWorkload(of, workload) && runsWorkload(over, workload))
+    if (
+      variants.includes(of) &&
+      variants.includes(over) &&
+      runsWorkload(of, workload) &&
+      runsWorkload(over, workload)
+    )
       crossRatios[workload][key] = pairedRatio(workload, of, over);
   }
 }
@@ -826,11 +923,11 @@ async function formatJson(data) {
 /** The concurrent pairs' ratios of one pair id, one per round, with their median and range. */
 const pairStats = (id) => spread(pairs.filter((p) => p.id === id).map((p) => p.ratio));
 const pairNoise = pairStats(NOISE_PAIR.id);
-const pairVerdicts = TARGETS.map((t) => {
+const pairVerdicts = targets.map((t) => {
   const { median: value, perRound } = pairStats(t.id);
   return { ...t, value, pass: value >= t.min, perRound };
 });
-const verdicts = TARGETS.map((t) => {
+const verdicts = targets.map((t) => {
   const rounds = perRound(t.workload, t.of, t.over);
   const value = pairedRatio(t.workload, t.of, t.over);
   return {
@@ -842,7 +939,7 @@ const verdicts = TARGETS.map((t) => {
   };
 });
 for (const workload of WORKLOADS) {
-  for (const variant of VARIANTS) {
+  for (const variant of variants) {
     if (runsWorkload(variant, workload))
       cells[workload][variant].pairedVsBare = variant === 'bare' ? 1 : pairedRatio(workload, variant, 'bare');
   }
@@ -850,9 +947,78 @@ for (const workload of WORKLOADS) {
 // The noise floor: bare Express against itself (two identical servers, same rounds).
 const noiseFloor = spread(perRound('repeated', 'bare-2', 'bare'));
 
+// The shared-store row (issue 15), when redis-server is here: its own call checks, the sequential
+// figures beside the pair, and the calls for one token across replicas.
+let shared = { skipped: sharedStore.reason };
+if (sharedStore.available) {
+  // introspection-redis: no in-memory level, Redis flushed before every round, so one call per
+  // distinct token per process (a Redis that lost or refused entries would show as more calls).
+  const onRedis = retired['introspection-redis'];
+  const redisCalls = {
+    processes: onRedis.processes,
+    calls: onRedis.introspection.calls,
+    distinctTokens: onRedis.introspection.distinctTokens,
+    presented: onRedis.processes * (new Set(Object.values(sanity)).size + config.rotationSize),
+    redisErrors: onRedis.redisErrors,
+  };
+  redisCalls.pass =
+    redisCalls.calls === redisCalls.distinctTokens &&
+    onRedis.introspection.refused === 0 &&
+    redisCalls.redisErrors.store === 0;
+  // introspection-call: the cache off, so one call per request that carried a token.
+  const seen = await endpointStats();
+  const callCalls = {
+    processes: retired['introspection-call'].processes,
+    calls: seen.calls,
+    requestsWithToken: retired['introspection-call'].bearerRequests,
+    refused: seen.refused,
+  };
+  callCalls.pass = callCalls.calls === callCalls.requestsWithToken && callCalls.refused === 0;
+  const pairId = 'redis-hit-vs-call';
+  const mine = pairs.filter((p) => p.id === pairId);
+  const sequential = (variant) => cells.rotation[variant];
+  shared = {
+    workload: 'rotation',
+    pair: {
+      ...pairStats(pairId),
+      perCpuSecond: mine.map((p) => p.perCpuSecond),
+      // Requests per CPU-second of the server and its remote end (redis-server, the endpoint).
+      withRemote: spread(mine.map((p) => p.perCpuSecondWithRemote[0] / p.perCpuSecondWithRemote[1])),
+    },
+    sequential: {
+      reqPerSec: {
+        'introspection-redis': sequential('introspection-redis').reqPerSec,
+        'introspection-call': sequential('introspection-call').reqPerSec,
+      },
+      p99Ms: {
+        'introspection-redis': sequential('introspection-redis').p99Ms,
+        'introspection-call': sequential('introspection-call').p99Ms,
+      },
+      paired: spread(perRound('rotation', 'introspection-redis', 'introspection-call')),
+      remoteCpuPct: {
+        'introspection-redis': median(
+          measured.filter((r) => r.variant === 'introspection-redis').map((r) => r.remoteCpuPct),
+        ),
+        'introspection-call': median(
+          measured.filter((r) => r.variant === 'introspection-call').map((r) => r.remoteCpuPct),
+        ),
+      },
+    },
+    calls: { 'introspection-redis': redisCalls, 'introspection-call': callCalls },
+  };
+  console.log('\nIntrospection calls for one token across replicas (must stay 1)');
+  try {
+    shared.replicas = await measureReplicas({ jwks, redis, pinning, niceness: priority.niceness });
+  } catch (error) {
+    shared.replicas = { pass: false, error: String(error?.message ?? error) };
+    console.error(`  FAILED: ${shared.replicas.error}`);
+  }
+  shared.pass = redisCalls.pass && callCalls.pass && shared.replicas.pass;
+}
+
 // Cold-path token accounting: per variant that runs the cold path, fresh tokens handed out vs the pool.
 const coldUse = {};
-for (const variant of VARIANTS.filter((v) => runsWorkload(v, 'cold'))) {
+for (const variant of variants.filter((v) => runsWorkload(v, 'cold'))) {
   const mine = [...runs, ...discarded].filter((r) => r.variant === variant && r.workload === 'cold');
   // The concurrent pairs' cold runs too (one side each).
   for (const p of pairs.filter((pair) => pair.workload === 'cold')) {
@@ -874,7 +1040,7 @@ const WORKLOAD_LABEL = {
 };
 const cols = [
   ['workload', 18],
-  ['variant', 13],
+  ['variant', 19],
   ['median req/s', 12],
   ['min–max req/s', 16],
   ['p99 ms', 7],
@@ -893,9 +1059,9 @@ console.log(
 console.log(row(cols.map(([name]) => name)));
 console.log('-'.repeat(cols.reduce((n, [, w]) => n + w + 2, -2)));
 for (const workload of WORKLOADS) {
-  for (const variant of VARIANTS) {
+  for (const variant of variants) {
     const c = cells[workload][variant];
-    const label = variant === VARIANTS[0] ? WORKLOAD_LABEL[workload] : '';
+    const label = variant === variants[0] ? WORKLOAD_LABEL[workload] : '';
     if (c.skipped !== undefined) {
       console.log(row([label, variant, ...cols.slice(2).map(() => '—')]));
       continue;
@@ -938,6 +1104,41 @@ if (introspection.distinctTokens !== presented.total) {
   );
 }
 
+if (shared.skipped !== undefined) {
+  console.log(`\nShared store: SKIPPED (${shared.skipped})`);
+} else {
+  const { pair, sequential: seq, calls: sc, replicas } = shared;
+  const hit = 'introspection-redis';
+  const call = 'introspection-call';
+  console.log(
+    '\nShared store, 2,000 in rotation: a Redis hit (introspection-redis, localTtl 0: GET + HMAC + parse) ' +
+      'against the introspection call it replaces (introspection-call, cache off)',
+  );
+  console.log(
+    `  concurrent pairs, requests per server CPU-second: ${fmtRatio(pair.median)} (per round ${fmtRatio(pair.min)}–${fmtRatio(pair.max)}); ` +
+      `counting the remote end's CPU too (redis-server / the endpoint process): ${fmtRatio(pair.withRemote.median)}`,
+  );
+  console.log(
+    `  sequential: ${fmtInt(seq.reqPerSec[hit])} / ${fmtInt(seq.reqPerSec[call])} req/s (p99 ${fmtMs(seq.p99Ms[hit])} / ${fmtMs(seq.p99Ms[call])} ms), ` +
+      `paired ${fmtRatio(seq.paired.median)}; remote end busy ${seq.remoteCpuPct[hit].toFixed(0)}% / ${seq.remoteCpuPct[call].toFixed(0)}% of a core (on core 1)`,
+  );
+  console.log(
+    `  introspection calls: introspection-redis ${fmtInt(sc[hit].calls)} for ${fmtInt(sc[hit].distinctTokens)} distinct tokens ` +
+      `(one per distinct token per round: ${sc[hit].pass ? 'OK' : 'MISMATCH'}; ${sc[hit].redisErrors.store} failed Redis command(s)); ` +
+      `introspection-call ${fmtInt(sc[call].calls)} for ${fmtInt(sc[call].requestsWithToken)} requests with a token ` +
+      `(one per request: ${sc[call].pass ? 'OK' : 'MISMATCH'})`,
+  );
+  if (replicas.perCount) {
+    console.log(
+      `  introspection calls for one token across ${replicas.perCount.map((r) => r.replicas).join(', ')} replicas: ` +
+        replicas.perCount.map((r) => r.calls).join(', ') +
+        (replicas.pass ? ' (must stay 1: OK)' : ' (MUST STAY 1: FAILED)'),
+    );
+  } else {
+    console.log(`  introspection calls across replicas: FAILED (${replicas.error})`);
+  }
+}
+
 console.log(
   `\nNoise floor, sequential runs: bare-2 / bare (the same code measured twice) = ${fmtRatio(noiseFloor.median)} ` +
     `(per round ${fmtRatio(noiseFloor.min)}–${fmtRatio(noiseFloor.max)})`,
@@ -978,7 +1179,7 @@ for (const variant of Object.keys(coldUse).filter((v) => !UNAUTHENTICATED.has(v)
     `  cold path, ${variant}: ${fmtInt(u.used)} fresh tokens used (${fmtInt(u.sent)} requests sent) of ${fmtInt(coldPool)} minted; none reused`,
   );
 }
-for (const [variant, workloads] of Object.entries(SKIPPED)) {
+for (const [variant, workloads] of Object.entries(SKIPPED).filter(([v]) => variants.includes(v))) {
   for (const [workload, reason] of Object.entries(workloads ?? {}))
     console.log(`  ${variant} skips the ${workload} workload: ${reason}`);
 }
@@ -1040,12 +1241,34 @@ const report = {
   dpopProofs: proofMint,
   jwksFetches,
   introspection,
+  sharedStore: shared,
 };
 if (!introspection.pass) {
   const broken = new BrokenBenchmark(
     `introspection: ${introspection.calls} calls for ${introspection.distinctTokens} distinct tokens; with the cache ` +
       'on for the whole run every distinct token must be introspected exactly once ' +
       `(${introspection.refusedClientAuthentication} call(s) refused for client authentication).`,
+  );
+  console.error(`\nFAILED: ${broken.message}`);
+  await writeResults({ status: 'broken', error: broken.message, report });
+  process.exit(1);
+}
+if (shared.pass === false) {
+  const broken = new BrokenBenchmark(
+    'shared store: ' +
+      [
+        shared.calls['introspection-redis'].pass
+          ? undefined
+          : 'introspection-redis was not introspected once per distinct token',
+        shared.calls['introspection-call'].pass
+          ? undefined
+          : 'introspection-call did not make one call per request',
+        shared.replicas.pass
+          ? undefined
+          : `the calls for one token across replicas were not 1 (${shared.replicas.perCount?.map((r) => r.calls).join(', ') ?? shared.replicas.error})`,
+      ]
+        .filter(Boolean)
+        .join('; '),
   );
   console.error(`\nFAILED: ${broken.message}`);
   await writeResults({ status: 'broken', error: broken.message, report });

@@ -16,16 +16,29 @@
 //   introspection
 //                authenticate() with RFC 7662 introspection only (no key source, `localJwts: false`) + requireScopes('read')
 //                + errorHandler(): every token is validated by the introspection endpoint, then cached.
+//   introspection-redis
+//                the same with @bearer-guard/redis's store, `localTtl: 0` (no in-memory level): every
+//                request is a Redis GET + HMAC check + parse, the shared store's hit.
+//   introspection-call
+//                the same with `cache: false`: every request is an introspection call, to the stub
+//                endpoint in a process of its own on core 1 (endpoint.mjs), as redis-server is.
+//   introspection-replica
+//                not measured: a replica of replicas.mjs (the Redis store's defaults, an endpoint
+//                outside this process).
 //
 // bearer-guard and the peer fetch their keys from a tiny JWKS server on 127.0.0.1 inside this same
 // process, so the key fetch is a real HTTP round trip; both cache the set for 10 minutes, longer
 // than the run, so it happens once. The number of fetches is reported back to run.mjs.
 //
-// The introspection variant calls a tiny RFC 7662 endpoint on 127.0.0.1, also inside this process
-// (so on the same pinned core): it checks the resource server's HTTP Basic credentials, verifies the
-// token with jose against the bench JWK Set and answers `{ active: true, ...claims }` or
-// `{ active: false }`. It counts the calls and the distinct tokens it saw; with the cache on for the
-// whole run, run.mjs requires one call per distinct token.
+// `introspection` and `introspection-redis` call a tiny RFC 7662 endpoint on 127.0.0.1
+// (introspection-stub.mjs) inside this process (so on the same pinned core); `introspection-call`
+// the same stub in a process of its own (endpoint.mjs, core 1). It checks the resource server's
+// HTTP Basic credentials, verifies the token with jose against the bench JWK Set and answers
+// `{ active: true, ...claims }` or `{ active: false }`, and counts the calls and the distinct tokens
+// it saw; run.mjs requires one call per distinct token (per process) from `introspection` and
+// `introspection-redis` (Redis is flushed before every round), and one call per request carrying a
+// token from `introspection-call` (counted here). The Redis variants connect to BENCH_REDIS_URL (a
+// redis-server run.mjs starts, pinned to core 1: its work is not this process's).
 //
 // The public JWK Set comes in the BENCH_JWKS environment variable (JSON).
 
@@ -35,6 +48,7 @@ import { Session } from 'node:inspector/promises';
 import express from 'express';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { DPOP_PUBLIC_URL } from './dpop.mjs';
+import { INTROSPECTION_CLIENT, startIntrospectionServer } from './introspection-stub.mjs';
 import { AUDIENCE, ISSUER } from './tokens.mjs';
 
 const variant = process.argv[2];
@@ -67,83 +81,99 @@ function startJwksServer() {
   });
 }
 
-/** The resource server's credentials at the stub introspection endpoint (client_secret_basic). */
-const INTROSPECTION_CLIENT = { id: 'bench-rs', secret: 'bench-rs-secret' };
-const introspection = { calls: 0, refused: 0, inactive: 0, tokens: new Set() };
-
-/** The client credentials of an `Authorization: Basic` header (RFC 6749 §2.3.1: form-encoded, then base64). */
-function basicCredentials(header) {
-  if (typeof header !== 'string' || !/^basic /i.test(header)) return undefined;
-  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  const formDecode = (value) => decodeURIComponent(value.replace(/\+/g, ' '));
-  try {
-    return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
-  } catch {
-    return undefined; // malformed percent-encoding
-  }
-}
-
-/**
- * A minimal RFC 7662 introspection endpoint on 127.0.0.1: `POST /introspect` with a form body
- * holding `token`, the caller authenticated with HTTP Basic. Resolves to its URL. The bench tokens
- * are JWTs, so "introspecting" one is verifying it with jose against the bench JWK Set.
- */
-function startIntrospectionServer() {
-  const keySet = createLocalJWKSet(jwks);
-  const verifyOptions = { issuer: ISSUER, audience: AUDIENCE, algorithms: ['ES256'], typ: 'at+jwt' };
-  const send = (res, status, body, headers = {}) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(text),
-      'cache-control': 'no-store',
-      ...headers,
-    });
-    res.end(text);
-  };
-  const server = http.createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== '/introspect') {
-      res.writeHead(404).end();
-      return;
-    }
-    const chunks = [];
-    req.on('data', (chunk) => chunks.push(chunk));
-    req.on('end', () => {
-      introspection.calls++;
-      const client = basicCredentials(req.headers.authorization);
-      if (client?.id !== INTROSPECTION_CLIENT.id || client.secret !== INTROSPECTION_CLIENT.secret) {
-        introspection.refused++;
-        send(res, 401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="introspection"' });
-        return;
-      }
-      const token = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('token');
-      if (!req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') || !token) {
-        send(res, 400, { error: 'invalid_request' });
-        return;
-      }
-      introspection.tokens.add(token);
-      jwtVerify(token, keySet, verifyOptions).then(
-        ({ payload }) => {
-          send(res, 200, { active: true, ...payload, token_type: 'Bearer' });
-        },
-        () => {
-          introspection.inactive++;
-          send(res, 200, { active: false });
-        },
-      );
-    });
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}/introspect`));
-  });
-}
-
 const hello = (_req, res) => {
   res.json({ ok: true });
 };
+
+/** The counts of the stub endpoint this process started (none: all zero). */
+let introspection = { calls: 0, refused: 0, inactive: 0, tokens: new Set() };
+/** Requests that carried an Authorization header (introspection-call: each must be one call). */
+let bearerRequests = 0;
+/** Failed Redis commands (the store's `onError`) and client errors (reconnections). */
+const redisErrors = { store: 0, client: 0 };
+/** 32 bytes and more: the HMAC key every replica's Redis store shares (a bench constant). */
+const HMAC_KEY = 'bearer-guard-bench-hmac-key-0123456789abcdef';
+
+/**
+ * A Redis introspection store over its own node-redis client (the URL in BENCH_REDIS_URL, set by
+ * run.mjs, which starts the redis-server).
+ */
+async function redisStore(storeOptions) {
+  const url = process.env.BENCH_REDIS_URL;
+  if (!url) throw new Error('BENCH_REDIS_URL is not set (run.mjs starts a redis-server for this variant)');
+  const { createClient } = await import('redis');
+  const { redisIntrospectionStore } = await import('@bearer-guard/redis');
+  const client = createClient({ url, socket: { connectTimeout: 5000, reconnectStrategy: () => 50 } });
+  client.on('error', () => redisErrors.client++);
+  await client.connect();
+  return redisIntrospectionStore({
+    client,
+    hmacKey: HMAC_KEY,
+    onError: () => redisErrors.store++,
+    ...storeOptions,
+  });
+}
+
+/**
+ * The introspecting variants: authenticate() with RFC 7662 introspection only + requireScopes('read')
+ * + errorHandler(). No key source and `localJwts: false`: bearer-guard fetches no keys and
+ * introspects the issuer's JWTs too. The bench tokens are JWTs of ISSUER, so after the routing check
+ * (compact-jws.ts: canonical encoding, `iss` is ours) they take the code path of an opaque token:
+ * introspection call, then the cache (keyed by the token's SHA-256), kept for up to an hour here
+ * (`exp - now` bounds it anyway). A cache hit does not repeat the routing check.
+ *   introspection          the in-memory cache (the default store);
+ *   introspection-redis    the Redis store with `localTtl: 0`, no in-memory level: every request is
+ *                          a Redis GET, the HMAC check and the parse of the entry (an opaque token
+ *                          in Redis but new to this replica: the shared store's hit);
+ *   introspection-call     `cache: false`: every request is an introspection call (what the
+ *                          shared hit replaces);
+ *   introspection-replica  the Redis store with its defaults (localTtl 5 s) and the endpoint in
+ *                          BENCH_INTROSPECTION_ENDPOINT, shared by all replicas (replicas.mjs).
+ */
+async function introspectionApp(app, name) {
+  const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
+  // introspection-call and the replicas call an endpoint outside this process (endpoint.mjs,
+  // replicas.mjs); the in-memory variant its own stub, in this process as it always has.
+  let endpoint = process.env.BENCH_INTROSPECTION_ENDPOINT;
+  if (name === 'introspection' || name === 'introspection-redis') {
+    const stub = await startIntrospectionServer(jwks);
+    introspection = stub.counts;
+    endpoint = stub.url;
+  } else if (!endpoint) {
+    throw new Error('BENCH_INTROSPECTION_ENDPOINT is not set (run.mjs or replicas.mjs starts the endpoint)');
+  }
+  const caching = {
+    introspection: { cache: { maxSeconds: 3600 } },
+    'introspection-redis': { cache: { maxSeconds: 3600 }, store: await redisStoreIf(name, { localTtl: 0 }) },
+    'introspection-call': { cache: false },
+    'introspection-replica': { cache: { maxSeconds: 3600 }, store: await redisStoreIf(name, {}) },
+  }[name];
+  if (name === 'introspection-call') {
+    app.use((req, _res, next) => {
+      if (req.headers.authorization !== undefined) bearerRequests++;
+      next();
+    });
+  }
+  app.use(
+    authenticate({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      introspection: {
+        clientId: INTROSPECTION_CLIENT.id,
+        clientSecret: INTROSPECTION_CLIENT.secret,
+        endpoint,
+        localJwts: false,
+        ...caching,
+      },
+    }),
+  );
+  app.get('/hello', requireScopes('read'), hello);
+  app.use(errorHandler());
+}
+
+/** The Redis store, for the variants that have one (only they connect to Redis). */
+const redisStoreIf = (name, options) =>
+  name === 'introspection-redis' || name === 'introspection-replica' ? redisStore(options) : undefined;
 
 /** Build the Express app of one variant. Everything else (Express settings, route) is identical. */
 async function buildApp(name) {
@@ -263,29 +293,11 @@ async function buildApp(name) {
       });
       break;
     }
-    case 'introspection': {
-      const { authenticate, requireScopes, errorHandler } = await import('@bearer-guard/express');
-      const endpoint = await startIntrospectionServer();
-      // No key source and `localJwts: false`: bearer-guard fetches no keys and introspects the
-      // issuer's JWTs too. The bench tokens are JWTs of ISSUER, so after the routing check
-      // (compact-jws.ts: canonical encoding, `iss` is ours) they take the code path of an opaque
-      // token: introspection call, then the cache (keyed by the token's SHA-256), kept for up to an
-      // hour here (`exp - now` bounds it anyway). A cache hit does not repeat the routing check.
-      app.use(
-        authenticate({
-          issuer: ISSUER,
-          audience: AUDIENCE,
-          introspection: {
-            clientId: INTROSPECTION_CLIENT.id,
-            clientSecret: INTROSPECTION_CLIENT.secret,
-            endpoint,
-            cache: { maxSeconds: 3600 },
-            localJwts: false,
-          },
-        }),
-      );
-      app.get('/hello', requireScopes('read'), hello);
-      app.use(errorHandler());
+    case 'introspection':
+    case 'introspection-redis':
+    case 'introspection-call':
+    case 'introspection-replica': {
+      await introspectionApp(app, name);
       break;
     }
     default:
@@ -325,6 +337,8 @@ process.on('message', async (message) => {
       id: message.id,
       cpuMicros: cpu.user + cpu.system,
       jwksFetches,
+      bearerRequests,
+      redisErrors,
       introspection: {
         calls: introspection.calls,
         distinctTokens: introspection.tokens.size,
