@@ -122,7 +122,9 @@ export class RedisIntrospectionStore implements IntrospectionStore {
     if (local !== undefined) return local;
     let pending = this.#pending.get(key);
     if (pending === undefined) {
-      pending = this.#fetch(key).finally(() => {
+      // `current`: whether this lookup is still the key's own when its reply lands (a `delete`
+      // meanwhile, or a `delete` then a new lookup, makes it stale: its answer is not kept).
+      pending = this.#fetch(key, () => this.#pending.get(key) === pending).finally(() => {
         if (this.#pending.get(key) === pending) this.#pending.delete(key);
       });
       this.#pending.set(key, pending);
@@ -148,7 +150,7 @@ export class RedisIntrospectionStore implements IntrospectionStore {
     await this.#send('delete', ['DEL', this.#codec.redisKey(key)]);
   }
 
-  async #fetch(key: string): Promise<IntrospectionCacheEntry | undefined> {
+  async #fetch(key: string, current: () => boolean): Promise<IntrospectionCacheEntry | undefined> {
     const redisKey = this.#codec.redisKey(key);
     const reply = await this.#send('get', ['GET', redisKey]);
     const text = replyText(reply);
@@ -160,8 +162,9 @@ export class RedisIntrospectionStore implements IntrospectionStore {
       const { entry, expiresAt } = this.#codec.decode(redisKey, text);
       const left = expiresAt - Date.now();
       if (left < 1) return undefined;
-      // Unless `delete` came meanwhile, this replica keeps it; the guard checks it on every read.
-      if (this.#pending.has(key)) this.#remember(key, entry, left);
+      // Unless `delete` came meanwhile (even one followed by a new lookup), this replica keeps it;
+      // the guard checks it on every read.
+      if (current()) this.#remember(key, entry, left);
       return entry;
     } catch (error) {
       this.#failed('get', error as RedisStoreError);

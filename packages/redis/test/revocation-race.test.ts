@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+
+import type { IntrospectionCacheEntry } from '@bearer-guard/core';
+import { redisIntrospectionStore } from '@bearer-guard/redis';
+
+import { NODE_REDIS_6, type TestClient } from './support/clients.js';
+import { HMAC_KEY } from './support/guards.js';
+import { startRedisServer, type RedisServer } from './support/redis-server.js';
+
+/** A real client whose `GET` replies are held until the test releases them, one by one, in order. */
+function heldGets(client: TestClient): {
+  client: { sendCommand(args: string[]): Promise<unknown> };
+  release(): void;
+  held(): number;
+} {
+  const gates: (() => void)[] = [];
+  return {
+    client: {
+      sendCommand: async (args) => {
+        const reply = await client.command(args);
+        if (args[0] === 'GET') await new Promise<void>((resolve) => gates.push(resolve));
+        return reply;
+      },
+    },
+    release: () => gates.shift()?.(),
+    held: () => gates.length,
+  };
+}
+
+const until = async (check: () => boolean): Promise<void> => {
+  while (!check()) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe('@bearer-guard/redis: delete() while a GET is in flight', function () {
+  let redis: RedisServer;
+  let client: TestClient;
+
+  before(async function () {
+    redis = await startRedisServer();
+    client = await NODE_REDIS_6.connect(redis.url);
+  });
+
+  after(async function () {
+    await (client as TestClient | undefined)?.close();
+    await (redis as RedisServer | undefined)?.stop();
+  });
+
+  it('a GET answered before delete() is not kept in memory, even when another get() started meanwhile', async function () {
+    const entry: IntrospectionCacheEntry = { active: true, context: 'ctx', claims: { scope: 'read' } };
+    await redisIntrospectionStore({ client: client.client, hmacKey: HMAC_KEY }).set('k', entry, 60_000);
+    const gated = heldGets(client);
+    const replica = redisIntrospectionStore({ client: gated.client, hmacKey: HMAC_KEY });
+
+    const before = replica.get('k'); // its GET reads the entry, and its reply is held
+    await until(() => gated.held() === 1);
+    await replica.delete('k'); // the token is revoked: gone from Redis
+    const after = replica.get('k'); // a new lookup, after the delete
+    await until(() => gated.held() === 2);
+    gated.release(); // the stale reply of the first GET lands
+    assert.deepEqual(await before, entry, 'the lookup that started before delete() may answer it');
+    gated.release();
+    assert.equal(await after, undefined);
+
+    const next = replica.get('k');
+    if (next instanceof Promise) {
+      await until(() => gated.held() === 1);
+      gated.release();
+    }
+    assert.equal(await next, undefined, 'the revoked entry is not kept in this replica’s memory');
+    assert.equal(replica.localSize, 0);
+  });
+});
