@@ -141,8 +141,13 @@ export class ProofOfPossession {
     if (dpop.nonces !== undefined && !dpop.nonces.accepts(proof.nonce, nowMs)) {
       fail('ERR_BEARER_DPOP_NONCE_REQUIRED', 'no current server nonce in the proof');
     }
-    // TTL: the rest of the proof's acceptance window, so it is remembered while it could be accepted.
-    const ttlMs = Math.max(1000, Math.ceil((proof.iat + dpop.iatWindow) * 1000 - nowMs));
+    // TTL: the rest of the proof's acceptance window, so it is remembered while it could be accepted,
+    // plus `clockTolerance`: replicas sharing the store accept it until the window ends on their own
+    // clock, and one whose clock lags ours must still find it (RFC 9449 §11.1).
+    const ttlMs = Math.max(
+      1000,
+      Math.ceil((proof.iat + dpop.iatWindow + this.#options.clockTolerance) * 1000 - nowMs),
+    );
     const key = replayKey(jkt, proof.htu, proof.jti);
     let answer: unknown;
     try {

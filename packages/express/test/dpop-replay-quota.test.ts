@@ -67,9 +67,9 @@ describe('issue 14: one client cannot fill the in-memory DPoP replay store for e
       'temporarily_unavailable',
       'Too many DPoP proofs of this key were accepted recently. Try again later.',
     );
-    // Its proofs live for the rest of the 300 s window: the retry hint says when one expires.
+    // Its proofs live for the rest of the 300 s window (and clockTolerance): the retry hint says when one expires.
     const retryAfter = Number(refused.headers['retry-after']);
-    assert.ok(retryAfter > 250 && retryAfter <= 301, String(retryAfter));
+    assert.ok(retryAfter > 250 && retryAfter <= 306, String(retryAfter));
     assert.equal(refused.headers['www-authenticate'], undefined);
     // Another client (another proof key) is not affected.
     for (let i = 0; i < 5; i++) assert.equal((await call(app, other, otherToken)).status, 200);
