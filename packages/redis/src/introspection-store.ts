@@ -53,6 +53,9 @@ const KEYS: KeysEnum<RedisIntrospectionStoreOptions> = {
 
 const PATH = 'redisIntrospectionStore';
 
+/** The largest value read from or written to Redis (an introspection answer is 64 KiB at most by default). */
+export const MAX_ENTRY_BYTES = 1024 * 1024;
+
 /**
  * The introspection cache shared by replicas: an in-memory level per replica (its hits answer
  * synchronously, without Redis) in front of Redis. Each entry lives in Redis for the TTL the guard
@@ -140,6 +143,7 @@ export class RedisIntrospectionStore implements IntrospectionStore {
     const expiresAt = Date.now() + ttlMs;
     const { text, entry } = this.#codec.encode(redisKey, value, expiresAt);
     this.#remember(key, entry, ttlMs);
+    if (Buffer.byteLength(text) > MAX_ENTRY_BYTES) return; // kept in memory only: no replica would read it
     await this.#send('set', ['SET', redisKey, text, 'PX', String(ttlMs)]);
   }
 
@@ -152,12 +156,17 @@ export class RedisIntrospectionStore implements IntrospectionStore {
 
   async #fetch(key: string, current: () => boolean): Promise<IntrospectionCacheEntry | undefined> {
     const redisKey = this.#codec.redisKey(key);
-    const reply = await this.#send('get', ['GET', redisKey]);
+    // A bounded read: a value planted by whoever can write to Redis (100 MB, say) is never
+    // transferred, parsed and MACed whole on every request. GETRANGE answers "" for a missing key.
+    const reply = await this.#send('get', ['GETRANGE', redisKey, '0', String(MAX_ENTRY_BYTES)]);
     const text = replyText(reply);
-    if (text === null) return undefined;
+    if (text === '' || text === null) return undefined;
     try {
       if (text === undefined) {
-        throw new RedisStoreError('ERR_BEARER_REDIS_INVALID_REPLY', 'GET answered neither a string nor nil');
+        throw new RedisStoreError('ERR_BEARER_REDIS_INVALID_REPLY', 'GETRANGE answered no string');
+      }
+      if (Buffer.byteLength(text) > MAX_ENTRY_BYTES) {
+        throw new RedisStoreError('ERR_BEARER_REDIS_INVALID_ENTRY', 'the cached value is too large');
       }
       const { entry, expiresAt } = this.#codec.decode(redisKey, text);
       const left = expiresAt - Date.now();

@@ -210,7 +210,7 @@ describe('@bearer-guard/redis: redisIntrospectionStore', function () {
     const gets: string[][] = [];
     const counting = {
       sendCommand: (args: string[]) => {
-        if (args[0] === 'GET') gets.push(args);
+        if (args[0] === 'GETRANGE') gets.push(args);
         return client.command(args);
       },
     };
