@@ -30,7 +30,8 @@ export interface RedisReplayStoreOptions {
   /**
    * When Redis fails: `'fail'` (the default) lets the guard answer 503, so no proof is accepted
    * unrecorded. `'local'` records proofs in this replica's memory meanwhile and accepts them: weaker,
-   * since a proof replayed to another replica during the outage passes.
+   * since Redis never learns of them: replayed to another replica (during the outage or after it,
+   * for the rest of the proof's window), such a proof passes.
    */
   onUnavailable?: ReplayStoreUnavailablePolicy;
   /** The most proofs the `'local'` fallback remembers (full: 503). Defaults to `100000`. */
