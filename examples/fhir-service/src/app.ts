@@ -59,6 +59,9 @@ function sharedIntrospectionStore(config: FhirConfig, redis: RedisClient) {
     hmacKey: config.introspectionCacheKey,
     keyPrefix: `${REDIS_KEY_PREFIX}introspection:fhir-service:`,
     localTtl: Math.min(LOCAL_CACHE_MS, config.introspectionCacheSeconds * 1000),
+    // Redis on the same host answers in well under a millisecond; a second gives a busy laptop
+    // (or CI) room before a read counts as a miss and the authorization server is asked again.
+    timeout: 1000,
   });
 }
 
