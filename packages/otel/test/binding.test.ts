@@ -10,49 +10,14 @@ import {
   type DpopKey,
 } from '@bearer-guard/testkit';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
-import {
-  AggregationTemporality,
-  MeterProvider,
-  MetricReader,
-  type DataPoint,
-} from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 
-/** A reader the test collects from on demand, with the temporality given. */
-class TestReader extends MetricReader {
-  constructor(temporality: AggregationTemporality) {
-    super({ aggregationTemporalitySelector: () => temporality });
-  }
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-interface Point {
-  name: string;
-  attributes: Record<string, unknown>;
-  value: unknown;
-}
-
-async function collect(reader: TestReader): Promise<Point[]> {
-  const { resourceMetrics } = await reader.collect();
-  return resourceMetrics.scopeMetrics.flatMap((scope) =>
-    scope.metrics.flatMap((metric) =>
-      (metric.dataPoints as DataPoint<unknown>[]).map((point) => ({
-        name: metric.descriptor.name,
-        attributes: { ...point.attributes },
-        value: point.value,
-      })),
-    ),
-  );
-}
+import { TestReader, type Point, collect } from './support.js';
 
 /** The authentications counted with exactly these attributes (issuer aside). */
 function authentications(points: Point[], attributes: Record<string, string>): number {

@@ -8,13 +8,7 @@ import { BearerGuardError, createGuard, type BearerGuard } from '@bearer-guard/c
 import { BearerGuardInstrumentation, CHANNEL_NAMES, METRICS } from '@bearer-guard/otel';
 import { startAuthorizationServer, type AuthorizationServerStub } from '@bearer-guard/testkit';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
-import {
-  AggregationTemporality,
-  MeterProvider,
-  MetricReader,
-  type DataPoint,
-  type Histogram,
-} from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type Histogram } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
@@ -22,43 +16,9 @@ import {
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
 
-/** A reader the test collects from on demand. */
-class TestReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
-  }
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-interface Point {
-  name: string;
-  attributes: Record<string, unknown>;
-  value: unknown;
-}
+import { TestReader, type Point, collect } from './support.js';
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-
-async function collect(reader: TestReader): Promise<Point[]> {
-  const { resourceMetrics } = await reader.collect();
-  const points: Point[] = [];
-  for (const scope of resourceMetrics.scopeMetrics) {
-    for (const metric of scope.metrics) {
-      for (const point of metric.dataPoints as DataPoint<unknown>[]) {
-        points.push({
-          name: metric.descriptor.name,
-          attributes: { ...point.attributes },
-          value: point.value,
-        });
-      }
-    }
-  }
-  return points;
-}
 
 const named = (points: Point[], name: string): Point[] => points.filter((point) => point.name === name);
 

@@ -6,22 +6,11 @@ import { startAuthorizationServer, type AuthorizationServerStub } from '@bearer-
 import {
   AggregationTemporality,
   MeterProvider,
-  MetricReader,
   type DataPoint,
   type Histogram,
 } from '@opentelemetry/sdk-metrics';
 
-class TestReader extends MetricReader {
-  constructor(temporality: AggregationTemporality) {
-    super({ aggregationTemporalitySelector: () => temporality });
-  }
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { TestReader } from './support.js';
 
 /** The sum of a counter's points, or of a histogram's counts. */
 async function total(reader: TestReader, name: string): Promise<number> {

@@ -15,12 +15,7 @@ import {
   type DpopKey,
 } from '@bearer-guard/testkit';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
-import {
-  AggregationTemporality,
-  MeterProvider,
-  MetricReader,
-  type DataPoint,
-} from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
@@ -28,36 +23,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import express from 'express';
 
-class TestReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
-  }
-  protected override onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected override onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-interface Point {
-  name: string;
-  attributes: Record<string, unknown>;
-  value: unknown;
-}
-
-async function collect(reader: TestReader): Promise<Point[]> {
-  const { resourceMetrics } = await reader.collect();
-  return resourceMetrics.scopeMetrics.flatMap((scope) =>
-    scope.metrics.flatMap((metric) =>
-      (metric.dataPoints as DataPoint<unknown>[]).map((point) => ({
-        name: metric.descriptor.name,
-        attributes: { ...point.attributes },
-        value: point.value,
-      })),
-    ),
-  );
-}
+import { TestReader, type Point, collect } from './support.js';
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
