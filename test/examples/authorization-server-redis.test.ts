@@ -201,6 +201,28 @@ describe('examples/authorization-server on Redis (REDIS_URL)', function () {
     }
   });
 
+  it('consumes a code that is there, and leaves nothing behind for one that is gone', async () => {
+    const client = await createClient({ url: redis.url }).connect();
+    try {
+      const codes = redisAdapter(client, 'consume-test:')('AuthorizationCode');
+      await codes.upsert('present', { grantId: 'g1', accountId: 'alice' }, 60);
+      await codes.consume('present');
+      const consumed = await codes.find('present');
+      assert.equal(typeof consumed?.consumed, 'number', 'marked consumed');
+      assert.equal(consumed?.['accountId'], 'alice', 'payload kept');
+      assert.ok((await client.ttl('consume-test:AuthorizationCode:present')) > 0, 'its TTL kept');
+
+      await codes.consume('gone');
+      assert.equal(
+        await client.exists('consume-test:AuthorizationCode:gone'),
+        0,
+        'no record without payload',
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
   it('refuses a REDIS_URL that is not a redis:// URL, without echoing it', () => {
     assert.throws(
       () => loadConfig({ REDIS_URL: 'http://user:secret@127.0.0.1:6379' }),

@@ -16,6 +16,10 @@ function newClient(url: string, timeoutMs: number) {
   });
 }
 
+/** Mark a record consumed if it is still there (Lua runs atomically on the server). */
+const CONSUME_IF_PRESENT =
+  "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'consumed', ARGV[1]) return 1 end return 0";
+
 /** The node-redis client the adapter uses (see {@link connectAdapterClient}). */
 export type RedisAdapterClient = ReturnType<typeof newClient>;
 
@@ -141,10 +145,12 @@ export function redisAdapter(
       findByUid: (uid) => findBy(uidKey(uid)),
       findByUserCode: (userCode) => findBy(userCodeKey(userCode)),
       async consume(id) {
-        // HSET on a missing key would create a record without payload: only mark what exists.
-        if ((await client.exists(key(id))) === 1) {
-          await client.hSet(key(id), 'consumed', String(Math.floor(Date.now() / 1000)));
-        }
+        // HSET on a missing key would create a record without payload or TTL: only mark what
+        // exists, in one atomic step (an EXISTS then an HSET lets an expiry or a destroy in between).
+        await client.eval(CONSUME_IF_PRESENT, {
+          keys: [key(id)],
+          arguments: [String(Math.floor(Date.now() / 1000))],
+        });
       },
       async destroy(id) {
         await client.del(key(id));
