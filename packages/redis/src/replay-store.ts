@@ -105,7 +105,9 @@ export class RedisReplayStore implements DpopReplayStore {
     const px = Math.max(1, Math.ceil(ttlMs));
     let recorded: boolean;
     try {
-      const reply = await this.#commands.send(['SET', this.#prefix + key, '1', 'NX', 'PX', String(px)]);
+      const raw = await this.#commands.send(['SET', this.#prefix + key, '1', 'NX', 'PX', String(px)]);
+      // A client set up for binary replies answers `OK` as bytes.
+      const reply = raw instanceof Uint8Array ? Buffer.from(raw).toString('latin1') : raw;
       if (reply !== 'OK' && reply !== null) {
         throw new RedisStoreError('ERR_BEARER_REDIS_INVALID_REPLY', 'SET NX answered neither OK nor nil');
       }

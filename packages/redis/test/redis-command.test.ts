@@ -163,6 +163,15 @@ describe('@bearer-guard/redis: clients, deadlines and the circuit breaker', func
     assert.equal(store.circuitState, 'open');
   });
 
+  it('takes OK as bytes from a client set up for binary replies', async function () {
+    const replies: unknown[] = [Buffer.from('OK'), null];
+    const store = redisReplayStore({
+      client: { sendCommand: () => Promise.resolve(replies.shift() ?? null) },
+    });
+    assert.equal(await store.setIfAbsent('a', 1000), true);
+    assert.equal(await store.setIfAbsent('a', 1000), false);
+  });
+
   it('treats a reply that SET NX cannot give as a failure', async function () {
     const store = redisReplayStore({ client: { sendCommand: () => Promise.resolve(1) } });
     await assert.rejects(store.setIfAbsent('a', 1000), { code: 'ERR_BEARER_REDIS_INVALID_REPLY' });
