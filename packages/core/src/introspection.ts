@@ -1,6 +1,6 @@
-import { compactVerify, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import type { KeyObject } from 'node:crypto';
-import * as oauth from 'oauth4webapi';
+import type * as oauth from 'oauth4webapi';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { metadataEndpoint, type AuthorizationServerMetadata } from './discovery.js';
 import {
@@ -18,13 +18,13 @@ import {
   isThenable,
   type IntrospectionCacheEntry,
 } from './introspection-cache.js';
-import { classifyIntrospectionError, SignatureError } from './introspection-failure.js';
+import { classifyIntrospectionError } from './introspection-failure.js';
+import { requestIntrospection, type IntrospectionWire } from './introspection-request.js';
 import {
   checkIntrospectionClaims,
   checkIntrospectionTimes,
   type IntrospectionChecks,
 } from './introspection-response.js';
-import { boundedFetch, mediaType, UpstreamError } from './internal/fetch-json.js';
 import type { ResolvedIntrospection } from './introspection-options.js';
 import { createPrincipal, type Principal } from './principal.js';
 import { tokenDigest } from './token-cache.js';
@@ -46,10 +46,6 @@ export interface IntrospectorContext {
 }
 
 const epochSeconds = (): number => Math.floor(Date.now() / 1000);
-
-const JSON_TYPE = 'application/json';
-/** RFC 9701 §5. */
-const JWT_TYPE = 'application/token-introspection+jwt';
 
 /**
  * RFC 7662 token introspection, safe for production: the resource server authenticates itself,
@@ -74,7 +70,8 @@ export class Introspector {
   /** Each entry's `context` (see `introspectionContext`). */
   readonly #namespace: string;
   /** The `application/*` media type an answer must have. */
-  readonly #answerType: string;
+  /** What the wire step needs (introspection-request.ts), built once. */
+  readonly #wire: IntrospectionWire;
   #clientAuth: Promise<oauth.ClientAuth> | undefined;
 
   #server: oauth.AuthorizationServer | undefined;
@@ -102,7 +99,14 @@ export class Introspector {
             timeout: options.timeout,
             ...options.cache,
           });
-    this.#answerType = options.jwtResponse ? JWT_TYPE : JSON_TYPE;
+    this.#wire = {
+      clientId: options.clientId,
+      jwtResponse: options.jwtResponse,
+      timeout: options.timeout,
+      maxResponseBytes: options.maxResponseBytes,
+      keys: context.keys,
+      algorithms: context.algorithms,
+    };
     this.#breaker = new CircuitBreaker({
       name: `introspection ${context.checks.issuer}`,
       failureThreshold: options.breaker.failureThreshold,
@@ -305,7 +309,7 @@ export class Introspector {
     let claims: Record<string, unknown>;
     try {
       as = await this.#authorizationServer();
-      claims = await this.#request(as, token, message);
+      claims = await requestIntrospection(as, token, await this.#clientAuthentication(), this.#wire, message);
     } catch (error) {
       const outcome = classifyIntrospectionError(error);
       if (message !== undefined && typeof outcome === 'object') message.reason = outcome.reason;
@@ -340,78 +344,5 @@ export class Introspector {
       if (stored !== undefined) await stored;
     }
     return entry;
-  }
-
-  /**
-   * The introspection endpoint's answer within the deadline and size cap. A 200 answer must be of
-   * the media type we asked for (RFC 7662 §2.2 `application/json`, RFC 9701 §5 the JWT type with
-   * `jwtResponse`), compared case-insensitively with parameters allowed: oauth4webapi checks it
-   * only when the body fails to parse. The media type is then written lower-case, as oauth4webapi
-   * compares it exactly.
-   */
-  async #fetch(url: string, init: RequestInit, message?: IntrospectionMessage): Promise<Response> {
-    const { timeout, maxResponseBytes } = this.#options;
-    const observe = message && ((_url: string, status: number | undefined) => (message.status = status));
-    const response = await boundedFetch(url, init, { timeout, maxBytes: maxResponseBytes, observe });
-    const contentType = response.headers.get('content-type');
-    const type = mediaType(contentType);
-    if (response.status === 200 && type !== this.#answerType) {
-      throw new UpstreamError(
-        'content-type',
-        url,
-        `content-type ${String(contentType)} is not ${this.#answerType}`,
-      );
-    }
-    if (contentType !== null && !contentType.startsWith(type)) {
-      const semicolon = contentType.indexOf(';');
-      response.headers.set('content-type', semicolon === -1 ? type : type + contentType.slice(semicolon));
-    }
-    return response;
-  }
-
-  async #request(
-    as: oauth.AuthorizationServer,
-    token: string,
-    message?: IntrospectionMessage,
-  ): Promise<Record<string, unknown>> {
-    const { clientId, jwtResponse } = this.#options;
-    const client: oauth.Client = { client_id: clientId };
-    const response = await oauth.introspectionRequest(as, client, await this.#clientAuthentication(), token, {
-      additionalParameters: { token_type_hint: 'access_token' },
-      requestJwtResponse: jwtResponse,
-      [oauth.customFetch]: (url: string, init: RequestInit) => this.#fetch(url, init, message),
-      // The endpoint's scheme was vetted by the options (https, or http on loopback / when allowed).
-      // eslint-disable-next-line @typescript-eslint/no-deprecated
-      [oauth.allowInsecureRequests]: true,
-    });
-    const raw = jwtResponse ? response.clone() : undefined;
-    try {
-      const result = await oauth.processIntrospectionResponse(as, client, response);
-      if (raw !== undefined) await this.#verifyJwtResponse(raw);
-      return { ...result };
-    } catch (error) {
-      // RFC 7662 §2.2: `active` is a boolean. `"active": "true"` is not an active token: an answer,
-      // not an outage, so it is a 401 and not a 503.
-      if (error instanceof oauth.OperationProcessingError && error.code === oauth.INVALID_RESPONSE) {
-        const body = (error.cause as { body?: unknown } | undefined)?.body;
-        if (typeof body === 'object' && body !== null && 'active' in body) return { active: false };
-      }
-      throw error;
-    }
-  }
-
-  /** RFC 9701 §5: the JWT response's signature, with the issuer's keys (oauth4webapi checked its claims). */
-  async #verifyJwtResponse(response: Response): Promise<void> {
-    const keys = this.#context.keys;
-    if (keys === undefined) throw new Error('no key set to verify the JWT introspection response');
-    try {
-      const jwt = await response.text();
-      const options = { algorithms: [...this.#context.algorithms] };
-      await (typeof keys === 'function'
-        ? compactVerify(jwt, keys, options)
-        : compactVerify(jwt, keys, options));
-    } catch (cause) {
-      throw new SignatureError('the JWT introspection response signature is invalid', { cause });
-    }
   }
 }
