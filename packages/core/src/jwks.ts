@@ -6,6 +6,7 @@ import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
 import { fetchJson, UpstreamError } from './internal/fetch-json.js';
 import { jwkIdentity, keyIdentity } from './internal/key-identity.js';
+import { KeySelections } from './key-selections.js';
 import type { KeyHolder } from './token-cache.js';
 
 type KeyLookup = ReturnType<typeof createLocalJWKSet>;
@@ -13,13 +14,6 @@ type ResolvedKey = Awaited<ReturnType<KeyLookup>>;
 
 /** While a key set is failing, another load is tried at most this often (ms). */
 const RETRY_AFTER_FAILURE = 5_000;
-
-/**
- * Most selections {@link RemoteKeySet.knownKey} remembers per load: a set holds a few keys and a
- * token names one `kid` and one allowed `alg`, so a handful covers every legitimate token; only
- * selections jose made (keys of the set) are remembered, so a flood of invented `kid`s adds none.
- */
-const MAX_REMEMBERED_SELECTIONS = 64;
 
 /** What triggered a key-set load. */
 export type KeySetLoadTrigger = 'initial' | 'expired' | 'unknown-kid' | 'ready';
@@ -69,7 +63,7 @@ export class RemoteKeySet implements KeyHolder {
   #missRefetchAllowed = false;
   #pending: Promise<boolean> | undefined;
   /** jose's selections from the current load, by `alg` and `kid` (see {@link knownKey}). */
-  #selections = new Map<string, ResolvedKey>();
+  readonly #selections = new KeySelections<ResolvedKey>();
 
   constructor(options: RemoteKeySetOptions) {
     this.#options = options;
@@ -119,16 +113,12 @@ export class RemoteKeySet implements KeyHolder {
 
   /**
    * The key jose selected before, from the keys as loaded now, for a token with this `alg` and
-   * `kid`, while they are fresh; else `undefined` (ask {@link getKey}). jose's choice (by `kid`,
-   * the `kty` and curve `alg` implies, the key's own `alg`, `use` and `key_ops`) depends on nothing
-   * else of the token, and the memo is dropped on every load, so the answer is the one `getKey`
-   * would give, without the promise: a never-seen token signed by a known key verifies
-   * synchronously, which is most of the cold path's cost after the signature itself.
+   * `kid`, while they are fresh; else `undefined` (ask {@link getKey}). The answer is the one
+   * `getKey` would give (key-selections.ts), without the promise: a never-seen token signed by a
+   * known key verifies synchronously, which is most of the cold path's cost after the signature.
    */
   knownKey(alg: string, kid: unknown): ResolvedKey | undefined {
-    const key = selectionKey(alg, kid);
-    if (key === undefined || this.#freshLookup(this.#now()) === undefined) return undefined;
-    return this.#selections.get(key);
+    return this.#freshLookup(this.#now()) === undefined ? undefined : this.#selections.get(alg, kid);
   }
 
   /** jose key resolver: `jwtVerify(token, keySet.getKey, …)`. */
@@ -148,14 +138,7 @@ export class RemoteKeySet implements KeyHolder {
 
   /** Remember jose's selection for {@link knownKey}, if the keys it came from are still the loaded ones. */
   #remember(generation: number, header: JWSHeaderParameters, key: ResolvedKey): ResolvedKey {
-    const memo = typeof header.alg === 'string' ? selectionKey(header.alg, header.kid) : undefined;
-    if (
-      memo !== undefined &&
-      generation === this.#generation &&
-      this.#selections.size < MAX_REMEMBERED_SELECTIONS
-    ) {
-      this.#selections.set(memo, key);
-    }
+    if (generation === this.#generation) this.#selections.remember(header.alg, header.kid, key);
     return key;
   }
 
@@ -335,7 +318,7 @@ export class RemoteKeySet implements KeyHolder {
         (document as JSONWebKeySet).keys.map(jwkIdentity).filter((id) => id !== undefined),
       );
       this.#lookup = lookup;
-      this.#selections = new Map();
+      this.#selections.clear();
       this.#generation++;
       this.#loadedAt = this.#now();
       this.#lastFailure = undefined;
@@ -355,13 +338,4 @@ export class RemoteKeySet implements KeyHolder {
       return true;
     }
   }
-}
-
-/**
- * The memo key of a selection (`alg` never holds a space), or `undefined` for a `kid` that is not
- * a string: such a token is left to jose every time.
- */
-function selectionKey(alg: string, kid: unknown): string | undefined {
-  if (kid === undefined) return alg;
-  return typeof kid === 'string' ? `${alg} ${kid}` : undefined;
 }
