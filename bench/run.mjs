@@ -25,11 +25,12 @@
 // variant really answers 200 / 401 / 403), warms every variant up on every workload it runs (on the
 // rotation, until every rotation token reached the server twice), then runs every variant ×
 // workload once for BENCH_DURATION seconds, the runs of one workload back to back in a random
-// order. Then, still in the round, the two servers of every target (and bare Express against
-// itself, the noise floor) run at the same time, as concurrent pairs (PAIRS below). Reported per
-// cell: median req/s and median p99 latency over the rounds, the ratio of the medians, and the
-// median of the per-round ratios. The targets are judged on the concurrent pairs: on this shared
-// machine identical code measured 1.00 x itself (per round 0.95-1.11) in them, 0.66-1.15 sequentially.
+// order, each right after BENCH_REWARM seconds of unmeasured load (see rewarm()). Then, still in
+// the round, the two servers of every target (and bare Express against itself, the noise floor)
+// run at the same time, as concurrent pairs (PAIRS below). Reported per cell: median req/s and
+// median p99 latency over the rounds, the ratio of the medians, and the median of the per-round
+// ratios. The targets are judged on the concurrent pairs: identical code measured 0.98 x itself
+// there (per round 0.97-0.99), and 0.98 (0.97-0.99) sequentially, once every run was re-warmed.
 //
 // Any run with more than 0.1 % non-2xx responses (or connection errors/timeouts) means a broken
 // benchmark: it stops at once with exit code 1. So does an introspection call count that is not
@@ -39,6 +40,7 @@
 //   BENCH_DURATION     seconds per measured run (default 2)
 //   BENCH_ROUNDS       rounds, each with fresh server processes (default 6)
 //   BENCH_WARMUP       seconds of warm-up per variant × workload and round (default 1.5)
+//   BENCH_REWARM       seconds of unmeasured load right before every measured run and pair (default 1)
 //   BENCH_CONNECTIONS  concurrent connections (default 50); pipelining is always 1
 //   BENCH_COLD_TOKENS  size of the cold-path pool (default: sized from the measured bare rate)
 //   BENCH_ENFORCE=1    exit with code 2 when a target is missed (default: report only)
@@ -47,6 +49,8 @@
 //                      on a shared machine (needs the privilege; off by default, it slows others)
 //   BENCH_WAIT_BUDGET  total seconds spent waiting for an idle machine and repeating disturbed
 //                      runs (default 120), which bounds the run time on a busy machine
+//   BENCH_VARIANTS     comma-separated variants to run (default all; bare, bare-2, bearer-guard,
+//                      peer and introspection always run: the summary's checks rest on them)
 //   REDIS_SERVER       the redis-server binary of the shared-store rows (default: the one on PATH)
 //
 // The machine may be shared (test suites, builds). Before every measured run the benchmark waits
@@ -90,6 +94,7 @@ const config = {
   durationS: envNumber('BENCH_DURATION', 2),
   rounds: Math.round(envNumber('BENCH_ROUNDS', 6)),
   warmupS: envNumber('BENCH_WARMUP', 1.5),
+  rewarmS: envNumber('BENCH_REWARM', 1),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
   pipelining: 1,
   rotationSize: 2_000,
@@ -289,15 +294,34 @@ if (pinning.pinned) {
   );
 }
 
+// BENCH_VARIANTS narrows the run (to look into a few variants quickly). The variants the summary's
+// checks and the noise floor rest on always run; the shared-store rows run when named.
+const only = process.env.BENCH_VARIANTS
+  ? new Set(['bare', 'bare-2', 'bearer-guard', 'peer', 'introspection'])
+  : undefined;
+for (const v of process.env.BENCH_VARIANTS?.split(',')
+  .map((name) => name.trim())
+  .filter(Boolean) ?? []) {
+  if (!VARIANTS.includes(v)) {
+    console.error(`BENCH_VARIANTS: unknown variant ${JSON.stringify(v)} (known: ${VARIANTS.join(', ')})`);
+    process.exit(1);
+  }
+  only.add(v);
+}
 // The shared-store rows need a redis-server (and the node-redis client): without it they are
 // skipped, loudly, and the rest of the benchmark runs as before.
-const sharedStore = await detectRedis();
+const sharedStore =
+  only && !only.has('introspection-redis')
+    ? { available: false, reason: 'introspection-redis is not in BENCH_VARIANTS' }
+    : await detectRedis();
 if (!sharedStore.available)
   console.warn(
     `  WARNING: the shared-store rows are skipped (introspection-redis, introspection-call, replicas): ${sharedStore.reason}`,
   );
 /** The variants this run measures. */
-const variants = VARIANTS.filter((v) => sharedStore.available || !SHARED_STORE_VARIANTS.has(v));
+const variants = VARIANTS.filter(
+  (v) => (sharedStore.available || !SHARED_STORE_VARIANTS.has(v)) && (only === undefined || only.has(v)),
+);
 const targets = TARGETS.filter((t) => variants.includes(t.of) && variants.includes(t.over));
 const PAIRS = [NOISE_PAIR, ...targets];
 
@@ -365,6 +389,11 @@ async function startServers() {
     const { child, port } = await startChild({
       script: path.join(BENCH_DIR, 'server.mjs'),
       args: [variant],
+      // A server sits idle for minutes while the others are measured. V8's memory reducer then
+      // collects and shrinks its heap, and its first second back under load runs up to 40 % slower
+      // (see rewarm()). Under steady load, the state every target is about, the reducer never
+      // acts: switching it off changes nothing there, and only keeps idle spells out of the figures.
+      nodeArgs: ['--no-memory-reducer'],
       core: 0,
       pinned: pinning.pinned,
       niceness: priority.niceness,
@@ -480,8 +509,9 @@ async function measure(variant, workload, durationS, phase, coldSecondsLeft = du
   const attempts = [];
   for (let attempt = 1; ; attempt++) {
     // Fresh tokens for this attempt and the cold runs still to come (minted now, never mid-run).
-    if (workload === 'cold') await ensureColdTokens(variant, coldSecondsLeft);
-    if (variant === 'dpop') await loadProofs(durationS);
+    const rewarmS = phase === 'measure' ? config.rewarmS : 0;
+    if (workload === 'cold') await ensureColdTokens(variant, coldSecondsLeft + rewarmS);
+    if (variant === 'dpop') await loadProofs(durationS + rewarmS);
     let waitedMs = 0;
     // At a raised priority (BENCH_NICE < 0) other work yields to ours: no need to wait for it.
     if (phase === 'measure' && waitBudgetMs > 0 && !raisedPriority) {
@@ -491,6 +521,7 @@ async function measure(variant, workload, durationS, phase, coldSecondsLeft = du
       if (waitBudgetMs <= 0)
         console.warn('  WARNING: the wait budget for an idle machine is spent; measuring regardless.');
     }
+    if (rewarmS > 0) await rewarm([variant], workload, config.connections);
     const result = await measureOnce(variant, workload, durationS, phase);
     result.attempt = attempt;
     result.waitedForQuietMs = Math.round(waitedMs);
@@ -526,6 +557,25 @@ function loadRun(variant, workload, durationS, connections) {
     'result',
     (durationS + 60) * 1000,
   );
+}
+
+/**
+ * Unmeasured load on `sides` (at once, as they are about to be measured) for BENCH_REWARM seconds.
+ * A server process that sat idle while the others were measured is not the server under steady
+ * load the targets are about. After a minute idle, bearer-guard's first half second back under load
+ * measured 5,648 requests per CPU-second, then 8,523, and about 9,000 from the second second on:
+ * V8's memory reducer had collected and shrunk its heap, the young generation among it. Servers run
+ * with --no-memory-reducer (startServers), which leaves about 4 % in that first half second (8,883):
+ * caches, branch predictors. Without both, a concurrent pair set a process that had just run
+ * against one idle for minutes: bare Express against itself read 0.72 in one round, and
+ * bearer-guard, which is in most pairs, won every pair against the same code (otel-idle) by 12-32 %.
+ */
+async function rewarm(sides, workload, connections) {
+  if (config.rewarmS <= 0) return;
+  const results = await Promise.all(
+    sides.map((variant) => loadRun(variant, workload, config.rewarmS, connections)),
+  );
+  for (const result of results) checkAnswers(result, 're-warm');
 }
 
 /** One autocannon run against one variant; checks the answers and adds the server's CPU use. */
@@ -592,15 +642,17 @@ function checkAnswers(result, phase) {
  */
 async function measurePair(pair, durationS) {
   const sides = [pair.of, pair.over];
-  if (pair.workload === 'cold') for (const variant of sides) await ensureColdTokens(variant, durationS);
-  if (sides.includes('dpop')) await loadProofs(durationS);
+  if (pair.workload === 'cold')
+    for (const variant of sides) await ensureColdTokens(variant, durationS + config.rewarmS);
+  if (sides.includes('dpop')) await loadProofs(durationS + config.rewarmS);
+  const connections = Math.max(1, Math.round(config.connections / 2));
+  await rewarm(sides, pair.workload, connections);
   const before = await Promise.all(sides.map(serverStats));
   const remoteBefore = sides.map(remoteCpuMs);
   const cpuBefore = readCpuTimes();
   const wallBefore = performance.now();
   // The load starts on the two sides in a random order: neither side is always first.
   const launched = [];
-  const connections = Math.max(1, Math.round(config.connections / 2));
   for (const i of shuffle([0, 1])) launched[i] = loadRun(sides[i], pair.workload, durationS, connections);
   const results = await Promise.all(launched);
   const wallMs = performance.now() - wallBefore;
@@ -735,7 +787,7 @@ async function warmUp(roundsLeft) {
     for (const workload of workloads) {
       // Cold load still ahead of this variant: this warm-up and every measured round left.
       // (A measured run and a concurrent pair per round.)
-      const coldSecondsLeft = warmupS + roundsLeft * (warmupS + 2 * config.durationS);
+      const coldSecondsLeft = warmupS + roundsLeft * (warmupS + 2 * (config.durationS + config.rewarmS));
       let r = await measure(variant, workload, warmupS, 'warm-up', coldSecondsLeft);
       runs.push(r);
       console.log(`  ${line(r)}`);
