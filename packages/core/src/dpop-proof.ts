@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
-import { keyMismatch, verifySignature } from './jws-signature.js';
+import { keyMismatch, verifySignature, verifySignatureInPool } from './jws-signature.js';
 import { isPlainObject } from './internal/validate.js';
 
 /** The asymmetric JWS algorithms a DPoP proof may use (RFC 9449 §4.3 (5), §11.6: never `none`, never a MAC). */
@@ -153,6 +153,43 @@ export function checkDpopProof(
   header: string | string[] | undefined,
   context: DpopProofContext,
 ): CheckedDpopProof {
+  const proof = readProof(header, context);
+  if (!verifySignature(proof.alg, proof.key, proof.signingInput, proof.signature)) badSignature();
+  return checkClaims(proof, context);
+}
+
+/**
+ * {@link checkDpopProof} with the signature math on libuv's thread pool (the guard's way: the event
+ * loop serves other requests meanwhile, see verifySignatureInPool). Same checks, same order.
+ */
+export function checkDpopProofInPool(
+  header: string | string[] | undefined,
+  context: DpopProofContext,
+): CheckedDpopProof | Promise<CheckedDpopProof> {
+  const proof = readProof(header, context);
+  const holds = verifySignatureInPool(proof.alg, proof.key, proof.signingInput, proof.signature);
+  if (typeof holds === 'boolean') {
+    if (!holds) badSignature();
+    return checkClaims(proof, context);
+  }
+  return holds.then((verified) => {
+    if (!verified) badSignature();
+    return checkClaims(proof, context);
+  });
+}
+
+function badSignature(): never {
+  refuse('ERR_BEARER_DPOP_PROOF_SIGNATURE_INVALID', 'the signature does not verify with the header jwk');
+}
+
+/** A proof read up to its signature check: RFC 9449 §4.3 steps 1 to 5. */
+interface ReadProof extends ProofHeader {
+  readonly claims: Record<string, unknown>;
+  readonly signingInput: Buffer;
+  readonly signature: Buffer;
+}
+
+function readProof(header: string | string[] | undefined, context: DpopProofContext): ReadProof {
   if (header === undefined) refuse('ERR_BEARER_DPOP_PROOF_MISSING', 'no DPoP header');
   if (typeof header !== 'string') refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'more than one DPoP header');
   const parts = header.split('.');
@@ -164,12 +201,19 @@ export function checkDpopProof(
   if (!context.algorithms.includes(alg)) {
     refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', `alg ${JSON.stringify(alg)} is not accepted`);
   }
-  const claims = decodeSegment(body, 'payload');
-  if (
-    !verifySignature(alg, key, Buffer.from(`${head}.${body}`, 'ascii'), Buffer.from(signature, 'base64url'))
-  ) {
-    refuse('ERR_BEARER_DPOP_PROOF_SIGNATURE_INVALID', 'the signature does not verify with the header jwk');
-  }
+  return {
+    alg,
+    key,
+    jkt,
+    claims: decodeSegment(body, 'payload'),
+    signingInput: Buffer.from(`${head}.${body}`, 'ascii'),
+    signature: Buffer.from(signature, 'base64url'),
+  };
+}
+
+/** RFC 9449 §4.3 steps 6 to 12, once the signature holds. */
+function checkClaims(proof: ReadProof, context: DpopProofContext): CheckedDpopProof {
+  const { claims, jkt } = proof;
   const { jti, htm, htu, iat, ath } = claims;
   if (typeof jti !== 'string' || jti === '') refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'no jti');
   if (jti.length > MAX_JTI_LENGTH) refuse('ERR_BEARER_DPOP_PROOF_MALFORMED', 'jti is too long');

@@ -114,8 +114,8 @@ export class RemoteKeySet implements KeyHolder {
   /**
    * The key jose selected before, from the keys as loaded now, for a token with this `alg` and
    * `kid`, while they are fresh; else `undefined` (ask {@link getKey}). The answer is the one
-   * `getKey` would give (key-selections.ts), without the promise: a never-seen token signed by a
-   * known key verifies synchronously, which is most of the cold path's cost after the signature.
+   * `getKey` would give (key-selections.ts), without its promise and key import: a never-seen
+   * token signed by a known key goes straight to its signature check.
    */
   knownKey(alg: string, kid: unknown): ResolvedKey | undefined {
     return this.#freshLookup(this.#now()) === undefined ? undefined : this.#selections.get(alg, kid);

@@ -4,7 +4,12 @@ import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTPayload, JWTVeri
 import { readCompactToken, type CompactJws } from './compact-jws.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
 import { validateClaims, type ClaimChecks } from './jwt-claims.js';
-import { keyMismatch, verifySignature, type VerificationKey as SignatureKey } from './jws-signature.js';
+import {
+  keyMismatch,
+  verifySignature,
+  verifySignatureInPool,
+  type VerificationKey as SignatureKey,
+} from './jws-signature.js';
 import type { VerificationKey } from './local-keys.js';
 import type { ResolvedIssuer } from './options.js';
 import { STATIC_KEYS, type KeyHolder } from './token-cache.js';
@@ -39,8 +44,8 @@ export interface VerifiedJwt {
 
 /**
  * `parsed`: the token's one parse, when the caller has it (the guard routed by it). Answers at
- * once (a result, or a throw) when nothing asynchronous is needed: a configured key, or a key of
- * the set jose already chose for this `alg` and `kid`; else a promise.
+ * once (a result, or a throw) when nothing asynchronous is needed (an HS* token, a malformed one);
+ * else a promise: the signature is checked on libuv's pool.
  */
 export type VerifyJwtAccessToken = (token: string, parsed?: CompactJws) => VerifiedJwt | Promise<VerifiedJwt>;
 
@@ -155,6 +160,19 @@ function signatureHolds(alg: string, key: unknown, jws: CompactJws, signature: B
   }
 }
 
+/** {@link signatureHolds} with the signature math on libuv's pool (see verifySignatureInPool). */
+function signatureHoldsInPool(
+  alg: string,
+  key: unknown,
+  jws: CompactJws,
+  signature: Buffer,
+): boolean | Promise<boolean> {
+  const prepared = signatureKey(key);
+  const mismatch = keyMismatch(alg, prepared);
+  if (mismatch !== undefined) throw refuse('ERR_BEARER_TOKEN_ALGORITHM_REJECTED', mismatch);
+  return verifySignatureInPool(alg, prepared, Buffer.from(jws.signingInput, 'latin1'), signature);
+}
+
 /**
  * Several keys of the set match the token (a duplicate `kid`, or kid-less keys and token): try each,
  * up to {@link MAX_CANDIDATE_KEYS}; the first whose signature verifies wins.
@@ -181,9 +199,10 @@ async function verifyWithCandidates(
  * one parse (compact-jws.ts): the header rules, the key (jose's key set selection by `kid`, `alg`,
  * `kty`, `use` and `key_ops`, or the configured key), the algorithm/key binding (jws-signature.ts:
  * RSA of 2048 bits or more, each ES* on its own curve, EdDSA on Ed25519/Ed448), and the signature
- * with node:crypto's synchronous `verify`, which spares the trip to libuv's pool and back that
- * WebCrypto costs per signature; then the claims (jwt-claims.ts). When several keys match, each is
- * tried (up to {@link MAX_CANDIDATE_KEYS}).
+ * with node:crypto's `verify` on libuv's pool (verifySignatureInPool: the event loop serves other
+ * requests meanwhile, and answers leave in bursts); then the claims (jwt-claims.ts). A key jose
+ * chose before for the token's `alg` and `kid` is taken without asking jose again. When several
+ * keys match, each is tried (up to {@link MAX_CANDIDATE_KEYS}).
  *
  * Does NOT check scopes (routes do), nor revocation (use introspection for that).
  *
@@ -211,12 +230,14 @@ export function createJwtVerifier(
     verifiedBy: unknown,
     generation: number,
   ) => {
-    if (!signatureHolds(alg, verifiedBy, jws, signature)) {
-      throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
-    }
-    const payload = jws.claims as JWTPayload;
-    validateClaims(jws.header, payload, claimChecks, Math.floor(Date.now() / 1000));
-    return { payload, key: verifiedBy, keys, generation };
+    const claimsHold = (holds: boolean) => {
+      if (!holds) throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
+      const payload = jws.claims as JWTPayload;
+      validateClaims(jws.header, payload, claimChecks, Math.floor(Date.now() / 1000));
+      return { payload, key: verifiedBy, keys, generation };
+    };
+    const holds = signatureHoldsInPool(alg, verifiedBy, jws, signature);
+    return typeof holds === 'boolean' ? claimsHold(holds) : holds.then(claimsHold);
   };
   return (token, parsed) => {
     const generation = keys.generation;

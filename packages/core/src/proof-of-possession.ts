@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 import type { PresentedToken, ResourceRequest } from './bearer-token.js';
 import { certificateThumbprint } from './certificate-binding.js';
-import { checkDpopProof } from './dpop-proof.js';
+import { checkDpopProofInPool, type CheckedDpopProof } from './dpop-proof.js';
 import { DpopProofQuotaError } from './dpop-replay.js';
 import { BearerGuardError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
@@ -51,7 +51,7 @@ function replayKey(jkt: string, htu: string, jti: string): string {
  *
  * - `Authorization: DPoP`: the token must be bound by `cnf.jkt` (for introspection also
  *   `token_type` `DPoP` when present, RFC 9449 §6.2); the proof passes every check of
- *   {@link checkDpopProof}; its key's thumbprint equals `cnf.jkt`; it carries a current server
+ *   {@link checkDpopProofInPool}; its key's thumbprint equals `cnf.jkt`; it carries a current server
  *   nonce when nonces are on (§9); and it was not used before (§11.1): recorded last, once every
  *   other check passed, so a refused proof burns nothing.
  * - `Bearer` (or a token from the query or body): a DPoP-bound token is refused (§7.2, also when
@@ -126,7 +126,7 @@ export class ProofOfPossession {
     principal: Principal,
   ): Principal | Promise<Principal> {
     const nowMs = Date.now();
-    const proof = checkDpopProof(request.headers['dpop'], {
+    const proof = checkDpopProofInPool(request.headers['dpop'], {
       method: request.method ?? '',
       url: requestUrl(request, this.#options.publicUrl, this.#options.trustProxy),
       accessToken: token,
@@ -136,6 +136,19 @@ export class ProofOfPossession {
       nowSeconds: nowMs / 1000,
       normalizeUrl: normalizeHttpUrl,
     });
+    if (proof instanceof Promise)
+      return proof.then((checked) => this.#bound(checked, jkt, dpop, principal, nowMs));
+    return this.#bound(proof, jkt, dpop, principal, nowMs);
+  }
+
+  /** The proof's key is the token's, its nonce current, and its `jti` not seen before. */
+  #bound(
+    proof: CheckedDpopProof,
+    jkt: string,
+    dpop: ResolvedDpop,
+    principal: Principal,
+    nowMs: number,
+  ): Principal | Promise<Principal> {
     if (proof.jkt !== jkt) fail('ERR_BEARER_DPOP_BINDING_MISMATCH', 'the proof key is not cnf.jkt');
     // RFC 9449 §9, §11.3: once nonces are on, a proof without the current one is refused.
     if (dpop.nonces !== undefined && !dpop.nonces.accepts(proof.nonce, nowMs)) {

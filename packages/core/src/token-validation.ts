@@ -67,8 +67,8 @@ export class TokenValidation {
   /**
    * Validate a token the caches could not answer for: route it by what it is (compact-jws.ts),
    * before any lookup, key fetch or call. Throws or rejects with a {@link BearerGuardError}. A JWS
-   * signed by a key already selected once is verified synchronously: no promise on the cold path
-   * unless something really waits (a key-set load, discovery, an introspection call).
+   * signed by a key already selected once skips jose's selection (its promise and key import); its
+   * signature is checked on libuv's pool.
    *
    * The caches need no such check in front of them: both hold only tokens that passed it here (the
    * token cache requires the very string it verified, the introspection cache is keyed by the

@@ -200,8 +200,19 @@ describe('diagnostics channels (diagnostics.ts)', function () {
     await guard.authenticateNow(request);
     assert.equal(last(recorder.seen, CHANNELS.authenticate)?.['binding'], 'dpop');
     recorder.seen.length = 0;
-    thrown(() => guard.authenticateNow(request));
-    assert.deepEqual(events(recorder.seen, CHANNELS.authenticate), ['start', 'error', 'end']);
+    // The token is cached; the proof's signature is checked on libuv's pool: an asynchronous refusal.
+    await rejectsWith(
+      Promise.resolve().then(() => guard.authenticateNow(request)),
+      'ERR_BEARER_DPOP_PROOF_REPLAYED',
+      401,
+    );
+    assert.deepEqual(events(recorder.seen, CHANNELS.authenticate), [
+      'start',
+      'end',
+      'error',
+      'asyncStart',
+      'asyncEnd',
+    ]);
     assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
       issuer: stub.issuer,
       source: 'jwt',

@@ -12,7 +12,7 @@ import { exportJWK, SignJWT, type JWK } from 'jose';
 import { createGuard } from '@bearer-guard/core';
 import type { BearerGuard, JwsAlgorithm } from '@bearer-guard/core';
 
-import { keyMismatch, verifySignature } from '../src/jws-signature.js';
+import { keyMismatch, verifySignature, verifySignatureInPool } from '../src/jws-signature.js';
 import { rejectsWith, startTinyServer, type TinyServer } from './helpers.js';
 
 const ISSUER = 'https://as.example';
@@ -124,6 +124,45 @@ describe('jws-signature: the algorithm/key binding of every JWS algorithm (RFC 8
       assert.notEqual(keyMismatch('none', KEYS.p256.publicKey), undefined);
       assert.notEqual(keyMismatch('ES256K', KEYS.p256.publicKey), undefined);
       assert.equal(verifySignature('none', KEYS.p256.publicKey, Buffer.from('a.b'), Buffer.alloc(0)), false);
+    });
+  });
+
+  describe('verifySignatureInPool(): the same answers off the event loop', function () {
+    for (const { alg, good } of BINDINGS) {
+      it(`${alg}: a valid signature holds, a changed byte or a wrong length does not, never a rejection`, async function () {
+        const [head = '', body = '', signature = ''] = (await sign(alg, good.privateKey)).split('.');
+        const input = Buffer.from(`${head}.${body}`, 'latin1');
+        const valid = Buffer.from(signature, 'base64url');
+        const changed = Buffer.from(valid);
+        changed[changed.length >> 1] = (changed[changed.length >> 1] ?? 0) ^ 1;
+        const cases: [string, Buffer, boolean][] = [
+          ['valid', valid, true],
+          ['one byte changed', changed, false],
+          ['truncated', valid.subarray(0, valid.length - 1), false],
+          ['empty', Buffer.alloc(0), false],
+        ];
+        for (const [what, candidate, expected] of cases) {
+          const inPool = verifySignatureInPool(alg, good.publicKey, input, candidate);
+          assert.ok(inPool instanceof Promise, `${what}: checked on the pool`);
+          assert.equal(await inPool, expected, what);
+          let inline: boolean;
+          try {
+            inline = verifySignature(alg, good.publicKey, input, candidate);
+          } catch {
+            inline = false;
+          }
+          assert.equal(inline, expected, `${what}, inline`);
+        }
+      });
+    }
+
+    it('HS256 stays inline, with a constant-time comparison', function () {
+      const secret = createSecretKey(Buffer.alloc(32, 7));
+      assert.equal(verifySignatureInPool('HS256', secret, Buffer.from('a.b'), Buffer.alloc(32)), false);
+      assert.equal(
+        verifySignatureInPool('none', KEYS.p256.publicKey, Buffer.from('a.b'), Buffer.alloc(0)),
+        false,
+      );
     });
   });
 
