@@ -124,7 +124,10 @@ function verifyKeyInput(entry: SignatureAlgorithm, key: KeyObject) {
  * more than one core the signature runs beside it. Measured on one core as well: the cold path
  * went from 0.92 to 1.09 x jose's `jwtVerify` (which verifies through WebCrypto, also on the
  * pool), because answers then leave in bursts, not one socket write and client wake-up per
- * signature (bench/README.md). HS* stays inline (a digest costs less than the trip). Never
+ * signature (bench/README.md). HS* stays inline (a digest costs less than the trip), and so does
+ * any check once {@link MAX_POOL_VERIFICATIONS} are queued; one the pool has not answered within
+ * {@link POOL_WAIT_MS} (its threads busy with other work, e.g. a stuck `dns.lookup`) is done
+ * inline then, so a request never waits on the pool without bound. Never
  * rejects: a signature that cannot be checked (an ECDSA signature of the wrong length) is one that
  * does not verify.
  */
@@ -136,15 +139,54 @@ export function verifySignatureInPool(
 ): boolean | Promise<boolean> {
   const entry = SIGNATURE_ALGORITHMS[alg];
   if (entry === undefined) return false;
-  if (entry.keyTypes.includes('secret') || !(key instanceof KeyObject))
-    return verifySignature(alg, key, signingInput, signature);
+  if (
+    entry.keyTypes.includes('secret') ||
+    !(key instanceof KeyObject) ||
+    poolVerifications >= MAX_POOL_VERIFICATIONS
+  )
+    return verifiesInline(alg, key, signingInput, signature);
   return new Promise((resolve) => {
+    let settled = false;
+    const settle = (valid: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(valid);
+    };
+    // The pool is shared with fs, dns.lookup, zlib and the rest of node:crypto: a few jobs stuck
+    // there (a resolver that does not answer) must not hold every cold token. Past the wait, the
+    // check runs here; the pool's late answer is ignored.
+    const timer = setTimeout(() => {
+      settle(verifiesInline(alg, key, signingInput, signature));
+    }, POOL_WAIT_MS);
+    timer.unref();
+    poolVerifications++;
     try {
       verify(entry.hash, signingInput, verifyKeyInput(entry, key), signature, (error, valid) => {
-        resolve(error === null && valid);
+        poolVerifications--;
+        settle(error === null && valid);
       });
     } catch {
-      resolve(false);
+      poolVerifications--;
+      settle(false);
     }
   });
 }
+
+/** {@link verifySignature}, a signature that cannot be checked (wrong ECDSA length) one that does not verify. */
+function verifiesInline(alg: string, key: VerificationKey, signingInput: Buffer, signature: Buffer): boolean {
+  try {
+    return verifySignature(alg, key, signingInput, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** How long a signature check waits for libuv's pool before it is done on the event loop instead. */
+const POOL_WAIT_MS = 100;
+/**
+ * This module's checks on the pool at most (counted until the pool answers, also when the wait
+ * ran out); past that, inline: the queue stays bounded under load or while the pool is stuck.
+ */
+const MAX_POOL_VERIFICATIONS = 256;
+let poolVerifications = 0;
