@@ -128,7 +128,8 @@ export class BearerGuard {
 
   /**
    * {@link authenticate} for adapters that want no promise where none is needed: the principal
-   * itself when the token's cached result holds; `undefined` for a request without a token when
+   * itself when the token's cached result holds and no DPoP proof is to be checked (a proof's
+   * signature is checked on libuv's pool: a promise); `undefined` for a request without a token when
    * `credentialsRequired` is off; otherwise a promise of the principal. What can be refused without
    * I/O (a malformed request, no token, a cached token that has expired) throws at once; anything
    * else rejects. The token is read once either way (and hashed at most once, for introspection).
