@@ -155,9 +155,13 @@ export function verifySignatureInPool(
     };
     // The pool is shared with fs, dns.lookup, zlib and the rest of node:crypto: a few jobs stuck
     // there (a resolver that does not answer) must not hold every cold token. Past the wait, the
-    // check runs here; the pool's late answer is ignored.
+    // check runs here; the pool's late answer is ignored. Not from the timer itself: after a long
+    // turn of the event loop the timers run before the pool's answers are taken in (libuv's poll
+    // phase), and every check in flight would be done twice; setImmediate runs after that phase.
     const timer = setTimeout(() => {
-      settle(verifiesInline(alg, key, signingInput, signature));
+      setImmediate(() => {
+        if (!settled) settle(verifiesInline(alg, key, signingInput, signature));
+      });
     }, POOL_WAIT_MS);
     timer.unref();
     poolVerifications++;
