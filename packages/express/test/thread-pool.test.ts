@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { authenticate, errorHandler } from '@bearer-guard/express';
-import { startAuthorizationServer } from '@bearer-guard/testkit';
+import { createDpopProof, generateDpopKey, startAuthorizationServer } from '@bearer-guard/testkit';
 import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 import express from 'express';
 import request from 'supertest';
@@ -55,6 +55,8 @@ describe('signature checks and a busy libuv thread pool', function () {
           audience: as.audience,
           jwksUri: as.jwksUri,
           timeout: TIMEOUT,
+          publicUrl: 'https://orders.example',
+          dpop: {},
         });
         await middleware.ready();
         app.use(middleware);
@@ -91,6 +93,30 @@ describe('signature checks and a busy libuv thread pool', function () {
             .timeout(3000);
           assert.equal(bad.status, 401);
           assert.match(String(bad.headers['www-authenticate']), /error="invalid_token"/);
+          assert.ok(Date.now() - started < 2500, `took ${String(Date.now() - started)} ms`);
+        } finally {
+          await release();
+        }
+      });
+
+      it('answers a DPoP-bound request (the token cached, its proof never seen) while every pool thread is stuck', async function () {
+        const key = await generateDpopKey();
+        const token = await as.sign({ ...key.cnf });
+        const proof = () =>
+          createDpopProof(key, { htm: 'GET', htu: 'https://orders.example/orders', accessToken: token });
+        const call = async (dpop: string) =>
+          await request(base)
+            .get('/orders')
+            .set('Authorization', `DPoP ${token}`)
+            .set('DPoP', dpop)
+            .timeout(3000);
+        for (let i = 0; i < 2; i++) assert.equal((await call(await proof())).status, 200);
+        const fresh = await proof();
+        const release = await blockThreadPool();
+        try {
+          const started = Date.now();
+          assert.equal((await call(fresh)).status, 200);
+          assert.equal((await call(fresh)).status, 401, 'a replay');
           assert.ok(Date.now() - started < 2500, `took ${String(Date.now() - started)} ms`);
         } finally {
           await release();
