@@ -246,7 +246,7 @@ export function createJwtVerifier(
       const alg = checkHeader(jws.header, algorithms);
       const signature = Buffer.from(jws.signature, 'base64url');
       if (typeof key !== 'function') return finish(jws, alg, signature, key, generation);
-      // A key jose chose for this `alg` and `kid` from the keys as loaded now: no promise at all.
+      // A key jose chose for this `alg` and `kid` from the keys as loaded now: no selection, no import.
       const known = keys.knownKey?.(alg, jws.header['kid']);
       if (known !== undefined) return finish(jws, alg, signature, known, generation);
       return selectKey(key, alg, jws, signature).then(

@@ -156,6 +156,23 @@ describe('jws-signature: the algorithm/key binding of every JWS algorithm (RFC 8
       });
     }
 
+    it('past 256 checks queued on the pool, the next ones run inline: the queue stays bounded, every answer right', async function () {
+      const { privateKey, publicKey } = KEYS.p256;
+      const input = Buffer.from('a.b');
+      const valid = cryptoSign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+      const answers = Array.from({ length: 300 }, (_, i) =>
+        verifySignatureInPool('ES256', publicKey, input, i % 2 === 0 ? valid : Buffer.alloc(64)),
+      );
+      assert.equal(answers.filter((answer) => answer instanceof Promise).length, 256);
+      const settled: boolean[] = [];
+      for (const answer of answers) settled.push(answer instanceof Promise ? await answer : answer);
+      assert.deepEqual(
+        settled,
+        answers.map((_, i) => i % 2 === 0),
+      );
+      assert.ok(verifySignatureInPool('ES256', publicKey, input, valid) instanceof Promise, 'the pool again');
+    });
+
     it('HS256 stays inline, with a constant-time comparison', function () {
       const secret = createSecretKey(Buffer.alloc(32, 7));
       assert.equal(verifySignatureInPool('HS256', secret, Buffer.from('a.b'), Buffer.alloc(32)), false);

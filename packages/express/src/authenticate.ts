@@ -82,7 +82,8 @@ export function authenticate(options: GuardOptions | BearerGuard): AuthenticateM
     req[GUARD] = guard;
     let result;
     try {
-      // A token seen before is answered synchronously: no promise, no microtask.
+      // A token seen before is answered synchronously (unless a DPoP proof is to be checked): no
+      // promise, no microtask.
       result = guard.authenticateNow(resourceRequest(req));
     } catch (error) {
       next(error);
