@@ -8,6 +8,9 @@ import type { AuthorizationServerStub } from '@bearer-guard/testkit';
 
 import { nowSeconds, rejectsWith, thrown } from './helpers.js';
 
+/** The events of an operation that failed after an asynchronous step, in tracePromise's order. */
+const ASYNC_REFUSAL = ['start', 'end', 'error', 'asyncStart', 'asyncEnd'];
+
 const TRACING = [CHANNELS.authenticate, CHANNELS.keysLoad, CHANNELS.discovery, CHANNELS.introspection];
 const PLAIN = [CHANNELS.authorize, CHANNELS.circuitState];
 const EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error'] as const;
@@ -166,13 +169,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
     const guard = guardFor();
     const token = await stub.sign({ iat: nowSeconds() - 600, exp: nowSeconds() - 300 });
     await rejectsWith(guard.verify(token), 'ERR_BEARER_TOKEN_EXPIRED', 401);
-    assert.deepEqual(events(recorder.seen, CHANNELS.authenticate), [
-      'start',
-      'end',
-      'error',
-      'asyncStart',
-      'asyncEnd',
-    ]);
+    assert.deepEqual(events(recorder.seen, CHANNELS.authenticate), ASYNC_REFUSAL);
     assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
       issuer: stub.issuer,
       source: 'jwt',
@@ -206,13 +203,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       'ERR_BEARER_DPOP_PROOF_REPLAYED',
       401,
     );
-    assert.deepEqual(events(recorder.seen, CHANNELS.authenticate), [
-      'start',
-      'end',
-      'error',
-      'asyncStart',
-      'asyncEnd',
-    ]);
+    assert.deepEqual(events(recorder.seen, CHANNELS.authenticate), ASYNC_REFUSAL);
     assert.deepEqual(last(recorder.seen, CHANNELS.authenticate), {
       issuer: stub.issuer,
       source: 'jwt',
@@ -326,13 +317,7 @@ describe('diagnostics channels (diagnostics.ts)', function () {
       'ERR_BEARER_INTROSPECTION_UNAVAILABLE',
       503,
     );
-    assert.deepEqual(events(recorder.seen, CHANNELS.introspection), [
-      'start',
-      'end',
-      'error',
-      'asyncStart',
-      'asyncEnd',
-    ]);
+    assert.deepEqual(events(recorder.seen, CHANNELS.introspection), ASYNC_REFUSAL);
     assert.deepEqual(last(recorder.seen, CHANNELS.introspection), {
       issuer: stub.issuer,
       endpoint: stub.introspectionEndpoint,
