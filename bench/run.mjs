@@ -29,8 +29,9 @@
 // the round, the two servers of every target (and bare Express against itself, the noise floor)
 // run at the same time, as concurrent pairs (PAIRS below). Reported per cell: median req/s and
 // median p99 latency over the rounds, the ratio of the medians, and the median of the per-round
-// ratios. The targets are judged on the concurrent pairs: identical code measured 0.98 x itself
-// there (per round 0.97-0.99), and 0.98 (0.97-0.99) sequentially, once every run was re-warmed.
+// ratios. The targets are judged on the concurrent pairs: identical code measured 0.99 x itself
+// there (per round 0.98-1.01) once every run was re-warmed and each pair's histories levelled
+// (topUpFor()), and 1.02 sequentially.
 //
 // Any run with more than 0.1 % non-2xx responses (or connection errors/timeouts) means a broken
 // benchmark: it stops at once with exit code 1. So does an introspection call count that is not
@@ -524,7 +525,7 @@ async function measure(variant, workload, durationS, phase, coldSecondsLeft = du
       if (waitBudgetMs <= 0)
         console.warn('  WARNING: the wait budget for an idle machine is spent; measuring regardless.');
     }
-    if (rewarmS > 0) await rewarm([variant], workload, config.connections);
+    await rewarm([variant], workload, config.connections, rewarmS);
     const result = await measureOnce(variant, workload, durationS, phase);
     result.attempt = attempt;
     result.waitedForQuietMs = Math.round(waitedMs);
@@ -591,12 +592,10 @@ async function topUpFor(sides) {
  * against one idle for minutes: bare Express against itself read 0.72 in one round, and
  * bearer-guard, which is in most pairs, won every pair against the same code (otel-idle) by 12-32 %.
  */
-async function rewarm(sides, workload, connections) {
-  if (config.rewarmS <= 0) return;
-  const results = await Promise.all(
-    sides.map((variant) => loadRun(variant, workload, config.rewarmS, connections)),
-  );
-  for (const result of results) checkAnswers(result, 're-warm');
+async function rewarm(sides, workload, connections, seconds = config.rewarmS, phase = 're-warm') {
+  if (seconds <= 0) return;
+  const results = await Promise.all(sides.map((variant) => loadRun(variant, workload, seconds, connections)));
+  for (const result of results) checkAnswers(result, phase);
 }
 
 /** One autocannon run against one variant; checks the answers and adds the server's CPU use. */
@@ -667,10 +666,8 @@ async function measurePair(pair, durationS) {
   const loadS = durationS + config.rewarmS + topUp.seconds;
   if (pair.workload === 'cold') for (const variant of sides) await ensureColdTokens(variant, loadS);
   if (sides.includes('dpop')) await loadProofs(loadS);
-  if (topUp.seconds > 0) {
-    const result = await loadRun(topUp.variant, pair.workload, topUp.seconds, config.connections);
-    checkAnswers(result, 'top-up');
-  }
+  if (topUp.seconds > 0)
+    await rewarm([topUp.variant], pair.workload, config.connections, topUp.seconds, 'top-up');
   const connections = Math.max(1, Math.round(config.connections / 2));
   await rewarm(sides, pair.workload, connections);
   const before = await Promise.all(sides.map(serverStats));

@@ -168,14 +168,11 @@ export function checkDpopProofInPool(
 ): CheckedDpopProof | Promise<CheckedDpopProof> {
   const proof = readProof(header, context);
   const holds = verifySignatureInPool(proof.alg, proof.key, proof.signingInput, proof.signature);
-  if (typeof holds === 'boolean') {
-    if (!holds) badSignature();
+  const verified = (valid: boolean) => {
+    if (!valid) badSignature();
     return checkClaims(proof, context);
-  }
-  return holds.then((verified) => {
-    if (!verified) badSignature();
-    return checkClaims(proof, context);
-  });
+  };
+  return typeof holds === 'boolean' ? verified(holds) : holds.then(verified);
 }
 
 function badSignature(): never {

@@ -74,8 +74,7 @@ export function keyMismatch(alg: string, key: VerificationKey): string | undefin
 
 /**
  * Check a JWS signature (RFC 7515 §5.2 step 8) with node:crypto, synchronously (the public
- * `checkDpopProof` and the key-candidates loop; the guard's own path is
- * {@link verifySignatureInPool}). The caller has
+ * `checkDpopProof`, and the pool's fallback; the guard's own path is {@link verifySignatureInPool}). The caller has
  * checked {@link keyMismatch}. ECDSA signatures are the raw `R || S` of RFC 7518 §3.4
  * (`ieee-p1363`); PS* use PSS with MGF1 of the same hash and a salt of the hash's size; HS*
  * compare in constant time.
@@ -96,21 +95,10 @@ export function verifySignature(
     return expected.length === signature.length && timingSafeEqual(expected, signature);
   }
   if (!(key instanceof KeyObject)) return false;
-  if (entry.curve !== undefined) {
-    return verify(entry.hash, signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature);
-  }
-  if (entry.saltLength !== undefined) {
-    return verify(
-      entry.hash,
-      signingInput,
-      { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: entry.saltLength },
-      signature,
-    );
-  }
-  return verify(entry.hash, signingInput, key, signature);
+  return verify(entry.hash, signingInput, verifyKeyInput(entry, key), signature);
 }
 
-/** The options node:crypto's `verify` takes for an asymmetric `alg` (see {@link verifySignature}). */
+/** The key input node:crypto's `verify` takes for an asymmetric `alg` (see {@link verifySignature}). */
 function verifyKeyInput(entry: SignatureAlgorithm, key: KeyObject) {
   if (entry.curve !== undefined) return { key, dsaEncoding: 'ieee-p1363' as const };
   if (entry.saltLength !== undefined)

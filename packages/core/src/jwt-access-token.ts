@@ -4,12 +4,7 @@ import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTPayload, JWTVeri
 import { readCompactToken, type CompactJws } from './compact-jws.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
 import { validateClaims, type ClaimChecks } from './jwt-claims.js';
-import {
-  keyMismatch,
-  verifySignature,
-  verifySignatureInPool,
-  type VerificationKey as SignatureKey,
-} from './jws-signature.js';
+import { keyMismatch, verifySignatureInPool, type VerificationKey as SignatureKey } from './jws-signature.js';
 import type { VerificationKey } from './local-keys.js';
 import type { ResolvedIssuer } from './options.js';
 import { STATIC_KEYS, type KeyHolder } from './token-cache.js';
@@ -148,20 +143,11 @@ function checkHeader(header: Readonly<Record<string, unknown>>, algorithms: Read
   return alg;
 }
 
-/** Whether `key` verifies the signature; a key that cannot serve `alg` is ALGORITHM_REJECTED. */
-function signatureHolds(alg: string, key: unknown, jws: CompactJws, signature: Buffer): boolean {
-  const prepared = signatureKey(key);
-  const mismatch = keyMismatch(alg, prepared);
-  if (mismatch !== undefined) throw refuse('ERR_BEARER_TOKEN_ALGORITHM_REJECTED', mismatch);
-  try {
-    return verifySignature(alg, prepared, Buffer.from(jws.signingInput, 'latin1'), signature);
-  } catch {
-    return false; // e.g. an ECDSA signature of the wrong length
-  }
-}
-
-/** {@link signatureHolds} with the signature math on libuv's pool (see verifySignatureInPool). */
-function signatureHoldsInPool(
+/**
+ * Whether `key` verifies the signature, checked on libuv's pool (verifySignatureInPool); a key that
+ * cannot serve `alg` is ALGORITHM_REJECTED, at once.
+ */
+function signatureHolds(
   alg: string,
   key: unknown,
   jws: CompactJws,
@@ -185,7 +171,7 @@ async function verifyWithCandidates(
 ): Promise<unknown> {
   let tried = 0;
   for await (const candidate of candidates) {
-    if (signatureHolds(alg, candidate, jws, signature)) return candidate;
+    if (await signatureHolds(alg, candidate, jws, signature)) return candidate;
     if (++tried >= MAX_CANDIDATE_KEYS) break; // ends jose's generator: the other keys are not even imported
   }
   throw refuse(
@@ -236,7 +222,7 @@ export function createJwtVerifier(
       validateClaims(jws.header, payload, claimChecks, Math.floor(Date.now() / 1000));
       return { payload, key: verifiedBy, keys, generation };
     };
-    const holds = signatureHoldsInPool(alg, verifiedBy, jws, signature);
+    const holds = signatureHolds(alg, verifiedBy, jws, signature);
     return typeof holds === 'boolean' ? claimsHold(holds) : holds.then(claimsHold);
   };
   return (token, parsed) => {
