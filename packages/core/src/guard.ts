@@ -11,7 +11,8 @@ import {
   publishAuthorization,
   type AuthenticateMessage,
 } from './diagnostics.js';
-import { BearerGuardError, challenged, ConfigurationError } from './errors.js';
+import { Challenges } from './challenges.js';
+import { BearerGuardError } from './errors.js';
 import { ProofOfPossession } from './proof-of-possession.js';
 import { GuardEvents, type GuardEventListener, type GuardEventName } from './events.js';
 import type { RemoteKeySet } from './jwks.js';
@@ -19,6 +20,7 @@ import { resolveOptions, type GuardOptions, type ResolvedOptions } from './optio
 import type { Principal } from './principal.js';
 import { matchScopes } from './scope.js';
 import { TokenValidation } from './token-validation.js';
+import { warmUp } from './warm-up.js';
 import { trustIssuers } from './trusted-issuers.js';
 
 /**
@@ -34,13 +36,12 @@ export class BearerGuard {
   readonly #possession: ProofOfPossession;
   /** This guard's steps, for the traced path (authentication-trace.ts). */
   readonly #steps: AuthenticationSteps;
-  /** RFC 9728 §5.1 `resource_metadata` of every challenge: the option, or the document served for this guard. */
-  #resourceMetadata: string | undefined;
+  readonly #challenges: Challenges;
 
   constructor(options: GuardOptions) {
     this.options = resolveOptions(options);
     this.#possession = new ProofOfPossession(this.options);
-    this.#resourceMetadata = this.options.resourceMetadata;
+    this.#challenges = new Challenges(this.options);
     const trusted = trustIssuers(this.options, this.#events);
     this.#tokens = new TokenValidation(trusted, this.options);
     this.#keySets = trusted.keySets;
@@ -73,33 +74,7 @@ export class BearerGuard {
    * be used, so a misconfigured service fails at start-up instead of on its first request.
    */
   async ready(): Promise<void> {
-    const warmUps = this.#keySets.map((keySet) => ({
-      issuer: keySet.issuer,
-      load: async () => {
-        const trusted = this.#tokens.issuers.get(keySet.issuer);
-        // No `jwks_uri` in the metadata: this issuer's JWTs are introspected, so there is nothing to
-        // load, unless RFC 9701 answers need the keys (then the load fails and says so).
-        const published = (await trusted?.keysPublished?.()) ?? true;
-        if (published || trusted?.config.introspection?.jwtResponse === true) await keySet.load();
-      },
-    }));
-    const introspector = this.#tokens.introspector;
-    if (introspector !== undefined) {
-      warmUps.push({ issuer: introspector.issuer, load: () => introspector.ready() });
-    }
-    for (const { issuer, load } of warmUps) {
-      try {
-        await load();
-      } catch (error) {
-        const cause = error instanceof BearerGuardError ? error.cause : error;
-        throw new ConfigurationError(
-          'ERR_BEARER_CONFIG_ISSUER_UNUSABLE',
-          `bearer-guard: the keys or metadata of issuer ${issuer} cannot be loaded (${cause instanceof Error ? cause.message : String(cause)}). ` +
-            'Check `issuer`, `jwksUri` or `introspection.endpoint`, and that the authorization server is reachable.',
-          { cause },
-        );
-      }
-    }
+    await warmUp(this.#keySets, this.#tokens);
   }
 
   /**
@@ -169,14 +144,7 @@ export class BearerGuard {
    * then be sent to a document that does not describe this resource (§3.3).
    */
   advertiseResourceMetadata(url: string): void {
-    if (this.#resourceMetadata !== undefined && this.#resourceMetadata !== url) {
-      throw new ConfigurationError(
-        'ERR_BEARER_CONFIG_CONFLICTING_OPTIONS',
-        `bearer-guard: option \`resourceMetadata\` is ${this.#resourceMetadata}, but the metadata document is served at ${url}. ` +
-          'Remove `resourceMetadata` (the served URL is then advertised) or make the two agree.',
-      );
-    }
-    this.#resourceMetadata = url;
+    this.#challenges.advertise(url);
   }
 
   /** The token's principal (cached or validated), then its binding checked against this request. */
@@ -189,13 +157,13 @@ export class BearerGuard {
     try {
       principal = this.#answer(presented.token, message);
     } catch (error) {
-      throw this.#challenge(error, presented.scheme);
+      throw this.#challenges.withScheme(error, presented.scheme);
     }
     if (!(principal instanceof Promise)) return this.#confirm(request, presented, principal);
     return principal.then(
       (validated) => this.#confirm(request, presented, validated),
       (error: unknown) => {
-        throw this.#challenge(error, presented.scheme);
+        throw this.#challenges.withScheme(error, presented.scheme);
       },
     );
   }
@@ -209,11 +177,11 @@ export class BearerGuard {
     try {
       confirmed = this.#possession.confirm(request, presented, principal);
     } catch (error) {
-      throw this.#challenge(error, presented.scheme);
+      throw this.#challenges.withScheme(error, presented.scheme);
     }
     if (!(confirmed instanceof Promise)) return confirmed;
     return confirmed.catch((error: unknown) => {
-      throw this.#challenge(error, presented.scheme);
+      throw this.#challenges.withScheme(error, presented.scheme);
     });
   }
 
@@ -242,7 +210,7 @@ export class BearerGuard {
     try {
       return this.#tokens.fromCache(token, digest);
     } catch (error) {
-      throw this.#challenge(error);
+      throw this.#challenges.withScheme(error);
     }
   }
 
@@ -250,13 +218,13 @@ export class BearerGuard {
     try {
       return extractAccessToken(request, this.options.tokenLocations, this.options.dpop !== undefined);
     } catch (error) {
-      throw this.#challenge(error);
+      throw this.#challenges.withScheme(error);
     }
   }
 
   /** The error for a request without a token: 401 and a bare challenge (RFC 6750 §3.1). */
   missingCredentials(): BearerGuardError {
-    return this.#challenge(new BearerGuardError('ERR_BEARER_TOKEN_MISSING'));
+    return this.#challenges.missingCredentials();
   }
 
   /**
@@ -270,12 +238,11 @@ export class BearerGuard {
         ? this.missingCredentials()
         : matchScopes(required, principal.scopes, mode)
           ? undefined
-          : this.#challenge(
+          : this.challengeFor(
               new BearerGuardError('ERR_BEARER_INSUFFICIENT_SCOPE', { scope: required.join(' ') }),
-              this.#schemeOf(principal),
+              principal,
             );
-    if (authorizeChannel.hasSubscribers) publishAuthorization('scopes', refusal);
-    if (refusal !== undefined) throw refusal;
+    decided('scopes', refusal);
   }
 
   /** Throw 401 `invalid_token` unless the principal's `aud` contains one of `audiences` (RFC 9068 §4). */
@@ -285,12 +252,8 @@ export class BearerGuard {
         ? this.missingCredentials()
         : principal.audience.some((aud) => audiences.includes(aud))
           ? undefined
-          : this.#challenge(
-              new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'),
-              this.#schemeOf(principal),
-            );
-    if (authorizeChannel.hasSubscribers) publishAuthorization('audience', refusal);
-    if (refusal !== undefined) throw refusal;
+          : this.challengeFor(new BearerGuardError('ERR_BEARER_TOKEN_AUDIENCE_INVALID'), principal);
+    decided('audience', refusal);
   }
 
   /**
@@ -300,32 +263,14 @@ export class BearerGuard {
    * when the error already carries a challenge; anything but a {@link BearerGuardError} unchanged.
    */
   challengeFor<T>(error: T, principal: Principal | undefined): T {
-    return this.#challenge(error, principal === undefined ? 'bearer' : this.#schemeOf(principal));
+    return this.#challenges.withScheme(error, this.#challenges.schemeOf(principal));
   }
+}
 
-  /** The scheme a validated principal's token came with: only DPoP-bound tokens pass on `DPoP`. */
-  #schemeOf(principal: Principal): 'bearer' | 'dpop' {
-    return this.options.dpop !== undefined &&
-      principal.confirmation !== undefined &&
-      'jkt' in principal.confirmation
-      ? 'dpop'
-      : 'bearer';
-  }
-
-  #challenge<T>(error: T, scheme: 'bearer' | 'dpop' = 'bearer'): T {
-    if (!(error instanceof BearerGuardError)) return error;
-    const dpop = this.options.dpop;
-    return challenged(error, {
-      realm: this.options.realm,
-      resourceMetadata: this.#resourceMetadata,
-      challenge: {
-        scheme,
-        dpopAlgorithms: dpop?.algorithms,
-        dpopRequired: dpop?.required ?? false,
-        dpopNonce: error.code === 'ERR_BEARER_DPOP_NONCE_REQUIRED' ? dpop?.nonces?.current() : undefined,
-      },
-    }) as T;
-  }
+/** A route guard's decision: published on `bearer-guard:authorize`, then thrown when a refusal. */
+function decided(policy: 'scopes' | 'audience', refusal: BearerGuardError | undefined): void {
+  if (authorizeChannel.hasSubscribers) publishAuthorization(policy, refusal);
+  if (refusal !== undefined) throw refusal;
 }
 
 /** Build a guard; throws `ConfigurationError` for any wrong option. @see BearerGuard */
