@@ -13,6 +13,7 @@ import {
   type TokenClientEventListener,
   type TokenClientEventName,
 } from './events.js';
+import { raceAbort } from './internal/abort.js';
 import { invalid, isPlainObject, rejectUnknownKeys } from './internal/validate.js';
 import { resolveOptions, type TokenClientOptions } from './options.js';
 import { withRetry } from './retry.js';
@@ -78,20 +79,6 @@ export interface TokenClient {
 
 const SELECTION_KEYS = { scope: true, resource: true } as const;
 const ARGUMENT = 'ERR_TOKEN_CLIENT_INVALID_ARGUMENT';
-
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => {
-      signal.removeEventListener('abort', onAbort);
-    });
-  });
-}
 
 /**
  * Create a client that obtains access tokens with the OAuth 2.0 client-credentials grant and
