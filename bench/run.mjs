@@ -327,7 +327,28 @@ const variants = VARIANTS.filter(
   (v) => (sharedStore.available || !SHARED_STORE_VARIANTS.has(v)) && (only === undefined || only.has(v)),
 );
 const targets = TARGETS.filter((t) => variants.includes(t.of) && variants.includes(t.over));
-const PAIRS = [NOISE_PAIR, ...targets];
+/**
+ * Pairs measured for scale, not judged: how far the cold path's targets are from what the
+ * platform allows at all (crypto-floor: node:crypto's verify and the claims a route needs, nothing
+ * else), each side measured as the targets are.
+ */
+const SCALE_PAIRS = [
+  {
+    id: 'cold-crypto-floor-vs-peer',
+    label: 'cold path: node:crypto floor / express-oauth2-jwt-bearer (the ceiling of a "x the peer" target)',
+    workload: 'cold',
+    of: 'crypto-floor',
+    over: 'peer',
+  },
+  {
+    id: 'cold-vs-crypto-floor',
+    label: 'cold path: bearer-guard / node:crypto floor (what the library costs around the check)',
+    workload: 'cold',
+    of: 'bearer-guard',
+    over: 'crypto-floor',
+  },
+].filter((t) => variants.includes(t.of) && variants.includes(t.over));
+const PAIRS = [NOISE_PAIR, ...targets, ...SCALE_PAIRS];
 
 // --- 2. keys and the small token sets ---------------------------------------------------------
 const { privateKey, jwks } = await createSigningKey();
@@ -1004,6 +1025,10 @@ const pairVerdicts = targets.map((t) => {
   const { median: value, perRound } = pairStats(t.id);
   return { ...t, value, pass: value >= t.min, perRound };
 });
+const scaleRatios = SCALE_PAIRS.map((t) => {
+  const { median: value, perRound } = pairStats(t.id);
+  return { ...t, value, perRound, sequential: pairedRatio(t.workload, t.of, t.over) };
+});
 const verdicts = targets.map((t) => {
   const rounds = perRound(t.workload, t.of, t.over);
   const value = pairedRatio(t.workload, t.of, t.over);
@@ -1248,6 +1273,11 @@ for (const v of verdicts.filter((t) => t.over === 'peer')) {
       `on the ${v.workload} workload, the ceiling for any middleware`,
   );
 }
+for (const v of scaleRatios) {
+  console.log(
+    `  for scale, in pairs: ${v.label}: ${fmtRatio(v.value)}${spreadOf(v.perRound)} (sequential ${fmtRatio(v.sequential)})`,
+  );
+}
 
 console.log('\nNotes');
 for (const variant of Object.keys(coldUse).filter((v) => !UNAUTHENTICATED.has(v))) {
@@ -1312,6 +1342,7 @@ const report = {
   crossRatios,
   noiseFloor,
   targets: pairVerdicts,
+  scale: scaleRatios,
   concurrentPairsNoiseFloor: pairNoise,
   sequentialTargets: verdicts,
   coldTokens: { minted: coldMint, perVariant: coldUse },

@@ -10,6 +10,10 @@
 //   dpop         the same with `dpop` on: one DPoP-bound token, a fresh proof on every request.
 //   jose-floor   a minimal middleware calling jose.jwtVerify() with createLocalJWKSet on every
 //                request (no cache): the least work a correct verifier can do.
+//   crypto-floor the platform's floor for a cold token (cold workload only): split the compact
+//                JWS, node:crypto's verify with a callback (libuv's pool) on a KeyObject made once,
+//                parse the claims, compare iss/aud/exp and the scope. No header rules, no key
+//                selection, no error taxonomy: not a verifier anyone should ship, the least any can cost.
 //   otel         bearer-guard with @bearer-guard/otel enabled on an SDK MeterProvider (metrics).
 //   otel-idle    bearer-guard with @bearer-guard/otel loaded but not enabled (no subscriber).
 //   peer         express-oauth2-jwt-bearer auth() + requiredScopes('read'), keys from a JWKS URL.
@@ -43,6 +47,7 @@
 // The public JWK Set comes in the BENCH_JWKS environment variable (JSON).
 
 import { writeFileSync } from 'node:fs';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import http from 'node:http';
 import { Session } from 'node:inspector/promises';
 import express from 'express';
@@ -240,6 +245,51 @@ async function buildApp(name) {
       app.use(authenticate({ issuer: ISSUER, audience: AUDIENCE, jwksUri, algorithms: ['ES256'] }));
       app.get('/hello', requireScopes('read'), hello);
       app.use(errorHandler());
+      break;
+    }
+    case 'crypto-floor': {
+      // Below the jose floor: what node:crypto itself costs per cold token, plus reading the
+      // claims a route needs. It trusts the header (ES256, the one key), which no real verifier may.
+      const key = createPublicKey({ key: jwks.keys[0], format: 'jwk' });
+      const keyInput = { key, dsaEncoding: 'ieee-p1363' };
+      const unauthorized = (res) => res.status(401).end();
+      app.use((req, res, next) => {
+        const header = req.headers.authorization;
+        if (typeof header !== 'string' || !header.startsWith('Bearer ')) return unauthorized(res);
+        const token = header.slice(7);
+        const first = token.indexOf('.');
+        const last = token.lastIndexOf('.');
+        if (first === -1 || last === first) return unauthorized(res);
+        let claims;
+        try {
+          claims = JSON.parse(Buffer.from(token.slice(first + 1, last), 'base64url').toString());
+        } catch {
+          return unauthorized(res);
+        }
+        const signingInput = Buffer.from(token.slice(0, last), 'latin1');
+        const signature = Buffer.from(token.slice(last + 1), 'base64url');
+        cryptoVerify('sha256', signingInput, keyInput, signature, (error, valid) => {
+          if (
+            error !== null ||
+            !valid ||
+            claims?.iss !== ISSUER ||
+            claims.aud !== AUDIENCE ||
+            !(claims.exp > Date.now() / 1000)
+          )
+            return unauthorized(res);
+          req.auth = claims;
+          next();
+        });
+      });
+      app.get(
+        '/hello',
+        (req, res, next) => {
+          const scope = req.auth.scope;
+          if (typeof scope === 'string' && scope.split(' ').includes('read')) next();
+          else res.status(403).end();
+        },
+        hello,
+      );
       break;
     }
     case 'jose-floor': {

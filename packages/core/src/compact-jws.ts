@@ -1,3 +1,4 @@
+import { deepFreeze } from './deep-freeze.js';
 import { BearerGuardError } from './errors.js';
 
 /**
@@ -94,6 +95,29 @@ function lenientHeader(segment: string): { header: Record<string, unknown>; stri
   return isObject(header) ? { header, strict: false } : undefined;
 }
 
+/**
+ * Headers read before, by their exact segment: the tokens of one issuer and key share one header
+ * (`{"alg":"ES256","typ":"at+jwt","kid":"…"}`), so its decoding and parse are done once per
+ * header, not once per token. Only what jose would read
+ * the same (`strict`), frozen, since every token with that header gets the same object; bounded in
+ * entries and in the size of a segment, and emptied when full, so a caller who sends a new header
+ * every time costs a parse each, as without it, and no memory.
+ */
+const headers = new Map<string, { header: Record<string, unknown>; strict: true }>();
+const MAX_HEADERS = 64;
+const MAX_CACHED_SEGMENT = 1024;
+
+function knownHeader(segment: string): ReturnType<typeof lenientHeader> {
+  const known = headers.get(segment);
+  if (known !== undefined) return known;
+  const read = lenientHeader(segment);
+  if (read?.strict !== true || segment.length > MAX_CACHED_SEGMENT) return read;
+  if (headers.size >= MAX_HEADERS) headers.clear();
+  const entry = { header: deepFreeze(read.header), strict: true as const };
+  headers.set(segment, entry);
+  return entry;
+}
+
 function malformed(reason: string): BearerGuardError {
   return new BearerGuardError('ERR_BEARER_TOKEN_MALFORMED', { cause: new Error(reason) });
 }
@@ -115,7 +139,7 @@ function malformed(reason: string): BearerGuardError {
 export function readCompactToken(token: string): CompactToken {
   const dot = token.indexOf('.');
   if (dot === -1) return OPAQUE;
-  const read = lenientHeader(token.slice(0, dot));
+  const read = knownHeader(token.slice(0, dot));
   if (read === undefined) return OPAQUE;
   const { header } = read;
   const segments = token.split('.');

@@ -134,35 +134,75 @@ export function verifySignatureInPool(
   )
     return verifiesInline(alg, key, signingInput, signature);
   return new Promise((resolve) => {
-    let settled = false;
-    const settle = (valid: boolean) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(valid);
+    const check: PoolCheck = {
+      deadline: performance.now() + POOL_WAIT_MS,
+      settled: false,
+      settle: (valid) => {
+        if (check.settled) return;
+        check.settled = true;
+        watched.delete(check);
+        resolve(valid);
+      },
+      inline: () => verifiesInline(alg, key, signingInput, signature),
     };
-    // The pool is shared with fs, dns.lookup, zlib and the rest of node:crypto: a few jobs stuck
-    // there (a resolver that does not answer) must not hold every cold token. Past the wait, the
-    // check runs here; the pool's late answer is ignored. Not from the timer itself: after a long
-    // turn of the event loop the timers run before the pool's answers are taken in (libuv's poll
-    // phase), and every check in flight would be done twice; setImmediate runs after that phase.
-    const timer = setTimeout(() => {
-      setImmediate(() => {
-        if (!settled) settle(verifiesInline(alg, key, signingInput, signature));
-      });
-    }, POOL_WAIT_MS);
-    timer.unref();
+    watch(check);
     poolVerifications++;
     try {
       verify(entry.hash, signingInput, verifyKeyInput(entry, key), signature, (error, valid) => {
         poolVerifications--;
-        settle(error === null && valid);
+        check.settle(error === null && valid);
       });
     } catch {
       poolVerifications--;
-      settle(false);
+      check.settle(false);
     }
   });
+}
+
+/** A signature check on the pool, watched until it is answered or its wait runs out. */
+interface PoolCheck {
+  /** `performance.now()` past which the check is done inline. */
+  readonly deadline: number;
+  settled: boolean;
+  settle(valid: boolean): void;
+  inline(): boolean;
+}
+
+/**
+ * The checks in flight on the pool, oldest first (a Set keeps insertion order, and every check
+ * waits the same {@link POOL_WAIT_MS}, so deadlines are in order), and the one timer that watches
+ * them all: a check costs no timer of its own, and leaves the set as soon as it is answered.
+ */
+const watched = new Set<PoolCheck>();
+let watchdog: NodeJS.Timeout | undefined;
+
+function watch(check: PoolCheck): void {
+  watched.add(check);
+  watchdog ??= armWatchdog(POOL_WAIT_MS);
+}
+
+function armWatchdog(ms: number): NodeJS.Timeout {
+  // The pool is shared with fs, dns.lookup, zlib and the rest of node:crypto: a few jobs stuck
+  // there (a resolver that does not answer) must not hold every cold token. Past the wait, the
+  // check runs here; the pool's late answer is ignored. Not from the timer itself: after a long
+  // turn of the event loop the timers run before the pool's answers are taken in (libuv's poll
+  // phase), and every check in flight would be done twice; setImmediate runs after that phase.
+  const timer = setTimeout(() => setImmediate(sweep), ms);
+  timer.unref();
+  return timer;
+}
+
+/** Do inline every check whose wait ran out, and watch the rest. */
+function sweep(): void {
+  watchdog = undefined;
+  const now = performance.now();
+  for (const check of watched) {
+    if (check.deadline > now) {
+      watchdog = armWatchdog(Math.max(1, check.deadline - now));
+      return;
+    }
+    check.settle(check.inline());
+  }
 }
 
 /** {@link verifySignature}, a signature that cannot be checked (wrong ECDSA length) one that does not verify. */

@@ -1,4 +1,5 @@
 import { readConfirmation, type Confirmation } from './confirmation.js';
+import { deepFreeze } from './deep-freeze.js';
 import { BearerGuardError } from './errors.js';
 
 /**
@@ -56,19 +57,6 @@ export interface IntrospectionPrincipal extends PrincipalFields {
   readonly source: 'introspection';
   /** `exp`, or `undefined` when the answer has none (RFC 7662 §2.2 makes it optional). */
   readonly expiresAt: Date | undefined;
-}
-
-// Iterative, not recursive: claims are attacker-shaped, and a validly signed token nested
-// 20 000 levels deep must not overflow the stack.
-function deepFreeze<T>(value: T): T {
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const next = pending.pop();
-    if (typeof next !== 'object' || next === null || Object.isFrozen(next)) continue;
-    Object.freeze(next);
-    for (const entry of Object.values(next)) pending.push(entry);
-  }
-  return value;
 }
 
 function optionalString(value: unknown): string | undefined {

@@ -118,13 +118,15 @@ export class TokenValidation {
     // `introspectJwts`: the signature check runs first, then the server confirms it is still active.
     const confirm = this.#introspectJwts && local.config.issuer === introspector?.issuer;
     const verified = local.verify(token, compact);
-    if (verified instanceof Promise || confirm) {
+    if (confirm) {
       return Promise.resolve(verified).then(async (result) => {
         const principal = this.#remember(token, result);
-        if (confirm) await introspector.introspect(token, digest);
+        await introspector.introspect(token, digest);
         return principal;
       });
     }
+    // One reaction, no async function: the cold path's promises are its cost beside the signature.
+    if (verified instanceof Promise) return verified.then((result) => this.#remember(token, result));
     return this.#remember(token, verified);
   }
 

@@ -123,6 +123,47 @@ describe('compact-jws: what a token is, and one token, one encoding', function (
       }
     });
 
+    it('reads a shared header once: one frozen object for every token that carries it, each token still checked whole', function () {
+      const header = b64u('{"alg":"ES256","typ":"at+jwt","kid":"k-share","x5c":["AA"]}');
+      const first = readCompactToken(`${header}.${CLAIMS}.c2ln`);
+      const second = readCompactToken(`${header}.${b64u('{"iss":"https://as.example","sub":"bob"}')}.c2ln`);
+      assert.ok(first.kind === 'jws' && second.kind === 'jws');
+      assert.equal(second.header, first.header);
+      assert.deepEqual(second.claims, { iss: 'https://as.example', sub: 'bob' });
+      // Shared between tokens, so nobody may change it for the next one.
+      assert.ok(Object.isFrozen(first.header) && Object.isFrozen(first.header['x5c']));
+      assert.equal(Reflect.set(first.header, 'alg', 'none'), false);
+      assert.equal(second.header['alg'], 'ES256');
+      // The rest of each token is checked as before: the known header vouches for nothing else.
+      for (const token of [
+        `${header}.${CLAIMS}`,
+        `${header}.${CLAIMS}==.c2ln`,
+        `${header}.${b64u('[1]')}.c2ln`,
+        `${header}==.${CLAIMS}.c2ln`,
+        `${samePadBits(header)}.${CLAIMS}.c2ln`,
+      ]) {
+        assertMalformed(() => readCompactToken(token), token);
+      }
+    });
+
+    it('answers the same with a flood of distinct headers (the known headers are bounded, not a leak or a lock-out)', function () {
+      const token = (kid: string) => `${b64u(`{"alg":"ES256","kid":"${kid}"}`)}.${CLAIMS}.c2ln`;
+      const first = readCompactToken(token('k-0'));
+      for (let i = 1; i < 500; i++) {
+        const read = readCompactToken(token(`k-${String(i)}`));
+        assert.ok(read.kind === 'jws');
+        assert.equal(read.header['kid'], `k-${String(i)}`);
+      }
+      const again = readCompactToken(token('k-0'));
+      assert.ok(first.kind === 'jws' && again.kind === 'jws');
+      assert.deepEqual(again.header, { alg: 'ES256', kid: 'k-0' });
+      // A header past the size that is kept is read every time, and read right.
+      const long = 'x'.repeat(2000);
+      assert.ok(readCompactToken(token(long)).kind === 'jws');
+      const longAgain = readCompactToken(token(long));
+      assert.ok(longAgain.kind === 'jws' && longAgain.header['kid'] === long);
+    });
+
     it('reads a header behind a BOM as jose does (its TextDecoder drops the BOM)', function () {
       const header = Buffer.from('\uFEFF{"alg":"ES256"}').toString('base64url');
       assert.equal(readCompactToken(`${header}.${CLAIMS}.c2ln`).kind, 'jws');

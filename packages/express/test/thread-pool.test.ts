@@ -99,6 +99,36 @@ describe('signature checks and a busy libuv thread pool', function () {
         }
       });
 
+      it('answers never-seen tokens that arrive one after another while the pool is stuck, each within its own wait', async function () {
+        const warm = await as.sign({});
+        assert.equal((await request(base).get('/orders').set('Authorization', `Bearer ${warm}`)).status, 200);
+        const tokens = await Promise.all(
+          Array.from({ length: 6 }, (_, i) => as.sign({ jti: `stagger-${String(i)}` })),
+        );
+        const release = await blockThreadPool();
+        try {
+          // One watchdog serves every check in flight: a check that starts while it is armed for an
+          // older one must still be answered once its own wait ends, not forgotten.
+          const answers = await Promise.all(
+            tokens.map(async (token, i) => {
+              await new Promise((resolve) => setTimeout(resolve, i * 35));
+              const started = Date.now();
+              const res = await request(base)
+                .get('/orders')
+                .set('Authorization', `Bearer ${token}`)
+                .timeout(3000);
+              return { status: res.status, ms: Date.now() - started };
+            }),
+          );
+          for (const { status, ms } of answers) {
+            assert.equal(status, 200);
+            assert.ok(ms < 1500, `took ${String(ms)} ms`);
+          }
+        } finally {
+          await release();
+        }
+      });
+
       it('answers a DPoP-bound request (the token cached, its proof never seen) while every pool thread is stuck', async function () {
         const key = await generateDpopKey();
         const token = await as.sign({ ...key.cnf });
