@@ -114,7 +114,10 @@ function knownHeader(segment: string): ReturnType<typeof lenientHeader> {
   if (read?.strict !== true || segment.length > MAX_CACHED_SEGMENT) return read;
   if (headers.size >= MAX_HEADERS) headers.clear();
   const entry = { header: deepFreeze(read.header), strict: true as const };
-  headers.set(segment, entry);
+  // A copy of the segment, not the slice itself: V8's slice shares the token's string, and the key
+  // would keep that whole token (a bearer credential, up to an HTTP header's size) alive as long as
+  // the header is known. The segment is canonical BASE64URL, so ASCII: latin1 copies it exactly.
+  headers.set(Buffer.from(segment, 'latin1').toString('latin1'), entry);
   return entry;
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 
 import { createGuard } from '@bearer-guard/core';
 import { startAuthorizationServer } from '@bearer-guard/testkit';
@@ -144,6 +145,34 @@ describe('compact-jws: what a token is, and one token, one encoding', function (
       ]) {
         assertMalformed(() => readCompactToken(token), token);
       }
+    });
+
+    it('keeps no token alive for its header: a known header holds its segment, not the whole token it came in', function () {
+      // V8's slice shares the parent string: a header kept by its sliced segment would keep the
+      // first token with that header (a bearer credential, up to the size of an HTTP header) for
+      // the life of the process. Checked in a fresh process from a heap snapshot (strings there
+      // are cut at 1024 characters, hence the 800-character run).
+      const script = `
+        import { getHeapSnapshot } from 'node:v8';
+        const { readCompactToken } = await import(${JSON.stringify(new URL('../dist/compact-jws.js', import.meta.url).href)});
+        const b64u = (text) => Buffer.from(text).toString('base64url');
+        (() => {
+          const token = Buffer.from(
+            b64u('{"alg":"ES256","kid":"k-retain"}') + '.' + b64u(JSON.stringify({ iss: 'x', pad: 'x'.repeat(9000) })) + '.c2ln',
+          ).toString('latin1');
+          if (readCompactToken(token).kind !== 'jws') throw new Error('not read');
+        })();
+        // RegExp's legacy statics (RegExp.input) hold the last string any regex ran on, the token
+        // here, until the next regex runs (as one does on every request): run one.
+        /a/.test('a');
+        let text = '';
+        for await (const chunk of getHeapSnapshot()) text += chunk;
+        process.stdout.write(String(/(eHh4){200}/.test(text)));
+      `;
+      const retained = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+      });
+      assert.equal(retained, 'false');
     });
 
     it('answers the same with a flood of distinct headers (the known headers are bounded, not a leak or a lock-out)', function () {
