@@ -1,13 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import {
-  REPO_ROOT,
-  SERVICES,
-  serviceEnvironments,
-  serviceUrl,
-  type Ports,
-  type ServiceName,
-} from './config.js';
+import { SERVICES, serviceEnvironments, serviceUrl, type Ports, type ServiceName } from './config.js';
 import { assertPortsFree } from './ports.js';
 import {
   BACKENDS,
@@ -18,6 +9,7 @@ import {
   type InstanceName,
   type ReplicaPorts,
 } from './replicas.js';
+import { spawnService, stopChild, waitReady, type Child, type ServiceExit } from './service-process.js';
 
 export {
   AUDIENCES,
@@ -34,6 +26,8 @@ export { assertPortsFree, freePort, freePorts, freeReplicaPorts, PortInUseError 
 export { BACKENDS, REPLICA_PORTS, redisAddress, redisUrlFromEnv, replicaPortsFromEnv } from './replicas.js';
 export type { Backend, InstanceName, ReplicaName, ReplicaPorts } from './replicas.js';
 export { answerShared, cachedAnswers } from './demo-replicas.js';
+export { describeExit } from './service-process.js';
+export type { ServiceExit } from './service-process.js';
 
 export interface FleetOptions {
   ports: Ports;
@@ -50,13 +44,6 @@ export interface FleetOptions {
   log?: (service: InstanceName, line: string) => void;
   /** Deadline for each service to become healthy, in ms. Defaults to 30 000. */
   healthTimeout?: number;
-}
-
-/** A service that exited although nobody asked it to. */
-export interface ServiceExit {
-  service: InstanceName;
-  code: number | null;
-  signal: NodeJS.Signals | null;
 }
 
 /** One process of the fleet. */
@@ -92,105 +79,6 @@ export interface Fleet {
   /** Stop one process and start it again, with the same command, environment and port. */
   restartService(name: InstanceName): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** What a service sends its launcher once it listens (see examples/shared/src/launcher.ts). */
-interface ListeningMessage {
-  type: 'listening';
-  url: string;
-}
-
-const isListening = (message: unknown): message is ListeningMessage =>
-  typeof message === 'object' &&
-  message !== null &&
-  (message as { type?: unknown }).type === 'listening' &&
-  typeof (message as { url?: unknown }).url === 'string';
-
-export function describeExit({ service, code, signal }: ServiceExit): string {
-  return `${service} exited (${signal === null ? `code ${String(code)}` : `signal ${signal}`})`;
-}
-
-/** A spawned service: its process, its last stderr line (why it failed, usually) and its exit. */
-interface Child {
-  readonly name: InstanceName;
-  readonly process: ChildProcess;
-  lastError: string;
-  /** Set before the fleet stops it, so its exit is not reported as unexpected. */
-  stopping: boolean;
-  readonly exited: Promise<ServiceExit>;
-}
-
-function pipeLines(child: Child, log: (service: InstanceName, line: string) => void): void {
-  for (const stream of [child.process.stdout, child.process.stderr]) {
-    let buffered = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        if (stream === child.process.stderr && line.trim() !== '') child.lastError = line.trim();
-        log(child.name, line);
-      }
-    });
-  }
-}
-
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Ready means: this child said, over its IPC channel, that it listens at `url`, and `url/health`
- * answers 200. The message is what proves the health answer comes from this child and not from
- * another process holding the port (a second `npm start` used to pass its health checks on the
- * first fleet's services).
- */
-async function waitReady(child: Child, url: string, timeout: number): Promise<void> {
-  const deadline = Date.now() + timeout;
-  const failed = (why: string): Error =>
-    new Error(`${why}${child.lastError === '' ? '' : `: ${child.lastError}`}`);
-  let timer: NodeJS.Timeout | undefined;
-  const listening = new Promise<string>((resolve) => {
-    child.process.on('message', (message) => {
-      if (isListening(message)) resolve(message.url);
-    });
-  });
-  const reported = await Promise.race([
-    listening,
-    child.exited.then((exit) => {
-      throw failed(`${describeExit(exit)} before it was listening`);
-    }),
-    new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        reject(failed(`${child.name} did not report listening on ${url} within ${String(timeout)} ms`));
-      }, timeout);
-    }),
-  ]).finally(() => {
-    clearTimeout(timer);
-  });
-  if (reported !== url) throw new Error(`${child.name} listens on ${reported}, not on ${url}`);
-  while (Date.now() < deadline) {
-    if (child.process.exitCode !== null || child.process.signalCode !== null) {
-      throw failed(`${child.name} exited before it was healthy`);
-    }
-    try {
-      const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-      await response.body?.cancel();
-      if (response.status === 200) return;
-    } catch {
-      // not answering yet
-    }
-    await delay(100);
-  }
-  throw failed(`${child.name} did not answer ${url}/health within ${String(timeout)} ms`);
-}
-
-async function stopChild(child: Child): Promise<void> {
-  child.stopping = true;
-  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-  child.process.kill('SIGTERM');
-  const timer = setTimeout(() => child.process.kill('SIGKILL'), 5000);
-  await child.exited;
-  clearTimeout(timer);
 }
 
 /**
@@ -237,33 +125,16 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
   const launch = async (instance: (typeof instances)[number]): Promise<void> => {
     const { name, service } = instance;
-    const spawned = spawn(process.execPath, [join(REPO_ROOT, 'examples', service, 'dist', 'main.js')], {
-      env: { ...environments[name], ...options.serviceEnv?.[service] },
-      // The IPC channel carries the service's "listening" message; when it closes (this process
-      // gone, even by SIGKILL) the service stops itself. Its own process group: a Ctrl-C in the
-      // terminal reaches only this launcher, which then stops the services in order.
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      detached: true,
-    });
-    const child: Child = {
+    const child = spawnService(
       name,
-      process: spawned,
-      lastError: '',
-      stopping: false,
-      exited: new Promise((resolve) => {
-        spawned.on('exit', (code, signal) => {
-          resolve({ service: name, code, signal });
-        });
-      }),
-    };
-    spawned.on('error', (error) => {
-      child.lastError = error.message;
-    });
+      service,
+      { ...environments[name], ...options.serviceEnv?.[service] },
+      log,
+    );
     children.set(name, child);
     void child.exited.then((exit) => {
       if (!child.stopping) reportExit(exit);
     });
-    pipeLines(child, log);
     await waitReady(child, instance.url, options.healthTimeout ?? 30_000);
   };
   try {

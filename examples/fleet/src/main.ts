@@ -1,7 +1,8 @@
 import { FleetConfigError, portsFromEnv, type Ports } from './config.js';
-import { describeExit, startFleet, type Fleet } from './fleet.js';
+import { startFleet, type Fleet } from './fleet.js';
 import { PortInUseError } from './ports.js';
 import { BACKENDS, redisAddress } from './replicas.js';
+import { describeExit } from './service-process.js';
 
 // `npm start`: the whole fleet on 127.0.0.1, stopped cleanly with Ctrl-C. It exits non-zero, with a
 // message naming the variable, port or service, when it cannot start or when a service stops.

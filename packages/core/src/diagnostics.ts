@@ -3,7 +3,7 @@ import type { CircuitState } from './circuit-breaker.js';
 import { confirmationMethod } from './confirmation.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
 import type { IntrospectionFailure } from './introspection-failure.js';
-import type { KeySetLoadTrigger } from './jwks.js';
+import type { KeySetLoadTrigger } from './jwks-fetch.js';
 import type { Principal } from './principal.js';
 
 /**

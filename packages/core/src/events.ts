@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { CircuitState } from './circuit-breaker.js';
 import type { IntrospectionFailure } from './introspection.js';
-import type { KeySetLoadTrigger } from './jwks.js';
+import type { KeySetLoadTrigger } from './jwks-fetch.js';
 
 /**
  * What a guard tells operators. Listen with `guard.on(name, listener)`. Listeners must not throw;

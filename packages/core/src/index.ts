@@ -49,7 +49,8 @@ export type { IntrospectionCacheEntry, IntrospectionStore } from './introspectio
 export type { IntrospectionAuthMethod, IntrospectionOptions } from './introspection-options.js';
 export { checkIntrospectionClaims } from './introspection-response.js';
 export { RemoteKeySet } from './jwks.js';
-export type { KeySetLoadTrigger, RemoteKeySetOptions } from './jwks.js';
+export type { RemoteKeySetOptions } from './jwks.js';
+export type { KeySetLoadTrigger } from './jwks-fetch.js';
 export { RFC9068_REQUIRED_CLAIMS } from './jwt-access-token.js';
 export { DEFAULT_ALGORITHMS, resolveOptions, SUPPORTED_ALGORITHMS } from './options.js';
 export type {

@@ -1,25 +1,19 @@
 import type { JWTVerifyGetKey } from 'jose';
 import type { KeyObject } from 'node:crypto';
-import type * as oauth from 'oauth4webapi';
-import { CircuitBreaker } from './circuit-breaker.js';
-import { metadataEndpoint, type AuthorizationServerMetadata } from './discovery.js';
-import {
-  introspectionChannel,
-  payloadUrl,
-  tracePromise,
-  type AuthenticateMessage,
-  type IntrospectionMessage,
-} from './diagnostics.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
+import type { AuthorizationServerMetadata } from './discovery.js';
+import type { AuthenticateMessage } from './diagnostics.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
+import { epochSeconds } from './internal/numeric-date.js';
+import { IntrospectionCaller } from './introspection-call.js';
 import {
   CachedAnswers,
   introspectionContext,
   isThenable,
   type IntrospectionCacheEntry,
 } from './introspection-cache.js';
-import { classifyIntrospectionError } from './introspection-failure.js';
-import { requestIntrospection, type IntrospectionWire } from './introspection-request.js';
+import { IntrospectionEndpoint } from './introspection-endpoint.js';
 import {
   checkIntrospectionClaims,
   checkIntrospectionTimes,
@@ -45,8 +39,6 @@ export interface IntrospectorContext {
   allowInsecureHttp: boolean;
 }
 
-const epochSeconds = (): number => Math.floor(Date.now() / 1000);
-
 /**
  * RFC 7662 token introspection, safe for production: the resource server authenticates itself,
  * results are cached (by SHA-256 of the token, in the namespace of this issuer, endpoint and
@@ -60,27 +52,21 @@ const epochSeconds = (): number => Math.floor(Date.now() / 1000);
  * @see RFC 7662 §2, §4; RFC 9701 (JWT responses)
  */
 export class Introspector {
-  readonly #options: ResolvedIntrospection;
   readonly #context: IntrospectorContext;
-  readonly #breaker: CircuitBreaker;
+  /** The endpoint and client authentication (introspection-endpoint.ts). */
+  readonly #endpoint: IntrospectionEndpoint;
+  /** The calls behind the circuit breaker (introspection-call.ts). */
+  readonly #caller: IntrospectionCaller;
   /** Lookups of a shared store and calls in flight, by digest: concurrent requests share them. */
   readonly #inFlight = new Map<string, Promise<{ entry: IntrospectionCacheEntry; shared: boolean }>>();
   /** The cache, in the namespace of this issuer, endpoint and client; `undefined` when off. */
   readonly #cache: CachedAnswers | undefined;
   /** Each entry's `context` (see `introspectionContext`). */
   readonly #namespace: string;
-  /** The `application/*` media type an answer must have. */
-  /** What the wire step needs (introspection-request.ts), built once. */
-  readonly #wire: IntrospectionWire;
-  #clientAuth: Promise<oauth.ClientAuth> | undefined;
-
-  #server: oauth.AuthorizationServer | undefined;
-
   /** Principals this introspector built, after every check of its own (see `cached`). */
   readonly #built = new WeakSet<Principal>();
 
   constructor(options: ResolvedIntrospection, context: IntrospectorContext) {
-    this.#options = options;
     this.#context = context;
     this.#namespace = introspectionContext({
       issuer: context.checks.issuer,
@@ -99,19 +85,10 @@ export class Introspector {
             timeout: options.timeout,
             ...options.cache,
           });
-    this.#wire = {
-      clientId: options.clientId,
-      jwtResponse: options.jwtResponse,
-      timeout: options.timeout,
-      maxResponseBytes: options.maxResponseBytes,
-      keys: context.keys,
-      algorithms: context.algorithms,
-    };
-    this.#breaker = new CircuitBreaker({
-      name: `introspection ${context.checks.issuer}`,
-      failureThreshold: options.breaker.failureThreshold,
-      cooldown: options.breaker.cooldown,
-      events: context.events,
+    this.#endpoint = new IntrospectionEndpoint(options, context);
+    this.#caller = new IntrospectionCaller(options, context, this.#endpoint, {
+      cache: this.#cache,
+      namespace: this.#namespace,
     });
   }
 
@@ -122,7 +99,7 @@ export class Introspector {
 
   /** The breaker's state, for health endpoints. */
   get circuitState(): CircuitBreaker['state'] {
-    return this.#breaker.state;
+    return this.#caller.circuitState;
   }
 
   /**
@@ -168,7 +145,7 @@ export class Introspector {
       const entry = await cache.settle(found);
       if (entry !== undefined) return { entry, shared: true };
     }
-    return { entry: await this.#tracedCall(token, cache === undefined ? undefined : digest), shared: false };
+    return { entry: await this.#caller.call(token, cache === undefined ? undefined : digest), shared: false };
   }
 
   /**
@@ -217,132 +194,7 @@ export class Introspector {
   }
 
   /** Warm up: resolve the endpoint (discovery) and the client credentials. */
-  async ready(): Promise<void> {
-    await this.#authorizationServer();
-    await this.#clientAuthentication();
-  }
-
-  /**
-   * The endpoint and its metadata, resolved on the first call that succeeds. The discovered
-   * metadata never changes once loaded (a failure is not remembered), so neither does this.
-   */
-  async #authorizationServer(): Promise<oauth.AuthorizationServer> {
-    this.#server ??= await this.#resolveAuthorizationServer();
-    return this.#server;
-  }
-
-  async #resolveAuthorizationServer(): Promise<oauth.AuthorizationServer> {
-    const { endpoint } = this.#options;
-    if (endpoint !== undefined) {
-      return {
-        issuer: this.#context.checks.issuer,
-        introspection_endpoint: endpoint,
-        // Without metadata, oauth4webapi would accept only RS256 JWT answers: use our allow-list.
-        introspection_signing_alg_values_supported: [...this.#context.algorithms],
-      };
-    }
-    const metadata = await this.#context.metadata();
-    try {
-      // Our client credentials go to this URL: it is held to the rule of a configured `endpoint`.
-      metadataEndpoint(
-        metadata,
-        'introspection_endpoint',
-        this.#context.checks.issuer,
-        this.#context.allowInsecureHttp,
-      );
-    } catch (cause) {
-      throw new BearerGuardError('ERR_BEARER_DISCOVERY_UNAVAILABLE', { cause });
-    }
-    return metadata;
-  }
-
-  #clientAuthentication(): Promise<oauth.ClientAuth> {
-    this.#clientAuth ??= this.#options.clientAuthentication();
-    return this.#clientAuth;
-  }
-
-  /**
-   * {@link #call}, published on `bearer-guard:introspection` when someone listens. A call the open
-   * circuit refuses makes no request, so it publishes nothing (the authentication says 503).
-   */
-  #tracedCall(token: string, key: string | undefined): Promise<IntrospectionCacheEntry> {
-    if (!introspectionChannel.hasSubscribers) return this.#call(token, key);
-    if (!this.#breaker.allow()) return Promise.reject(this.#circuitOpen());
-    const message: IntrospectionMessage = {
-      issuer: this.#context.checks.issuer,
-      endpoint: this.#options.endpoint === undefined ? undefined : payloadUrl(this.#options.endpoint),
-      outcome: undefined,
-      reason: undefined,
-      status: undefined,
-    };
-    return tracePromise(
-      introspectionChannel,
-      message,
-      () => this.#call(token, key, message, true),
-      (done, result) => {
-        const discovered = this.#server?.introspection_endpoint;
-        done.endpoint ??= discovered === undefined ? undefined : payloadUrl(discovered);
-        if ('value' in result) done.outcome = result.value.active ? 'active' : 'inactive';
-        else {
-          done.outcome = 'unavailable';
-          done.reason ??= 'discovery';
-        }
-      },
-    );
-  }
-
-  #circuitOpen(): BearerGuardError {
-    return new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
-      cause: new Error('circuit open'),
-      retryAfter: Math.max(1, Math.ceil(this.#breaker.retryIn / 1000)),
-    });
-  }
-
-  async #call(
-    token: string,
-    key: string | undefined,
-    message?: IntrospectionMessage,
-    allowed = false,
-  ): Promise<IntrospectionCacheEntry> {
-    if (!allowed && !this.#breaker.allow()) throw this.#circuitOpen();
-    let as: oauth.AuthorizationServer | undefined;
-    let claims: Record<string, unknown>;
-    try {
-      as = await this.#authorizationServer();
-      claims = await requestIntrospection(as, token, await this.#clientAuthentication(), this.#wire, message);
-    } catch (error) {
-      const outcome = classifyIntrospectionError(error);
-      if (message !== undefined && typeof outcome === 'object') message.reason = outcome.reason;
-      if (outcome === 'inactive') {
-        // The server answered, about this token: RFC 7662 §2.2 would have it `"active": false`.
-        claims = { active: false };
-      } else if (outcome === undefined) {
-        this.#breaker.release();
-        throw error; // discovery already answered with its own 503
-      } else {
-        // Only what a caller cannot cause with its token may open the circuit for everyone.
-        if (outcome.counts) this.#breaker.failure();
-        else this.#breaker.release();
-        this.#context.events.emit('introspection.failed', {
-          issuer: this.#context.checks.issuer,
-          endpoint: as?.introspection_endpoint,
-          reason: outcome.reason,
-          error,
-        });
-        throw new BearerGuardError('ERR_BEARER_INTROSPECTION_UNAVAILABLE', {
-          cause: error,
-          retryAfter: Math.max(1, Math.ceil(this.#options.breaker.cooldown / 1000)),
-        });
-      }
-    }
-    this.#breaker.success();
-    const context = this.#namespace;
-    const entry: IntrospectionCacheEntry =
-      claims['active'] === true ? { active: true, context, claims } : { active: false, context };
-    if (key !== undefined) {
-      const stored = this.#cache?.remember(key, entry, epochSeconds());
-      if (stored !== undefined) await stored;
-    }
-    return entry;
+  ready(): Promise<void> {
+    return this.#endpoint.ready();
   }
 }

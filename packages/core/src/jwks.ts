@@ -1,22 +1,22 @@
-import { base64url, createLocalJWKSet, errors as joseErrors } from 'jose';
-import type { JSONWebKeySet, JWSHeaderParameters, FlattenedJWSInput } from 'jose';
-import { keysLoadChannel, payloadUrl, tracePromise, type KeysLoadMessage } from './diagnostics.js';
-import { DiscoveryError } from './discovery.js';
+import { errors as joseErrors } from 'jose';
+import type { JWSHeaderParameters, FlattenedJWSInput } from 'jose';
+import { payloadUrl, type KeysLoadMessage } from './diagnostics.js';
 import { BearerGuardError } from './errors.js';
 import type { GuardEvents } from './events.js';
-import { fetchJson, UpstreamError } from './internal/fetch-json.js';
-import { jwkIdentity, keyIdentity } from './internal/key-identity.js';
+import { keyIdentity } from './internal/key-identity.js';
+import { keySetUnavailable, namesIssuer, unusableKey } from './jwks-failure.js';
+import {
+  fetchKeySet,
+  traceKeySetLoad,
+  type KeyLookup,
+  type KeySetLoadTrigger,
+  type ResolvedKey,
+} from './jwks-fetch.js';
 import { KeySelections } from './key-selections.js';
 import type { KeyHolder } from './token-cache.js';
 
-type KeyLookup = ReturnType<typeof createLocalJWKSet>;
-type ResolvedKey = Awaited<ReturnType<KeyLookup>>;
-
 /** While a key set is failing, another load is tried at most this often (ms). */
 const RETRY_AFTER_FAILURE = 5_000;
-
-/** What triggered a key-set load. */
-export type KeySetLoadTrigger = 'initial' | 'expired' | 'unknown-kid' | 'ready';
 
 export interface RemoteKeySetOptions {
   /** The configured issuer, for events and errors. */
@@ -54,7 +54,7 @@ export class RemoteKeySet implements KeyHolder {
   readonly #options: RemoteKeySetOptions;
   readonly #now: () => number;
   #lookup: KeyLookup | undefined;
-  /** The identities ({@link jwkIdentity}) of the loaded keys. */
+  /** The identities (`jwkIdentity`, internal/key-identity.ts) of the loaded keys. */
   #identities = new Set<string>();
   #generation = 0;
   #loadedAt = 0;
@@ -166,7 +166,7 @@ export class RemoteKeySet implements KeyHolder {
     if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw this.#unusableKey(error);
     // A token that names another issuer must never cost a fetch (nor use up the immediate
     // refetch a genuinely new key of ours needs).
-    if (!this.#namesOurIssuer(input)) {
+    if (!namesIssuer(input, this.#options.issuer)) {
       throw new BearerGuardError('ERR_BEARER_TOKEN_ISSUER_INVALID', { cause: error });
     }
     if (!this.#mayRefetchOnMiss()) throw error;
@@ -179,42 +179,14 @@ export class RemoteKeySet implements KeyHolder {
     });
   }
 
-  /**
-   * A lookup failure other than an unknown key. jose selected a key of the set and could not import
-   * it: a malformed or mislabelled JWK (WebCrypto's `DataError` for a point off its curve, a bad
-   * `x`, a missing member) or a private key (`JWKSInvalid`). That is the server's fault, and the
-   * token may be good: 503, as for a set that cannot be fetched, never a 500 or a 401. jose's own
-   * verdicts on the token (an unsupported `alg`, several matching keys) pass through.
-   */
+  /** A lookup failure other than an unknown key: see {@link unusableKey}. */
   #unusableKey(error: unknown): unknown {
-    if (error instanceof joseErrors.JOSEError && !(error instanceof joseErrors.JWKSInvalid)) return error;
-    const { issuer } = this.#options;
-    return new BearerGuardError('ERR_BEARER_JWKS_UNAVAILABLE', {
-      cause: new Error(`the key set of ${issuer} has a key for this token that cannot be used`, {
-        cause: error,
-      }),
-      retryAfter: Math.max(1, Math.ceil(this.#retryInterval / 1000)),
-    });
+    return unusableKey(error, this.#options.issuer, this.#retryInterval);
   }
 
   /** The configured issuer this key set belongs to. */
   get issuer(): string {
     return this.#options.issuer;
-  }
-
-  /** Whether the (not yet verified) claims name this issuer; undecodable claims do not. */
-  #namesOurIssuer(input: FlattenedJWSInput): boolean {
-    try {
-      const claims = JSON.parse(new TextDecoder().decode(base64url.decode(input.payload))) as unknown;
-      return (
-        typeof claims === 'object' &&
-        claims !== null &&
-        'iss' in claims &&
-        claims.iss === this.#options.issuer
-      );
-    } catch {
-      return false;
-    }
   }
 
   async #currentLookup(): Promise<KeyLookup> {
@@ -249,14 +221,7 @@ export class RemoteKeySet implements KeyHolder {
   }
 
   #unavailable(): BearerGuardError {
-    const code =
-      this.#lastFailure instanceof DiscoveryError
-        ? 'ERR_BEARER_DISCOVERY_UNAVAILABLE'
-        : 'ERR_BEARER_JWKS_UNAVAILABLE';
-    return new BearerGuardError(code, {
-      cause: this.#lastFailure,
-      retryAfter: Math.max(1, Math.ceil(this.#retryInterval / 1000)),
-    });
+    return keySetUnavailable(this.#lastFailure, this.#retryInterval);
   }
 
   /** One load at a time: concurrent callers share the promise in flight. Resolves `true` on failure. */
@@ -269,33 +234,12 @@ export class RemoteKeySet implements KeyHolder {
 
   /** {@link #load}, published on `bearer-guard:keys.load` when someone listens. Resolves `true` on failure. */
   #fetch(trigger: KeySetLoadTrigger): Promise<boolean> {
-    if (!keysLoadChannel.hasSubscribers) return this.#load(trigger);
-    const message: KeysLoadMessage = {
-      issuer: this.#options.issuer,
-      uri: undefined,
+    const { issuer } = this.#options;
+    return traceKeySetLoad(
+      issuer,
       trigger,
-      outcome: undefined,
-      keyCount: undefined,
-      errorType: undefined,
-      status: undefined,
-    };
-    return tracePromise(
-      keysLoadChannel,
-      message,
-      () => this.#load(trigger, message),
-      (done, result) => {
-        const failed = !('value' in result) || result.value;
-        done.outcome = failed ? 'failed' : 'loaded';
-        if (failed) {
-          const error = this.#lastFailure;
-          done.errorType =
-            error instanceof UpstreamError
-              ? error.reason
-              : error instanceof DiscoveryError
-                ? 'discovery'
-                : 'invalid';
-        }
-      },
+      (message) => this.#load(trigger, message),
+      () => this.#lastFailure,
     );
   }
 
@@ -306,17 +250,8 @@ export class RemoteKeySet implements KeyHolder {
     try {
       uri = await this.#options.uri();
       if (message !== undefined) message.uri = payloadUrl(uri);
-      const document = await fetchJson(uri, {
-        timeout: this.#options.timeout,
-        maxBytes: this.#options.maxBytes,
-        accept: ['application/jwk-set+json'],
-        observe: message && ((_url, status) => (message.status = status)),
-      });
-      // jose validates the document's shape and throws JWKSInvalid for anything but { keys: [...] }.
-      const lookup = createLocalJWKSet(document as JSONWebKeySet);
-      this.#identities = new Set(
-        (document as JSONWebKeySet).keys.map(jwkIdentity).filter((id) => id !== undefined),
-      );
+      const { lookup, identities, keyCount } = await fetchKeySet(uri, this.#options, message);
+      this.#identities = identities;
       this.#lookup = lookup;
       this.#selections.clear();
       this.#generation++;
@@ -325,8 +260,8 @@ export class RemoteKeySet implements KeyHolder {
       // Only loads not caused by a miss re-arm the immediate refetch; otherwise a flood of random
       // kids would turn every load into the next refetch.
       this.#missRefetchAllowed = trigger !== 'unknown-kid';
-      if (message !== undefined) message.keyCount = (document as JSONWebKeySet).keys.length;
-      events.emit('keys.loaded', { issuer, uri, trigger, keyCount: (document as JSONWebKeySet).keys.length });
+      if (message !== undefined) message.keyCount = keyCount;
+      events.emit('keys.loaded', { issuer, uri, trigger, keyCount });
       return false;
     } catch (error) {
       this.#lastFailure = error;

@@ -15,3 +15,6 @@ export const MAX_NUMERIC_DATE = 8.64e12;
 export function isBoundedExp(exp: number): boolean {
   return exp <= MAX_NUMERIC_DATE;
 }
+
+/** The current time as a NumericDate (RFC 7519 §2): whole seconds since the epoch. */
+export const epochSeconds = (): number => Math.floor(Date.now() / 1000);
