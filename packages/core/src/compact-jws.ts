@@ -98,10 +98,10 @@ function lenientHeader(segment: string): { header: Record<string, unknown>; stri
 /**
  * Headers read before, by their exact segment: the tokens of one issuer and key share one header
  * (`{"alg":"ES256","typ":"at+jwt","kid":"…"}`), so its decoding and parse are done once per
- * header, not once per token. Only what jose would read
- * the same (`strict`), frozen, since every token with that header gets the same object; bounded in
- * entries and in the size of a segment, and emptied when full, so a caller who sends a new header
- * every time costs a parse each, as without it, and no memory.
+ * header, not once per token. Only what jose would read the same (`strict`), frozen, since every
+ * token with that header gets the same object; bounded in entries and in the size of a segment,
+ * and emptied when full, so a caller who sends a new header every time costs a parse each, as
+ * without it, and no memory.
  */
 const headers = new Map<string, { header: Record<string, unknown>; strict: true }>();
 const MAX_HEADERS = 64;

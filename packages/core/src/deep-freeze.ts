@@ -9,11 +9,7 @@ export function deepFreeze<T>(value: T): T {
     const next = pending.pop();
     if (typeof next !== 'object' || next === null || Object.isFrozen(next)) continue;
     Object.freeze(next);
-    if (Array.isArray(next)) {
-      for (const entry of next as unknown[]) if (typeof entry === 'object') pending.push(entry);
-    } else {
-      for (const entry of Object.values(next)) if (typeof entry === 'object') pending.push(entry);
-    }
+    for (const entry of Object.values(next)) if (typeof entry === 'object') pending.push(entry);
   }
   return value;
 }

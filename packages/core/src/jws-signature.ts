@@ -136,12 +136,9 @@ export function verifySignatureInPool(
   return new Promise((resolve) => {
     const check: PoolCheck = {
       deadline: performance.now() + POOL_WAIT_MS,
-      settled: false,
+      // Answered once: by the pool or, past the wait, inline; whichever comes second is ignored.
       settle: (valid) => {
-        if (check.settled) return;
-        check.settled = true;
-        watched.delete(check);
-        resolve(valid);
+        if (watched.delete(check)) resolve(valid);
       },
       inline: () => verifiesInline(alg, key, signingInput, signature),
     };
@@ -163,7 +160,7 @@ export function verifySignatureInPool(
 interface PoolCheck {
   /** `performance.now()` past which the check is done inline. */
   readonly deadline: number;
-  settled: boolean;
+  /** Answer the check, unless it was answered already (it is then no longer watched). */
   settle(valid: boolean): void;
   inline(): boolean;
 }
@@ -171,7 +168,8 @@ interface PoolCheck {
 /**
  * The checks in flight on the pool, oldest first (a Set keeps insertion order, and every check
  * waits the same {@link POOL_WAIT_MS}, so deadlines are in order), and the one timer that watches
- * them all: a check costs no timer of its own, and leaves the set as soon as it is answered.
+ * them all: a check costs no timer of its own, and leaves the set as soon as it is answered (so
+ * being in the set is what "not answered yet" means).
  */
 const watched = new Set<PoolCheck>();
 let watchdog: NodeJS.Timeout | undefined;

@@ -3,6 +3,7 @@ import { errors as joseErrors } from 'jose';
 import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTPayload, JWTVerifyGetKey } from 'jose';
 import { readCompactToken, type CompactJws } from './compact-jws.js';
 import { BearerGuardError, type BearerErrorCode } from './errors.js';
+import { epochSeconds } from './internal/numeric-date.js';
 import { validateClaims, type ClaimChecks } from './jwt-claims.js';
 import { keyMismatch, verifySignatureInPool, type VerificationKey as SignatureKey } from './jws-signature.js';
 import type { VerificationKey } from './local-keys.js';
@@ -219,7 +220,7 @@ export function createJwtVerifier(
     const claimsHold = (holds: boolean) => {
       if (!holds) throw refuse('ERR_BEARER_TOKEN_SIGNATURE_INVALID', 'the signature does not verify');
       const payload = jws.claims as JWTPayload;
-      validateClaims(jws.header, payload, claimChecks, Math.floor(Date.now() / 1000));
+      validateClaims(jws.header, payload, claimChecks, epochSeconds());
       return { payload, key: verifiedBy, keys, generation };
     };
     const holds = signatureHolds(alg, verifiedBy, jws, signature);
